@@ -1,0 +1,54 @@
+"""Process settings, read from environment variables (and a ``.env`` file if present).
+
+``DATABASE_URL`` and ``REDIS_URL`` are read without prefix because that is what every platform
+sets; everything else is ``LEADMATCH_*``. Built lazily by ``get_settings()`` so importing this
+module never reads the environment.
+"""
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LEADMATCH_", env_file=".env", extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///./leadmatch.db",
+        validation_alias=AliasChoices("DATABASE_URL", "LEADMATCH_DATABASE_URL"),
+    )
+    redis_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("REDIS_URL", "LEADMATCH_REDIS_URL")
+    )
+    # Optional TOML file that overrides config/matching.toml (thresholds, tie-breaks, aliases).
+    matching_rules: Path | None = None
+    # Largest JSON array accepted by POST /v1/match/bulk and PUT /v1/accounts.
+    bulk_max_items: int = Field(default=1000, ge=1, le=100_000)
+    # Largest request body in bytes; bigger bodies get 413 before any parsing.
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    # Redis pub/sub channel that carries account-index changes between processes.
+    index_channel: str = "leadmatch:index-changes"
+    log_level: str = "info"
+
+    @field_validator("database_url")
+    @classmethod
+    def _normalise_postgres_scheme(cls, v: str) -> str:
+        # Platforms hand out postgres:// or postgresql://; we talk psycopg 3.
+        if v.startswith("postgres://"):
+            v = "postgresql://" + v[len("postgres://"):]
+        if v.startswith("postgresql://"):
+            v = "postgresql+psycopg://" + v[len("postgresql://"):]
+        return v
+
+    @field_validator("redis_url")
+    @classmethod
+    def _empty_redis_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

@@ -1,0 +1,113 @@
+"""Plain data the core works on: accounts, leads and match results.
+
+Nothing here knows about HTTP, SQL or Redis; the edges (``api/``) build these objects from
+requests and rows, and turn results back into JSON with ``MatchResult.to_dict()``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+Decision = Literal["matched", "review", "no_match"]
+
+
+@dataclass(frozen=True, slots=True)
+class Account:
+    """An account as the matcher sees it.
+
+    ``domains`` are the account's own web/email domains as stored (any case, with or without
+    ``www.``); ``contact_domains`` are the registrable email domains learned from the account's
+    contacts (weaker evidence than owned domains, but still evidence). ``aliases`` are other
+    names the company is known by (trading names, former names).
+    The tie-break fields (open opportunity, customer, contact count, last activity) are filled by
+    storage where it knows them; they default to "unknown / none".
+    """
+
+    id: str
+    name: str
+    domains: tuple[str, ...] = ()
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    parent_id: str | None = None
+    owner: str | None = None
+    phone: str | None = None
+    aliases: tuple[str, ...] = ()
+    contact_domains: tuple[str, ...] = ()
+    has_open_opportunity: bool = False
+    is_customer: bool = False
+    contact_count: int = 0
+    last_activity_at: float | None = None  # unix seconds
+
+
+@dataclass(frozen=True, slots=True)
+class Lead:
+    """An incoming person. Every field is optional; the API insists on email or company."""
+
+    email: str | None = None
+    company: str | None = None
+    country: str | None = None
+    region: str | None = None
+    city: str | None = None
+    phone: str | None = None
+    website: str | None = None
+    first_name: str | None = None
+    last_name: str | None = None
+    title: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Candidate:
+    account_id: str
+    name: str
+    score: float  # in [0, 1]
+    evidence: str  # label of the strongest evidence level, e.g. "email_domain", "name_exact"
+    reasons: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
+class Route:
+    owner: str | None
+    account_id: str | None
+    reason: str
+
+
+@dataclass(frozen=True, slots=True)
+class MatchResult:
+    decision: Decision
+    account_id: str | None
+    confidence: float
+    candidates: tuple[Candidate, ...] = ()
+    reasons: tuple[str, ...] = ()
+    route: Route | None = None
+    evidence: str | None = None  # label of the evidence level that decided
+
+    def to_dict(self) -> dict:
+        return {
+            "decision": self.decision,
+            "account_id": self.account_id,
+            "confidence": round(self.confidence, 4),
+            "evidence": self.evidence,
+            "reasons": list(self.reasons),
+            "candidates": [
+                {
+                    "account_id": c.account_id,
+                    "name": c.name,
+                    "score": round(c.score, 4),
+                    "evidence": c.evidence,
+                    "reasons": list(c.reasons),
+                }
+                for c in self.candidates
+            ],
+            "route": None
+            if self.route is None
+            else {"owner": self.route.owner, "account_id": self.route.account_id, "reason": self.route.reason},
+        }
+
+
+@dataclass(slots=True)
+class IndexStats:
+    accounts: int = 0
+    domains: int = 0
+    name_keys: int = 0
+    extra: dict = field(default_factory=dict)
