@@ -1,0 +1,1 @@
+"""The edges: FastAPI app, storage, cache, index synchronisation and the command line."""

@@ -1,0 +1,140 @@
+"""Reading accounts and leads from CSV files, row by row, without stopping at a bad row.
+
+One reader per file kind, shared by the command line and the benchmarks. A row that cannot be
+read becomes a ``RowError`` (with its 1-based line number and the field at fault) and the
+caller decides what to do with it; the rest of the file goes on.
+
+Accounts CSV (the CRM export format): ``id,name,domains,country,region,city,parent_id,owner``
+with ``domains`` separated by ``;``. Extra columns are ignored.
+Leads CSV: any of ``lead_id,email,company,country,region,city,phone,website,first_name,
+last_name,title`` by name; other columns are ignored.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator
+
+from matcher.types import Account, Lead
+
+ACCOUNT_COLUMNS = ("id", "name", "domains", "country", "region", "city", "parent_id", "owner")
+LEAD_FIELDS = ("email", "company", "country", "region", "city", "phone", "website",
+               "first_name", "last_name", "title")
+MAX_FIELD_CHARS = 1000
+
+
+@dataclass(frozen=True, slots=True)
+class RowError:
+    line: int  # 1-based line number in the file (the header is line 1)
+    row_id: str | None  # the row's id / lead_id when it could be read
+    field: str | None
+    message: str
+
+
+@dataclass(frozen=True, slots=True)
+class LeadRow:
+    line: int
+    lead_id: str
+    lead: Lead
+
+
+def _clean(value: str | None) -> str | None:
+    if value is None:
+        return None
+    value = value.strip()
+    return value or None
+
+
+def _check_length(row: dict, line: int, row_id: str | None) -> RowError | None:
+    for key, value in row.items():
+        if isinstance(value, str) and len(value) > MAX_FIELD_CHARS:
+            return RowError(line, row_id, key, f"{key} is longer than {MAX_FIELD_CHARS} characters")
+    return None
+
+
+def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+    """(line, row, error) for each data row; ``restkey`` catches rows with too many cells."""
+    with open(path, newline="", encoding="utf-8-sig", errors="strict") as fh:
+        reader = csv.DictReader(fh, restkey="__extra__")
+        if reader.fieldnames is None:
+            return
+        line = 1
+        while True:
+            try:
+                row = next(reader)
+            except StopIteration:
+                return
+            except (csv.Error, UnicodeDecodeError) as exc:
+                line = reader.line_num or line + 1
+                yield line, None, f"row cannot be parsed: {exc}"
+                continue
+            line = reader.line_num
+            yield line, row, None
+
+
+def read_header(path: str | Path) -> list[str]:
+    with open(path, newline="", encoding="utf-8-sig") as fh:
+        return next(csv.reader(fh), [])
+
+
+def iter_accounts(path: str | Path) -> Iterator[Account | RowError]:
+    """Accounts of a CRM export; raises ``ValueError`` if required columns are missing."""
+    path = Path(path)
+    header = read_header(path)
+    missing = [c for c in ("id", "name") if c not in header]
+    if missing:
+        raise ValueError(f"{path.name}: missing column(s) {', '.join(missing)}")
+    for line, row, error in _rows(path):
+        if row is None:
+            yield RowError(line, None, None, error or "unreadable row")
+            continue
+        account_id = _clean(row.get("id"))
+        if row.get("__extra__"):
+            yield RowError(line, account_id, None, "row has more cells than the header")
+            continue
+        if (err := _check_length(row, line, account_id)) is not None:
+            yield err
+            continue
+        if not account_id:
+            yield RowError(line, None, "id", "id is empty")
+            continue
+        name = _clean(row.get("name"))
+        if not name:
+            yield RowError(line, account_id, "name", "name is empty")
+            continue
+        domains = tuple(d for d in (_clean(x) for x in (row.get("domains") or "").split(";")) if d)
+        yield Account(
+            id=account_id,
+            name=name,
+            domains=domains,
+            country=_clean(row.get("country")),
+            region=_clean(row.get("region")),
+            city=_clean(row.get("city")),
+            parent_id=_clean(row.get("parent_id")),
+            owner=_clean(row.get("owner")),
+        )
+
+
+def iter_leads(path: str | Path) -> Iterator[LeadRow | RowError]:
+    """Leads by column name; ``lead_id`` is copied through (the line number when absent)."""
+    path = Path(path)
+    header = read_header(path)
+    if not any(f in header for f in ("email", "company")):
+        raise ValueError(f"{path.name}: needs an 'email' or a 'company' column")
+    for line, row, error in _rows(path):
+        if row is None:
+            yield RowError(line, None, None, error or "unreadable row")
+            continue
+        lead_id = _clean(row.get("lead_id")) or str(line - 1)
+        if row.get("__extra__"):
+            yield RowError(line, lead_id, None, "row has more cells than the header")
+            continue
+        if (err := _check_length(row, line, lead_id)) is not None:
+            yield err
+            continue
+        fields = {f: _clean(row.get(f)) for f in LEAD_FIELDS}
+        if not fields["email"] and not fields["company"]:
+            yield RowError(line, lead_id, "email", "a lead needs an email or a company")
+            continue
+        yield LeadRow(line, lead_id, Lead(**fields))
