@@ -17,6 +17,7 @@ DEFAULT_RULES_PATH = Path(__file__).with_name("matching.toml")
 
 TieBreak = Literal[
     "stronger_evidence",
+    "better_name",
     "same_country",
     "same_region",
     "same_city",
@@ -58,6 +59,8 @@ class Evidence(_Strict):
     name_exact: float = 0.92  # normalised names equal, no domain evidence either way
     name_alias: float = 0.9  # lead company is a configured alias of the account
     name_acronym: float = 0.7  # 'IBM' ~ 'International Business Machines'
+    name_core: float = 0.9  # one name is the other plus light words: 'Admera Health' ~ 'Admera'
+    name_domain_label: float = 0.88  # 'Stackdriver' is the name of stackdriver.com, owned by Google
     # bonuses and penalties added to the name/domain score
     name_agrees_with_domain: float = 0.05
     country_agrees: float = 0.04
@@ -77,6 +80,8 @@ class Names(_Strict):
     generic_words: list[str] = []
     # extra legal forms to strip, beyond what cleanco knows (lower-case, without dots)
     legal_forms: list[str] = []
+    # 'Admera Health' ~ 'Admera' counts as the same core name at this similarity or above
+    core_min_similarity: float = Field(0.9, ge=0, le=1)
     # the weight of a generic word relative to a distinctive one
     generic_weight: float = Field(0.25, ge=0, le=1)
     # how many name candidates to score at most per lead (bounded work per lead)
@@ -86,7 +91,12 @@ class Names(_Strict):
 
 
 class Routing(_Strict):
+    # unmatched leads go here until territory rules exist
     fallback_queue: str = "sdr-queue"
+    # leads whose account needs a human decision
+    review_queue: str = "match-review"
+    # regional accounts: a child whose name resembles its parent's this much is a regional office
+    regional_name_similarity: float = Field(0.8, ge=0, le=1)
 
 
 class MatchingRules(_Strict):
@@ -96,6 +106,7 @@ class MatchingRules(_Strict):
     names: Names = Names()
     tie_breaks: list[TieBreak] = [
         "stronger_evidence",
+        "better_name",
         "same_country",
         "same_region",
         "open_opportunity",
@@ -104,6 +115,14 @@ class MatchingRules(_Strict):
         "most_recent_activity",
         "lowest_id",
     ]
+    # Tie-breaks that may settle a tie for an automatic match. A tie settled only by a later
+    # one (most contacts, lowest id, ...) orders the candidates but goes to review: a wrong
+    # match routes a buyer to the wrong seller.
+    decisive_tie_breaks: list[TieBreak] = [
+        "stronger_evidence", "better_name", "same_country", "same_region", "open_opportunity", "customer",
+    ]
+    # two names differ for `better_name` when their similarities differ by at least this
+    better_name_gap: float = Field(0.1, ge=0, le=1)
     # company -> other names it is known by, both directions match: {"alphabet": ["google"]}
     aliases: dict[str, list[str]] = {}
     # country names and codes pycountry does not know: {"uk": "GB", "england": "GB"}

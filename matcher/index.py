@@ -1,54 +1,216 @@
-"""Account index (temporary minimal version: domain only; being replaced by the full one)."""
+"""The account index: blocking postings in memory, then scoring of a bounded candidate set.
+
+Stage 1 looks the lead's keys (``matcher.keys``) up in postings per key kind; domain keys
+always count, name keys are taken rarest first and the candidates are capped by their shared
+word weight, so a lead never costs a scan over all accounts. Stage 2 scores each candidate
+(``matcher.score``) and ``matcher.decide`` turns the scores into one decision.
+
+Postings hold a bare id for a key with one account (most keys: domains, whole names) and a set
+only when several accounts share it: that keeps a million accounts within the memory budget.
+Word weights are inverse document frequencies read off the token postings, so they follow
+every upsert and removal without a rebuild.
+"""
 from __future__ import annotations
+
+import sys
 from typing import Iterable
+
 from config.rules import MatchingRules
-from matcher import normalize
-from matcher.types import Account, Candidate, Lead, MatchResult, Route
+from matcher import decide, keys, score
+from matcher.keys import AccountFeatures, LeadFeatures
+from matcher.normalize import NameNormalizer, NormalizedName, idf
+from matcher.types import Account, IndexStats, Lead, MatchResult
+
+_Posting = str | set[str]
 
 
 class AccountIndex:
     def __init__(self, rules: MatchingRules) -> None:
         self.rules = rules
-        self._accounts: dict[str, Account] = {}
-        self._by_domain: dict[str, set[str]] = {}
+        self._names = NameNormalizer(rules.names.legal_forms)
+        self._country_aliases = {k.lower(): v.upper() for k, v in rules.country_aliases.items()}
+        self._generic = frozenset(w.lower() for w in rules.names.generic_words)
+        self._aliases = self._alias_table(rules.aliases)
+        self._features: dict[str, AccountFeatures] = {}
+        self._postings: dict[str, dict[str, _Posting]] = {k: {} for k in keys.KINDS}
+        self._children: dict[str, set[str]] = {}
+        self._weight_cache: dict[str, float] = {}
+
+    # ------------------------------------------------------------------ maintenance
 
     def __len__(self) -> int:
-        return len(self._accounts)
+        return len(self._features)
+
+    def __contains__(self, account_id: str) -> bool:
+        return account_id in self._features
 
     def get(self, account_id: str) -> Account | None:
-        return self._accounts.get(account_id)
+        f = self._features.get(account_id)
+        return f.account if f else None
 
     def upsert(self, account: Account) -> None:
-        self.remove(account.id)
-        self._accounts[account.id] = account
-        for d in account.domains + account.contact_domains:
-            nd = normalize.domain(d)
-            if nd:
-                self._by_domain.setdefault(nd, set()).add(account.id)
+        """Add an account or replace it (rename, new domains, re-parent) in place."""
+        account_id = sys.intern(account.id)
+        self.remove(account_id)
+        f = keys.account_features(account, self._names, self._country_aliases)
+        self._features[account_id] = f
+        for kind, value in keys.account_keys(f):
+            self._add(kind, value, account_id)
+        if account.parent_id:
+            self._children.setdefault(account.parent_id, set()).add(account_id)
+        self._weight_cache.clear()
 
-    def upsert_many(self, accounts: Iterable[Account]) -> None:
+    def upsert_many(self, accounts: Iterable[Account]) -> int:
+        n = 0
         for a in accounts:
             self.upsert(a)
+            n += 1
+        return n
 
     def remove(self, account_id: str) -> bool:
-        old = self._accounts.pop(account_id, None)
-        if old is None:
+        f = self._features.pop(account_id, None)
+        if f is None:
             return False
-        for ids in self._by_domain.values():
-            ids.discard(account_id)
+        for kind, value in keys.account_keys(f):
+            self._discard(kind, value, account_id)
+        parent = f.account.parent_id
+        if parent and parent in self._children:
+            self._children[parent].discard(account_id)
+            if not self._children[parent]:
+                del self._children[parent]
+        self._weight_cache.clear()
         return True
 
+    def stats(self) -> IndexStats:
+        p = self._postings
+        return IndexStats(
+            accounts=len(self._features),
+            domains=len(p[keys.DOMAIN]),
+            name_keys=len(p[keys.KEY]) + len(p[keys.TOKEN]),
+            extra={k: len(v) for k, v in p.items()},
+        )
+
+    def _add(self, kind: str, value: str, account_id: str) -> None:
+        table = self._postings[kind]
+        value = sys.intern(value)
+        cur = table.get(value)
+        if cur is None:
+            table[value] = account_id
+        elif isinstance(cur, str):
+            if cur != account_id:
+                table[value] = {cur, account_id}
+        else:
+            cur.add(account_id)
+
+    def _discard(self, kind: str, value: str, account_id: str) -> None:
+        table = self._postings[kind]
+        cur = table.get(value)
+        if cur is None:
+            return
+        if isinstance(cur, str):
+            if cur == account_id:
+                del table[value]
+            return
+        cur.discard(account_id)
+        if len(cur) == 1:
+            table[value] = next(iter(cur))
+        elif not cur:
+            del table[value]
+
+    def posting(self, kind: str, value: str) -> frozenset[str]:
+        cur = self._postings[kind].get(value)
+        if cur is None:
+            return frozenset()
+        return frozenset((cur,)) if isinstance(cur, str) else frozenset(cur)
+
+    def _posting_size(self, kind: str, value: str) -> int:
+        cur = self._postings[kind].get(value)
+        return 0 if cur is None else 1 if isinstance(cur, str) else len(cur)
+
+    # ------------------------------------------------------------------ lookups
+
+    def _alias_table(self, aliases: dict[str, list[str]]) -> dict[str, tuple[NormalizedName, ...]]:
+        """Both directions: 'alphabet' -> google and 'google' -> alphabet."""
+        groups: dict[str, set[NormalizedName]] = {}
+        for canonical, others in aliases.items():
+            names = {self._names.normalize(n) for n in (canonical, *others)}
+            names.discard(NormalizedName(()))
+            for n in names:
+                groups.setdefault(n.key, set()).update(names - {n})
+        return {k: tuple(sorted(v, key=lambda n: n.key)) for k, v in groups.items()}
+
+    def weight(self, token: str) -> float:
+        w = self._weight_cache.get(token)
+        if w is None:
+            w = idf(self._posting_size(keys.TOKEN, token), len(self._features) or 1)
+            if token in self._generic:
+                w *= self.rules.names.generic_weight
+            self._weight_cache[token] = w
+        return w
+
+    def features_of(self, lead: Lead) -> LeadFeatures:
+        return keys.lead_features(lead, self._names, self._country_aliases, self._aliases)
+
+    def candidate_ids(self, f: LeadFeatures, *, limit: int | None = None) -> list[str]:
+        """Stage 1: accounts sharing a key with the lead. Domain and whole-name keys always
+        count; word keys are taken rarest first, skipping words too common to block on, and
+        the word candidates are capped at ``limit`` (rules.names.max_candidates) by weight."""
+        limit = self.rules.names.max_candidates if limit is None else limit
+        max_postings = self.rules.names.max_postings
+        found: dict[str, float] = {}
+        for kind, value in keys.lead_domain_keys(f):
+            for aid in self.posting(kind, value):
+                found[aid] = float("inf")
+        word_scores: dict[str, float] = {}
+        token_keys = []
+        for kind, value in keys.lead_name_keys(f):
+            if kind == keys.TOKEN:
+                token_keys.append(value)
+                continue
+            for aid in self.posting(kind, value):
+                found[aid] = float("inf")
+        for token in sorted(set(token_keys), key=lambda t: self._posting_size(keys.TOKEN, t)):
+            size = self._posting_size(keys.TOKEN, token)
+            if size == 0 or size > max_postings:
+                continue
+            w = self.weight(token)
+            for aid in self.posting(keys.TOKEN, token):
+                word_scores[aid] = word_scores.get(aid, 0.0) + w
+            if len(word_scores) > 8 * limit:
+                break  # enough candidates from the rarer words
+        if word_scores:
+            ranked = sorted(word_scores.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+            for aid, w in ranked:
+                found.setdefault(aid, w)
+        return list(found)
+
+    def name_similarity(self, a: AccountFeatures, b: AccountFeatures) -> float:
+        return max((score.name_similarity(x, y, self.weight) for x in a.names for y in b.names), default=0.0)
+
+    # ------------------------------------------------------------------ matching
+
     def match(self, lead: Lead) -> MatchResult:
-        d = normalize.email_domain(lead.email)
-        ids = sorted(self._by_domain.get(d or "", ()))
-        if ids:
-            a = self._accounts[ids[0]]
-            return MatchResult("matched", a.id, 0.99,
-                               (Candidate(a.id, a.name, 0.99, "email_domain", ()),),
-                               (f"email domain {d} is a domain of account {a.id}",),
-                               Route(a.owner, a.id, "account owner"), "email_domain")
-        return MatchResult("no_match", None, 0.0, (), ("no account matched",),
-                           Route(None, None, "unmatched: fallback queue " + self.rules.routing.fallback_queue))
+        f = self.features_of(lead)
+        notes: list[str] = []
+        if lead.email and f.email_domain is None:
+            notes.append(f"email '{lead.email}' has no usable domain")
+        if f.email_is_disposable:
+            notes.append(f"email domain {f.email_domain} is a disposable-mail domain")
+        if f.country_raw_unknown:
+            notes.append(f"country '{lead.country}' is not recognised and was ignored")
+        scored = []
+        for aid in self.candidate_ids(f):
+            acc = self._features.get(aid)
+            if acc is None:
+                continue
+            s = score.score(f, acc, self.rules, self.weight, self._generic)
+            if s is not None:
+                scored.append(s)
+        return decide.decide(f, scored, self.rules, self._features.get, self._children_of,
+                             self.name_similarity, notes)
 
     def match_many(self, leads: Iterable[Lead]) -> list[MatchResult]:
-        return [self.match(l) for l in leads]
+        return [self.match(lead) for lead in leads]
+
+    def _children_of(self, account_id: str) -> tuple[str, ...]:
+        return tuple(sorted(self._children.get(account_id, ())))

@@ -67,9 +67,10 @@ class Candidate:
 
 @dataclass(frozen=True, slots=True)
 class Route:
-    owner: str | None
-    account_id: str | None
+    owner: str | None  # the seller who gets the lead, or None when a queue does
+    account_id: str | None  # the account whose owner it is
     reason: str
+    queue: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,7 +102,12 @@ class MatchResult:
             ],
             "route": None
             if self.route is None
-            else {"owner": self.route.owner, "account_id": self.route.account_id, "reason": self.route.reason},
+            else {
+                "owner": self.route.owner,
+                "account_id": self.route.account_id,
+                "queue": self.route.queue,
+                "reason": self.route.reason,
+            },
         }
 
 

@@ -1,0 +1,178 @@
+"""Blocking keys: what an account is filed under and what a lead is looked up by.
+
+Each key is a ``(kind, value)`` pair. The index files every account under ``account_keys`` and
+looks a lead up by ``lead_keys``; an account is a candidate for a lead exactly when the two
+share a key (tests check the index against a brute-force scan built on these functions).
+Free-mail and disposable domains never become lookup keys, except as owned domains: an account
+that owns zoho.com is still found by a zoho.com email.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from matcher import normalize
+from matcher.normalize import NameNormalizer, NormalizedName
+from matcher.types import Account, Lead
+
+DOMAIN = "domain"  # a domain the account owns (registrable form)
+CONTACT_DOMAIN = "contact_domain"  # learned from the account's contacts
+LABEL = "label"  # name part of an owned domain: siemens (siemens.de / siemens.com)
+TOKEN = "token"  # a word of a normalised name
+KEY = "key"  # a whole normalised name without spaces
+ACRONYM = "acronym"  # initials of a name of three or more words
+
+KINDS = (DOMAIN, CONTACT_DOMAIN, LABEL, TOKEN, KEY, ACRONYM)
+
+
+@dataclass(frozen=True, slots=True)
+class AccountFeatures:
+    """An account prepared once, at index time, for fast scoring."""
+
+    account: Account
+    names: tuple[NormalizedName, ...]
+    domains: frozenset[str]
+    contact_domains: frozenset[str]
+    labels: frozenset[str]
+    country: str | None
+    region: str | None
+    city: str | None
+    phone: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class LeadFeatures:
+    lead: Lead
+    email_domain: str | None
+    email_is_free: bool  # free-mail or disposable: says nothing about the employer
+    email_is_disposable: bool
+    website_domain: str | None
+    names: tuple[NormalizedName, ...]
+    alias_names: tuple[NormalizedName, ...]  # names the alias table adds
+    country: str | None
+    country_raw_unknown: bool  # a country was given but not recognised
+    region: str | None
+    city: str | None
+    phone: str | None
+
+    @property
+    def corporate_domain(self) -> str | None:
+        """The lead's own company domain, when its email (or website) says so."""
+        if self.email_domain and not self.email_is_free:
+            return self.email_domain
+        return self.website_domain
+
+
+def _fold(value: str | None) -> str | None:
+    if not value:
+        return None
+    v = normalize.anyascii(value).strip().lower()
+    return v or None
+
+
+def account_features(account: Account, names: NameNormalizer, country_aliases: dict[str, str]) -> AccountFeatures:
+    all_names: list[NormalizedName] = []
+    for raw in (account.name, *account.aliases):
+        for n in names.names(raw):
+            if n not in all_names:
+                all_names.append(n)
+    domains = frozenset(d for d in (normalize.registrable_domain(x) for x in account.domains) if d)
+    contact_domains = frozenset(
+        d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
+        if d and d not in domains and not normalize.is_free_mail(d) and not normalize.is_disposable(d)
+    )
+    labels = frozenset(lbl for lbl in (normalize.domain_label(d) for d in domains) if lbl and len(lbl) >= 3)
+    country = normalize.country(account.country, country_aliases)
+    return AccountFeatures(
+        account=account,
+        names=tuple(all_names),
+        domains=domains,
+        contact_domains=contact_domains,
+        labels=labels,
+        country=country,
+        region=_fold(account.region),
+        city=_fold(account.city),
+        phone=normalize.phone(account.phone, country),
+    )
+
+
+def lead_features(
+    lead: Lead,
+    names: NameNormalizer,
+    country_aliases: dict[str, str],
+    aliases: dict[str, tuple[NormalizedName, ...]],
+) -> LeadFeatures:
+    email_domain = normalize.email_domain(lead.email)
+    disposable = normalize.is_disposable(email_domain)
+    free = disposable or normalize.is_free_mail(email_domain)
+    website = normalize.registrable_domain(lead.website)
+    if website and (normalize.is_free_mail(website) or normalize.is_disposable(website)):
+        website = None
+    lead_names = names.names(lead.company)
+    alias_names: list[NormalizedName] = []
+    for n in lead_names:
+        for alt in aliases.get(n.key, ()):
+            if alt not in lead_names and alt not in alias_names:
+                alias_names.append(alt)
+    country = normalize.country(lead.country, country_aliases)
+    return LeadFeatures(
+        lead=lead,
+        email_domain=email_domain,
+        email_is_free=free,
+        email_is_disposable=disposable,
+        website_domain=website,
+        names=lead_names,
+        alias_names=tuple(alias_names),
+        country=country,
+        country_raw_unknown=bool(lead.country and lead.country.strip()) and country is None,
+        region=_fold(lead.region),
+        city=_fold(lead.city),
+        phone=normalize.phone(lead.phone, country),
+    )
+
+
+def account_keys(f: AccountFeatures) -> frozenset[tuple[str, str]]:
+    keys: set[tuple[str, str]] = set()
+    keys.update((DOMAIN, d) for d in f.domains)
+    keys.update((CONTACT_DOMAIN, d) for d in f.contact_domains)
+    keys.update((LABEL, lbl) for lbl in f.labels)
+    for n in f.names:
+        keys.add((KEY, n.key))
+        keys.update((TOKEN, t) for t in n.tokens)
+        acr = normalize.acronym(n.tokens)
+        if acr:
+            keys.add((ACRONYM, acr))
+    return frozenset(keys)
+
+
+def lead_domain_keys(f: LeadFeatures) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    if f.email_domain:
+        keys.append((DOMAIN, f.email_domain))  # owned domains match even when free-mail
+        if not f.email_is_free:
+            keys.append((CONTACT_DOMAIN, f.email_domain))
+            lbl = normalize.domain_label(f.email_domain)
+            if lbl and len(lbl) >= 3:
+                keys.append((LABEL, lbl))
+    if f.website_domain and f.website_domain != f.email_domain:
+        keys.append((DOMAIN, f.website_domain))
+    return keys
+
+
+def lead_name_keys(f: LeadFeatures) -> list[tuple[str, str]]:
+    keys: list[tuple[str, str]] = []
+    for n in (*f.names, *f.alias_names):
+        keys.append((KEY, n.key))
+        if len(n.key) >= 4:
+            keys.append((LABEL, n.key))  # 'Stackdriver' finds the owner of stackdriver.com
+        acr = normalize.acronym(n.tokens)
+        if acr:
+            keys.append((KEY, acr))  # 'International Business Machines' finds account 'IBM'
+        if len(n.tokens) == 1 and 2 <= len(n.tokens[0]) <= 6:
+            keys.append((ACRONYM, n.tokens[0]))  # 'IBM' finds 'International Business Machines'
+    for n in (*f.names, *f.alias_names):
+        keys.extend((TOKEN, t) for t in n.tokens)
+    return keys
+
+
+def lead_keys(f: LeadFeatures) -> frozenset[tuple[str, str]]:
+    return frozenset(lead_domain_keys(f) + lead_name_keys(f))
