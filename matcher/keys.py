@@ -65,7 +65,7 @@ class LeadFeatures:
 def _fold(value: str | None) -> str | None:
     if not value:
         return None
-    v = normalize.anyascii(value).strip().lower()
+    v = (value if value.isascii() else normalize.anyascii(value)).strip().lower()
     return v or None
 
 
@@ -75,12 +75,13 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
         for n in names.names(raw):
             if n not in all_names:
                 all_names.append(n)
-    domains = frozenset(d for d in (normalize.registrable_domain(x) for x in account.domains) if d)
+    split = [normalize.split_domain(x) for x in account.domains]
+    domains = frozenset(reg for reg, _ in split if reg)
+    labels = frozenset(lbl for reg, lbl in split if reg and lbl and len(lbl) >= 3)
     contact_domains = frozenset(
         d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
         if d and d not in domains and not normalize.is_free_mail(d) and not normalize.is_disposable(d)
     )
-    labels = frozenset(lbl for lbl in (normalize.domain_label(d) for d in domains) if lbl and len(lbl) >= 3)
     country = normalize.country(account.country, country_aliases)
     return AccountFeatures(
         account=account,

@@ -44,12 +44,20 @@ _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://")
 # ---------------------------------------------------------------- domains and emails
 
 @functools.lru_cache(maxsize=200_000)
-def registrable_domain(value: str | None) -> str | None:
-    """``us.ibm.com`` -> ``ibm.com``; ``www.acme.co.uk`` -> ``acme.co.uk``; junk -> None."""
+def split_domain(value: str | None) -> tuple[str | None, str | None]:
+    """(registrable domain, its name part) in one Public Suffix List lookup:
+    ``us.ibm.com`` -> (``ibm.com``, ``ibm``); junk -> (None, None)."""
     h = host(value)
     if not h:
-        return None
-    return _TLD(h).top_domain_under_public_suffix or None
+        return None, None
+    r = _TLD(h)
+    reg = r.top_domain_under_public_suffix
+    return (reg, r.domain) if reg else (None, None)
+
+
+def registrable_domain(value: str | None) -> str | None:
+    """``us.ibm.com`` -> ``ibm.com``; ``www.acme.co.uk`` -> ``acme.co.uk``; junk -> None."""
+    return split_domain(value)[0]
 
 
 def host(value: str | None) -> str | None:
@@ -85,12 +93,9 @@ def email_domain(email: str | None) -> str | None:
     return registrable_domain(m.group(1)) if m else None
 
 
-@functools.lru_cache(maxsize=100_000)
 def domain_label(domain: str | None) -> str | None:
     """The name part of a domain: ``siemens.co.uk`` -> ``siemens``."""
-    if not domain:
-        return None
-    return _TLD(domain).domain or None
+    return split_domain(domain)[1] or None
 
 
 def _suffix_variants(domain: str) -> tuple[str, ...]:
@@ -151,6 +156,7 @@ NATIVE_LEGAL_FORMS = (
 )
 _NATIVE_LEGAL_RE = re.compile("|".join(re.escape(f) for f in sorted(NATIVE_LEGAL_FORMS, key=len, reverse=True)))
 _ALT_NAME_RE = re.compile(r"\b(?:formerly|previously|fka|f/k/a|aka|a/k/a|dba|d/b/a|t/a|trading as)\b", re.I)
+_MAY_HAVE_ALT_RE = re.compile(r"(?i)formerly|previously|k/a|aka|dba|d/b/a|t/a|trading as")
 _PAREN_RE = re.compile(r"[(\[]([^)\]]*)[)\]]?")
 _WEB_SUFFIX_RE = re.compile(r"^(?P<name>[a-z0-9][a-z0-9-]*)\.(?:com|net|org|io|co|ai|me|ly|us|biz|info|app|tv|de|uk|co\.uk|fm|to|it|in|is|so)$")
 _INITIALS_RE = re.compile(r"\b(?:[a-z]\.){2,}(?=\s|$|[^a-z])")
@@ -196,6 +202,9 @@ class NameNormalizer:
         if not raw:
             return ()
         raw = raw.strip()
+        if "(" not in raw and "[" not in raw and not _MAY_HAVE_ALT_RE.search(raw):
+            n = self.normalize(raw)  # the common case: one plain name
+            return (n,) if n else ()
         variants = []
         parts = _ALT_NAME_RE.split(raw)
         main = parts[0]
@@ -217,14 +226,17 @@ class NameNormalizer:
     def normalize(self, raw: str | None) -> NormalizedName:
         if not raw:
             return NormalizedName(())
-        text = _NATIVE_LEGAL_RE.sub(" ", raw)
-        text = anyascii(text).lower().strip()
-        m = _WEB_SUFFIX_RE.match(text)
-        if m:  # "Hosting.com" is the company Hosting
-            text = m.group("name")
-        text = _INITIALS_RE.sub(lambda mm: mm.group(0).replace(".", ""), text)  # I.B.M. -> ibm
-        text = _AMP_JOIN_RE.sub(r"\1\2", text)  # AT&T -> att, C & S -> cs
-        text = text.replace("&", " and ").replace("+", " and ").replace("'", "")
+        text = raw if raw.isascii() else anyascii(_NATIVE_LEGAL_RE.sub(" ", raw))
+        text = text.lower().strip()
+        if "." in text:
+            m = _WEB_SUFFIX_RE.match(text)
+            if m:  # "Hosting.com" is the company Hosting
+                text = m.group("name")
+            text = _INITIALS_RE.sub(lambda mm: mm.group(0).replace(".", ""), text)  # I.B.M. -> ibm
+        if "&" in text or "+" in text:
+            text = _AMP_JOIN_RE.sub(r"\1\2", text)  # AT&T -> att, C & S -> cs
+            text = text.replace("&", " and ").replace("+", " and ")
+        text = text.replace("'", "")
         tokens = [t for t in _NON_WORD_RE.split(text) if t]
         stripped = self._strip_legal_forms(tokens)
         if stripped:
