@@ -167,7 +167,8 @@ def score(lead: LeadFeatures, acc: AccountFeatures, rules: MatchingRules, weight
     sim, name_level, ln, an = _best_name(lead, acc, weight, rules.names.core_min_similarity)
     name_text = f"company name '{lead.lead.company}' ~ '{a.name}' {sim:.2f}" if ln is not None else None
     if name_level == "name_domain_label":
-        name_text = f"company name '{lead.lead.company}' is the name of {ln.key}, a domain of account {a.id} ({a.name})"
+        owned = sorted(d for d in acc.domains if normalize.domain_label(d) == ln.key)
+        name_text = f"company name '{lead.lead.company}' is the name of {', '.join(owned)}, a domain of account {a.id} ({a.name})"
 
     level = None
     if lead.email_domain and lead.email_domain in acc.domains:
@@ -200,7 +201,11 @@ def score(lead: LeadFeatures, acc: AccountFeatures, rules: MatchingRules, weight
         reasons.append(name_text)
         return Scored(acc, min(1.0, s), "cctld_variant", sim, reasons)
     if cctld:
-        reasons.append(f"email domain {lead.email_domain} is a country variant of a domain of account {a.id} ({a.name}), but the company name does not agree")
+        # weak evidence: review when the lead gave no company, less when its company differs
+        reasons.append(f"email domain {lead.email_domain} is a country variant of a domain of account {a.id} ({a.name})")
+        if not lead.names:
+            return Scored(acc, ev.cctld_variant, "cctld_variant", sim, reasons)
+        reasons.append("but the company name does not agree")
         return Scored(acc, ev.cctld_variant * 0.9, "cctld_variant", sim, reasons)
 
     if ln is None or sim < rules.names.min_similarity:
