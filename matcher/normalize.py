@@ -202,6 +202,11 @@ class NameNormalizer:
         if not raw:
             return ()
         raw = raw.strip()
+        if _WEB_SUFFIX_RE.match(raw.lower()) and raw.isascii():
+            # 'Admitted.ly' is the company Admitted, or Admittedly
+            first = self.normalize(raw)
+            joined = self.normalize(raw.replace(".", ""))
+            return tuple(dict.fromkeys(n for n in (first, joined) if n))
         if "(" not in raw and "[" not in raw and not _MAY_HAVE_ALT_RE.search(raw):
             n = self.normalize(raw)  # the common case: one plain name
             return (n,) if n else ()

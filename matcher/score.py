@@ -144,11 +144,14 @@ def domain_resembles_name(domain: str | None, acc: AccountFeatures) -> bool:
     label = label.replace("-", "")
     if label in acc.labels:
         return True
+    joined = domain.replace(".", "").replace("-", "")  # openf.in reads as OpenFin
     for n in acc.names:
         k = n.key
-        # the domain may add to the name (grandroundshealth.com for Grand Rounds), not drop
-        # from it: ceterus.com is not the domain of 'Ceterus Networks'
-        if len(k) >= 4 and k in label:
+        # the domain may add to the name (grandroundshealth.com for Grand Rounds) or shorten
+        # its tail (amyrisbiotech.com for Amyris Biotechnologies); only called for exact names
+        if len(k) >= 4 and (k in label or k == joined):
+            return True
+        if len(label) >= 5 and k.startswith(label):
             return True
         if Indel.normalized_similarity(k, label) >= 0.85:
             return True
