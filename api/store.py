@@ -461,10 +461,9 @@ def get_account(session: Session, account_id: str) -> dict[str, Any] | None:
     owner = session.get(m.Owner, acc.owner_id) if acc.owner_id is not None else None
     domains = sorted(session.scalars(select(m.AccountDomain.domain).where(m.AccountDomain.account_id == account_id)))
     contacts = session.scalar(select(func.count()).select_from(m.Contact).where(m.Contact.account_id == account_id))
-    children = sorted(session.scalars(select(m.Account.id).where(m.Account.parent_id == account_id)))
     return {
         "id": acc.id, "name": acc.name, "domains": domains, "country": acc.country, "region": acc.region,
-        "city": acc.city, "parent_id": acc.parent_id, "children": children,
+        "city": acc.city, "parent_id": acc.parent_id,
         "owner": owner.name if owner else None, "phone": acc.phone, "aliases": list(acc.aliases or []),
         "is_customer": acc.is_customer, "fit_tier": acc.fit_tier, "industry": acc.industry,
         "employees": acc.employees, "attributes": dict(acc.attributes or {}), "contact_count": contacts or 0,

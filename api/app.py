@@ -1,0 +1,90 @@
+"""The FastAPI application factory.
+
+``create_app(settings)`` builds the app without touching the network; the lifespan then creates
+the engine, the Redis client, the cache and the index (loaded in the background: ``/readyz``
+turns 200 when it is loaded) and tears them down on shutdown. ``leadmatch serve`` runs it with
+``uvicorn --factory``.
+"""
+from __future__ import annotations
+
+import logging
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+
+from fastapi import FastAPI
+
+from api import errors
+from api.cache import DEFAULT_PREFIX, make_cache
+from api.db import make_engine, make_sessionmaker
+from api.deps import Services
+from api.index_sync import IndexSync
+from api.metrics import Metrics
+from api.middleware import RequestGuard
+from api.responses import JSONBytesResponse
+from api.routes import accounts, contacts, health, match
+from config import get_settings, load_matching_rules
+from config.settings import Settings
+
+DESCRIPTION = """\
+Matches incoming leads to the accounts you already have (by email domain, company name and
+region), says how sure it is and why, and routes the lead to the account's owner.
+
+Errors always look like `{"error": "...", "fields": [{"field": "items[3].email", "message": "..."}]}`.
+"""
+
+
+def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> Services:
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    redis_client = None
+    if settings.redis_url:
+        import redis
+
+        redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
+                                            health_check_interval=15, retry_on_timeout=True)
+    cache = make_cache(redis_client, cache_prefix)
+    holder: dict[str, Services] = {}
+    sync = IndexSync(
+        load_matching_rules(settings.matching_rules), sessions, redis_client=redis_client,
+        channel=settings.index_channel,
+        on_change=lambda ids: holder["s"].invalidate(ids),
+        on_size=metrics.index_accounts.set,
+    )
+    services = Services(settings=settings, engine=engine, sessions=sessions, index=sync, cache=cache,
+                        metrics=metrics, redis=redis_client)
+    holder["s"] = services
+    return services
+
+
+def create_app(settings: Settings | None = None, *, cache_prefix: str | None = None) -> FastAPI:
+    settings = settings or get_settings()
+    # a `cache_prefix` setting, once config/ has one, wins over the default namespace
+    prefix = cache_prefix or getattr(settings, "cache_prefix", None) or DEFAULT_PREFIX
+    metrics = Metrics()
+    logging.getLogger("leadmatch").setLevel(settings.log_level.upper())
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        services = build_services(settings, metrics, prefix)
+        app.state.services = services
+        services.index.start()
+        try:
+            yield
+        finally:
+            services.close()
+
+    app = FastAPI(
+        title="leadmatch", version="0.1.0", description=DESCRIPTION, lifespan=lifespan,
+        default_response_class=JSONBytesResponse,
+        openapi_tags=[
+            {"name": "match", "description": "Match leads to accounts"},
+            {"name": "accounts", "description": "Accounts and contacts, bulk idempotent upserts for CRM sync"},
+            {"name": "ops", "description": "Health, readiness and metrics"},
+        ],
+    )
+    app.state.metrics = metrics
+    errors.install(app)
+    for module in (match, accounts, contacts, health):
+        app.include_router(module.router)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    return app

@@ -1,0 +1,86 @@
+"""What a request handler can ask for, as typed ``Annotated`` aliases.
+
+``Services`` is built once per process in the app's lifespan (``api.app``) and handed out from
+``app.state``; the getters are ``async def`` on purpose: a plain ``def`` dependency would hop to
+the thread pool on every request, which the hot path (``/v1/match``) cannot afford.
+
+``SessionDep`` owns the transaction (style.md #4): it commits when the handler returned, rolls
+back when it raised, and only after a successful commit runs the callbacks registered with
+``api.db.after_commit`` (index refresh, Redis notification, cache invalidation). Its scope is
+"function", so the commit happens before the response is sent and a failed commit is an error
+response, never a 200 for data that was not stored.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Iterable, Iterator
+
+from fastapi import Depends, Request
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session, sessionmaker
+
+from api import db
+from api.cache import Cache
+from api.index_sync import IndexSync
+from api.metrics import Metrics
+from config.settings import Settings
+
+ACCOUNT_TTL_SECONDS = 60.0
+
+
+def account_cache_key(account_id: str) -> str:
+    return f"account:{account_id}"
+
+
+@dataclass
+class Services:
+    settings: Settings
+    engine: Engine
+    sessions: sessionmaker[Session]
+    index: IndexSync
+    cache: Cache
+    metrics: Metrics
+    redis: object | None = None  # redis.Redis when REDIS_URL is set
+
+    def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
+        """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop
+        cached views of the accounts."""
+        ids, removed = list(ids), list(removed)
+        self.index.refresh(ids, removed=removed)
+        self.invalidate(ids + removed)
+
+    def invalidate(self, ids: Iterable[str]) -> None:
+        keys = [account_cache_key(i) for i in ids]
+        if keys:
+            self.cache.delete(*keys)
+
+    def close(self) -> None:
+        self.index.stop()
+        self.cache.close()
+        if self.redis is not None:
+            self.redis.close()
+        self.engine.dispose()
+
+
+async def get_services(request: Request) -> Services:
+    return request.app.state.services
+
+
+ServicesDep = Annotated[Services, Depends(get_services)]
+
+
+def get_session(services: ServicesDep) -> Iterator[Session]:
+    session = services.sessions()
+    try:
+        yield session
+        session.commit()
+    except BaseException:
+        session.rollback()
+        db.discard_after_commit(session)
+        raise
+    finally:
+        session.close()
+    db.run_after_commit(session)
+
+
+SessionDep = Annotated[Session, Depends(get_session, scope="function")]

@@ -1,0 +1,129 @@
+"""Errors the API reports, each carrying its HTTP status; one handler renders them all.
+
+    LeadmatchError            500  base class; never raised directly
+    ├── ValidationFailed      422  request content is wrong; ``fields`` name what and where
+    ├── NotFound              404  the addressed resource does not exist (message names the id)
+    ├── PayloadTooLarge       413  body or item count over the configured limit
+    └── ServiceUnavailable    503  a dependency is not ready (index loading, database down)
+
+Every error response has the same shape::
+
+    {"error": "human readable summary", "fields": [{"field": "items[3].email", "message": "..."}]}
+
+``fields`` is empty when no single field is at fault. FastAPI's own request validation errors
+are converted to ``ValidationFailed`` with readable field paths (``items[3].email`` rather than
+``["body", 3, "email"]``). Anything else is a bug: it is logged and answered with a plain 500.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any, Iterable, Sequence
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from api.responses import JSONBytesResponse
+
+log = logging.getLogger("leadmatch.api")
+
+
+@dataclass(frozen=True, slots=True)
+class FieldError:
+    field: str
+    message: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"field": self.field, "message": self.message}
+
+
+class LeadmatchError(Exception):
+    status_code = 500
+
+    def __init__(self, message: str, fields: Sequence[FieldError] = ()) -> None:
+        super().__init__(message)
+        self.message = message
+        self.fields = list(fields)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"error": self.message, "fields": [f.to_dict() for f in self.fields]}
+
+
+class ValidationFailed(LeadmatchError):
+    status_code = 422
+
+
+class NotFound(LeadmatchError):
+    status_code = 404
+
+
+class PayloadTooLarge(LeadmatchError):
+    status_code = 413
+
+
+class ServiceUnavailable(LeadmatchError):
+    status_code = 503
+
+
+# ---------------------------------------------------------------- pydantic errors -> field paths
+
+# Custom pydantic error types whose location is the model but whose subject is a field.
+MODEL_ERROR_FIELDS = {"email_or_company": "email"}
+
+
+def field_path(loc: Iterable[Any], root: str = "") -> str:
+    """('body', 3, 'domains', 0) -> 'items[3].domains[0]'; ('body', 'email') -> 'email'."""
+    parts = list(loc)
+    if parts and parts[0] in ("body", "query", "path", "header"):
+        where = parts.pop(0)
+        if where != "body":
+            root = root or where
+    out = root
+    for p in parts:
+        if isinstance(p, int):
+            out = f"{out or 'items'}[{p}]"
+        else:
+            out = f"{out}.{p}" if out else str(p)
+    return out or "body"
+
+
+def pydantic_errors(errors: Iterable[dict[str, Any]], root: str = "") -> list[FieldError]:
+    out: list[FieldError] = []
+    for e in errors:
+        loc = list(e.get("loc", ()))
+        extra = MODEL_ERROR_FIELDS.get(e.get("type", ""))
+        if extra:
+            loc.append(extra)
+        msg = str(e.get("msg", "invalid"))
+        out.append(FieldError(field_path(loc, root), msg.removeprefix("Value error, ")))
+    return out
+
+
+def _render(exc: LeadmatchError) -> JSONBytesResponse:
+    return JSONBytesResponse(exc.to_dict(), status_code=exc.status_code)
+
+
+async def _leadmatch_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, LeadmatchError)
+    return _render(exc)
+
+
+async def _validation_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, RequestValidationError)
+    fields = pydantic_errors(exc.errors())
+    summary = "invalid request: " + "; ".join(f"{f.field}: {f.message}" for f in fields[:3])
+    return _render(ValidationFailed(summary, fields))
+
+
+async def _http_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
+    # Starlette's own 404 (unknown route), 405 and the like, in our error shape
+    assert isinstance(exc, StarletteHTTPException)
+    return JSONBytesResponse({"error": str(exc.detail), "fields": []}, status_code=exc.status_code,
+                             headers=exc.headers)
+
+
+def install(app: FastAPI) -> None:
+    app.add_exception_handler(LeadmatchError, _leadmatch_handler)
+    app.add_exception_handler(RequestValidationError, _validation_handler)
+    app.add_exception_handler(StarletteHTTPException, _http_handler)

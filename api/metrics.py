@@ -1,0 +1,38 @@
+"""Prometheus metrics, one registry per app (tests build many apps in one process).
+
+With ``--workers N`` each worker has its own counters; scrape each worker, or run one worker
+per container (the usual layout) so one scrape sees one process.
+"""
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.exposition import CONTENT_TYPE_LATEST
+
+__all__ = ["CONTENT_TYPE_LATEST", "Metrics"]
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.matches = Counter("leadmatch_matches_total", "Leads matched, by decision",
+                               ["decision"], registry=self.registry)
+        self.match_seconds = Histogram(
+            "leadmatch_match_seconds", "Time to match one lead in the index",
+            buckets=(0.0001, 0.00025, 0.0005, 0.001, 0.002, 0.005, 0.01, 0.025, 0.05, 0.1, 0.5),
+            registry=self.registry)
+        self.index_accounts = Gauge("leadmatch_index_accounts", "Accounts in this process's index",
+                                    registry=self.registry)
+        self.index_reloads = Counter("leadmatch_index_reloads_total", "Full index loads from the database",
+                                     registry=self.registry)
+        self.http_requests = Counter("leadmatch_http_requests_total", "HTTP requests",
+                                     ["method", "route", "status"], registry=self.registry)
+        # label children bound once: the hot path should not look labels up per request
+        self._decision = {d: self.matches.labels(d) for d in ("matched", "review", "no_match")}
+
+    def observe_match(self, decision: str, seconds: float) -> None:
+        child = self._decision.get(decision) or self.matches.labels(decision)
+        child.inc()
+        self.match_seconds.observe(seconds)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

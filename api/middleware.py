@@ -1,0 +1,71 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware: it costs a task and a queue per request).
+
+``RequestGuard`` does two cheap things for every HTTP request:
+- refuses bodies over ``max_body_bytes`` with 413 before anything parses them: at once when
+  Content-Length says so, or as soon as a chunked body crosses the limit;
+- counts requests by method, route template and status for ``/metrics``.
+"""
+from __future__ import annotations
+
+from fastapi import HTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from api.metrics import Metrics
+from api.responses import JSONBytesResponse
+
+
+class RequestGuard:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+        self.app = app
+        self.max_body = max_body_bytes
+        self.metrics = metrics
+
+    def _too_large(self) -> str:
+        return f"request body is larger than the limit of {self.max_body} bytes (max_body_bytes)"
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        try:
+            declared = _content_length(scope)
+            if declared is not None and declared > self.max_body:
+                status = 413
+                await JSONBytesResponse({"error": self._too_large(), "fields": [{"field": "body",
+                                         "message": self._too_large()}]}, status_code=413)(scope, receive, send)
+                return
+
+            seen = 0
+
+            async def guarded_receive() -> Message:
+                nonlocal seen
+                message = await receive()
+                if message["type"] == "http.request":
+                    seen += len(message.get("body", b""))
+                    if seen > self.max_body:
+                        # FastAPI re-raises HTTPException from body parsing; our handler renders it
+                        raise HTTPException(413, self._too_large())
+                return message
+
+            async def observed_send(message: Message) -> None:
+                nonlocal status
+                if message["type"] == "http.response.start":
+                    status = message["status"]
+                await send(message)
+
+            await self.app(scope, guarded_receive, observed_send)
+        finally:
+            route = scope.get("route")
+            template = getattr(route, "path", None) or "unmatched"
+            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
+
+
+def _content_length(scope: Scope) -> int | None:
+    for name, value in scope["headers"]:
+        if name == b"content-length":
+            try:
+                return int(value)
+            except ValueError:
+                return None
+    return None

@@ -1,0 +1,73 @@
+"""Accounts: bulk idempotent upsert (PUT), read one (GET, cached), delete one (DELETE)."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+
+from api import db, store
+from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
+from api.errors import FieldError, NotFound
+from api.responses import JSONBytesResponse
+from api.routes._common import check_item_count, error_responses, invalid_items
+from api.schemas import AccountIn, AccountOut, UpsertOut
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
+
+
+@router.put(
+    "/accounts", response_model=UpsertOut, responses=error_responses(413, 422),
+    summary="Create or replace accounts in bulk (idempotent, atomic)",
+    description=(
+        "A JSON array of accounts, at most `bulk_max_items`. Each item replaces the stored account "
+        "with that id (fields left out are cleared). All or nothing: if any item is invalid "
+        "(e.g. a `parent_id` that is neither stored nor in this request, or a hierarchy cycle) the "
+        "answer is 422 naming `items[i].field` and nothing is stored. Sending the same payload again "
+        "changes nothing (`unchanged` counts it). Owners are created from the `owner` names."
+    ),
+)
+def put_accounts(items: Annotated[list[AccountIn], Body()], session: SessionDep,
+                 services: ServicesDep) -> dict[str, int]:
+    check_item_count(len(items), services.settings.bulk_max_items, "accounts")
+    data = [store.AccountData(
+        id=a.id, name=a.name, domains=tuple(a.domains), country=a.country, region=a.region, city=a.city,
+        parent_id=a.parent_id, owner=a.owner, phone=a.phone, aliases=tuple(a.aliases),
+        is_customer=a.is_customer, fit_tier=a.fit_tier, industry=a.industry, employees=a.employees,
+        attributes=a.attributes) for a in items]
+    try:
+        report = store.upsert_accounts(session, data)
+    except store.InvalidItems as exc:
+        raise invalid_items(exc) from None
+    if report.changed_ids:
+        db.after_commit(session, lambda: services.accounts_changed(report.changed_ids))
+    return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
+
+
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses=error_responses(404),
+            summary="One stored account (cached)")
+def get_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> Any:
+    key = account_cache_key(account_id)
+    cached = services.cache.get(key)
+    if cached is not None:
+        return JSONBytesResponse(cached)
+    record = store.get_account(session, account_id)
+    if record is None:
+        raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
+    services.cache.set_json(key, record, ttl=ACCOUNT_TTL_SECONDS)
+    return JSONBytesResponse(record)
+
+
+@router.delete(
+    "/accounts/{account_id}", responses=error_responses(404),
+    summary="Delete an account",
+    description="Deletes the account, its domains and its contacts. Its child accounts stay and "
+                "become top-level accounts (their `parent_id` is cleared); they are listed in the answer.",
+)
+def delete_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
+    children = store.delete_account(session, account_id)
+    if children is None:
+        raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
+    db.after_commit(session, lambda: services.accounts_changed(children, removed=[account_id]))
+    return {"deleted": account_id, "detached_children": children}
