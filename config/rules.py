@@ -85,9 +85,9 @@ class Names(_Strict):
     # the weight of a generic word relative to a distinctive one
     generic_weight: float = Field(0.25, ge=0, le=1)
     # how many name candidates to score at most per lead (bounded work per lead)
-    max_candidates: int = Field(50, ge=1, le=1000)
+    max_candidates: int = Field(40, ge=1, le=1000)
     # a name key shared by more accounts than this is too common to be used for blocking
-    max_postings: int = Field(5000, ge=10)
+    max_postings: int = Field(2000, ge=10)
 
 
 class Routing(_Strict):

@@ -176,7 +176,7 @@ class AccountIndex:
             w = self.weight(token)
             for aid in self.posting(keys.TOKEN, token):
                 word_scores[aid] = word_scores.get(aid, 0.0) + w
-            if len(word_scores) > 8 * limit:
+            if len(word_scores) >= 2 * limit:
                 break  # enough candidates from the rarer words
         if word_scores:
             ranked = sorted(word_scores.items(), key=lambda kv: kv[1], reverse=True)[:limit]

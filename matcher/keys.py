@@ -8,6 +8,7 @@ that owns zoho.com is still found by a zoho.com email.
 """
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 
 from matcher import normalize
@@ -30,9 +31,11 @@ class AccountFeatures:
 
     account: Account
     names: tuple[NormalizedName, ...]
-    domains: frozenset[str]
-    contact_domains: frozenset[str]
-    labels: frozenset[str]
+    # tuples, not sets: an account has one to three of each and a million small sets would
+    # cost more memory than all the postings
+    domains: tuple[str, ...]
+    contact_domains: tuple[str, ...]
+    labels: tuple[str, ...]
     country: str | None
     region: str | None
     city: str | None
@@ -76,12 +79,12 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
             if n not in all_names:
                 all_names.append(n)
     split = [normalize.split_domain(x) for x in account.domains]
-    domains = frozenset(reg for reg, _ in split if reg)
-    labels = frozenset(lbl for reg, lbl in split if reg and lbl and len(lbl) >= 3)
-    contact_domains = frozenset(
+    domains = tuple(dict.fromkeys(sys.intern(reg) for reg, _ in split if reg))
+    labels = tuple(dict.fromkeys(sys.intern(lbl) for reg, lbl in split if reg and lbl and len(lbl) >= 3))
+    contact_domains = tuple(dict.fromkeys(
         d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
         if d and d not in domains and not normalize.is_free_mail(d) and not normalize.is_disposable(d)
-    )
+    ))
     country = normalize.country(account.country, country_aliases)
     return AccountFeatures(
         account=account,

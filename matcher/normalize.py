@@ -18,6 +18,7 @@ from __future__ import annotations
 import functools
 import math
 import re
+import sys
 from dataclasses import dataclass
 
 import phonenumbers
@@ -249,7 +250,8 @@ class NameNormalizer:
         while len(tokens) > 1 and tokens[0] in _STOPWORDS:
             tokens = tokens[1:]
         kept = [t for t in tokens if t not in _STOPWORDS]
-        return NormalizedName(tuple(kept or tokens))
+        # interned: the same word in a million names is stored once
+        return NormalizedName(tuple(sys.intern(t) for t in (kept or tokens)))
 
     def _strip_legal_forms(self, tokens: list[str]) -> list[str]:
         """Remove legal forms from the end (repeatedly: 'Acme Holdings Co., Ltd.') and a
