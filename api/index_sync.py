@@ -31,6 +31,11 @@ from matcher.types import Lead, MatchResult
 log = logging.getLogger("leadmatch.index")
 
 
+def publish_change(client, channel: str, origin: str, op: str, ids: list[str]) -> None:  # noqa: ANN001
+    """Announce committed changes to every process listening on ``channel``."""
+    client.publish(channel, orjson.dumps({"origin": origin, "op": op, "ids": ids}))
+
+
 class IndexSync:
     def __init__(self, rules: MatchingRules, session_factory, *, redis_client=None,  # noqa: ANN001
                  channel: str = "leadmatch:index-changes",
@@ -139,7 +144,7 @@ class IndexSync:
         if self._redis is None or not ids:
             return
         try:
-            self._redis.publish(self._channel, orjson.dumps({"origin": self.origin, "op": op, "ids": ids}))
+            publish_change(self._redis, self._channel, self.origin, op, ids)
         except Exception as exc:  # noqa: BLE001 - a Redis outage must not fail a committed write
             # Other replicas miss this change until their listener reconnects and reloads.
             self.redis_ok = False

@@ -1,0 +1,384 @@
+"""The ``leadmatch`` command line. Every command honours DATABASE_URL and REDIS_URL.
+
+Heavy imports (FastAPI, uvicorn) happen inside the commands that need them, so that
+``match-file`` and the importers start fast: they are run as whole processes in benchmarks.
+"""
+from __future__ import annotations
+
+import csv
+import sys
+import time
+from pathlib import Path
+from typing import Annotated, Iterable
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, SpinnerColumn, TextColumn, TimeElapsedColumn
+
+app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
+                  no_args_is_help=True, add_completion=False)
+err = Console(stderr=True)
+
+IMPORT_BATCH = 5000
+MATCH_CHUNK = 1000
+OUT_COLUMNS = ("lead_id", "decision", "account_id", "confidence", "owner", "reasons")
+
+
+def _settings():  # noqa: ANN202 - config.Settings
+    from config import get_settings
+
+    return get_settings()
+
+
+def _progress(transient: bool = False) -> Progress:
+    return Progress(SpinnerColumn(), TextColumn("{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), console=err, transient=transient)
+
+
+def _redact(url: str) -> str:
+    from sqlalchemy.engine import make_url
+
+    return make_url(url).render_as_string(hide_password=True)
+
+
+def _publisher():  # noqa: ANN202 - callable(ids) or None
+    """With REDIS_URL, tell running servers which accounts changed (they reload those ids)."""
+    settings = _settings()
+    if not settings.redis_url:
+        return None
+    import redis
+
+    from api.index_sync import publish_change
+
+    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+
+    def publish(ids: list[str]) -> None:
+        try:
+            publish_change(client, settings.index_channel, "cli", "upsert", ids)
+        except redis.RedisError as exc:
+            err.print(f"[yellow]warning:[/] could not notify running servers: {exc}")
+
+    return publish
+
+
+@app.command()
+def migrate() -> None:
+    """Create or upgrade the database schema (Alembic ``upgrade head``)."""
+    from api.db import migrate as run
+
+    url = _settings().database_url
+    run(url)
+    err.print(f"database schema is up to date ({_redact(url)})")
+
+
+@app.command()
+def serve(
+    host: Annotated[str, typer.Option(help="interface to bind")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="TCP port")] = 8000,
+    workers: Annotated[int, typer.Option(min=1, help="worker processes")] = 1,
+) -> None:
+    """Migrate the database, then serve the HTTP API with uvicorn."""
+    import uvicorn
+
+    from api.db import migrate as run
+
+    settings = _settings()
+    run(settings.database_url)
+    if workers > 1 and not settings.redis_url:
+        err.print("[yellow]warning:[/] several workers without REDIS_URL: an account change made through "
+                  "one worker does not reach the others' indexes until they restart")
+    uvicorn.run("api.app:create_app", factory=True, host=host, port=port, workers=workers,
+                log_level=settings.log_level.lower())
+
+
+def _valid_account_rows(items: list, session) -> tuple[list, list[str]]:  # noqa: ANN001
+    """(accounts that can be stored, messages for rows that cannot). Hierarchy checks see the
+    whole file, so a child may come before its parent."""
+    from api import store
+
+    problems_out: list[str] = []
+    accounts = list(items)  # list[(line, AccountData)]
+    # Domains: not a domain -> the row is reported and skipped.
+    keep = []
+    for line, a in accounts:
+        _good, bad = store.normalise_domains(a.domains)
+        if bad:
+            problems_out.append(f"line {line} (id {a.id}): domains: not a domain: {bad[0]!r}")
+        else:
+            keep.append((line, a))
+    accounts = keep
+    # Dropping a row may orphan its children: repeat until nothing more is dropped.
+    while True:
+        problems = store.validate_accounts(session, [a for _, a in accounts])
+        if not problems:
+            return accounts, problems_out
+        bad_rows = {p.index for p in problems}
+        for p in problems:
+            line, a = accounts[p.index]
+            problems_out.append(f"line {line} (id {a.id}): {p.field}: {p.message}")
+        accounts = [x for i, x in enumerate(accounts) if i not in bad_rows]
+
+
+@app.command("import-accounts")
+def import_accounts(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CRM export: id,name,domains,...")],
+    batch_size: Annotated[int, typer.Option(min=1, help="accounts per transaction")] = IMPORT_BATCH,
+) -> None:
+    """Upsert accounts from a CSV (id,name,domains,country,region,city,parent_id,owner).
+
+    Bad rows are reported with their line numbers and skipped; the rest is stored in batched
+    transactions. Re-importing the same file changes nothing.
+    """
+    from api import csvio, store
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
+
+    settings = _settings()
+    run(settings.database_url)
+    started = time.perf_counter()
+    errors: list[str] = []
+    rows: list = []
+    try:
+        for item in csvio.iter_accounts(file):
+            if isinstance(item, csvio.RowError):
+                errors.append(f"line {item.line}" + (f" (id {item.row_id})" if item.row_id else "")
+                              + f": {item.field or 'row'}: {item.message}")
+            else:
+                rows.append((0, store.AccountData.from_account(item)))
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    # csvio yields in file order; recover line numbers for hierarchy messages
+    rows = _with_lines(file, rows)
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        rows, problems = _valid_account_rows(rows, session)
+    errors.extend(problems)
+    total = store.UpsertReport()
+    publish = _publisher()
+    with _progress() as progress:
+        task = progress.add_task("importing accounts", total=len(rows))
+        for i in range(0, len(rows), batch_size):
+            batch = [a for _, a in rows[i:i + batch_size]]
+            with session_scope(sessions) as session:
+                report = store.upsert_accounts(session, batch, validate=False)
+            total.merge(report)
+            if publish and report.changed_ids:
+                publish(report.changed_ids)
+            progress.advance(task, len(batch))
+    engine.dispose()
+    _print_errors(errors)
+    err.print(f"accounts: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
+              f"{len(errors)} rows skipped in {time.perf_counter() - started:.1f} s")
+
+
+def _with_lines(file: Path, rows: list) -> list:
+    """Attach each account's line number (csvio knows it only for errors)."""
+    from api import csvio
+
+    lines = {}
+    for line, row, _e in csvio._rows(file):  # noqa: SLF001 - same package, same parser
+        if row and row.get("id"):
+            lines.setdefault(row["id"].strip(), line)
+    return [(lines.get(a.id, 0), a) for _, a in rows]
+
+
+def _print_errors(errors: list[str], limit: int = 50) -> None:
+    for e in errors[:limit]:
+        err.print(f"[yellow]skipped[/] {e}")
+    if len(errors) > limit:
+        err.print(f"[yellow]... and {len(errors) - limit} more skipped rows[/]")
+
+
+@app.command("import-contacts")
+def import_contacts(
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False,
+                                         help="CSV: id,account_id,email,first_name,last_name,title")],
+    batch_size: Annotated[int, typer.Option(min=1, help="contacts per transaction")] = IMPORT_BATCH,
+) -> None:
+    """Upsert contacts from a CSV. Rows with an unknown account or a malformed email are skipped."""
+    from api import store
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
+    from matcher import normalize
+
+    settings = _settings()
+    run(settings.database_url)
+    started = time.perf_counter()
+    errors: list[str] = []
+    rows: list[tuple[int, store.ContactData]] = []
+    with open(file, newline="", encoding="utf-8-sig") as fh:
+        reader = csv.DictReader(fh)
+        missing = [c for c in ("id", "account_id") if c not in (reader.fieldnames or [])]
+        if missing:
+            err.print(f"[red]error:[/] {file.name}: missing column(s) {', '.join(missing)}")
+            raise typer.Exit(2)
+        seen: set[str] = set()
+        for row in reader:
+            line = reader.line_num
+            get = lambda k: (row.get(k) or "").strip() or None  # noqa: E731
+            cid, aid, email = get("id"), get("account_id"), get("email")
+            if not cid or not aid:
+                errors.append(f"line {line}: {'id' if not cid else 'account_id'}: empty")
+            elif email and not normalize.is_valid_email(email):
+                errors.append(f"line {line} (id {cid}): email: not a valid email address")
+            elif cid in seen:
+                errors.append(f"line {line} (id {cid}): id: duplicate of an earlier row")
+            else:
+                seen.add(cid)
+                rows.append((line, store.ContactData(cid, aid, email, get("first_name"), get("last_name"),
+                                                     get("title"))))
+    engine = make_engine(settings.database_url)
+    sessions = make_sessionmaker(engine)
+    with sessions() as session:
+        known = store.existing_account_ids(session, {c.account_id for _, c in rows})
+    errors.extend(f"line {line} (id {c.id}): account_id: account {c.account_id!r} does not exist"
+                  for line, c in rows if c.account_id not in known)
+    rows = [(line, c) for line, c in rows if c.account_id in known]
+    total = store.UpsertReport()
+    publish = _publisher()
+    with _progress() as progress:
+        task = progress.add_task("importing contacts", total=len(rows))
+        for i in range(0, len(rows), batch_size):
+            batch = [c for _, c in rows[i:i + batch_size]]
+            with session_scope(sessions) as session:
+                report, touched = store.upsert_contacts(session, batch, validate=False)
+            total.merge(report)
+            if publish and touched:
+                publish(sorted(touched))
+            progress.advance(task, len(batch))
+    engine.dispose()
+    _print_errors(errors)
+    err.print(f"contacts: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
+              f"{len(errors)} rows skipped in {time.perf_counter() - started:.1f} s")
+
+
+def build_index():  # noqa: ANN201 - matcher.AccountIndex
+    """The account index, built from the database named by DATABASE_URL."""
+    from api import store
+    from api.db import make_engine
+    from config import load_matching_rules
+    from matcher import AccountIndex
+
+    settings = _settings()
+    index = AccountIndex(load_matching_rules(settings.matching_rules))
+    engine = make_engine(settings.database_url)
+    with engine.connect() as conn:
+        with _progress(transient=True) as progress:
+            task = progress.add_task("loading accounts", total=store.count_accounts(conn))
+            n = 0
+            for account in store.load_accounts(conn):
+                index.upsert(account)
+                n += 1
+                if n % 5000 == 0:
+                    progress.update(task, completed=n)
+    engine.dispose()
+    return index
+
+
+def _result_rows(index, items: list) -> Iterable[tuple]:  # noqa: ANN001
+    from api import csvio
+
+    leads = [it.lead for it in items if not isinstance(it, csvio.RowError)]
+    results = iter(index.match_many(leads))
+    for it in items:
+        if isinstance(it, csvio.RowError):
+            where = f"line {it.line}" + (f": {it.field}" if it.field else "")
+            yield (it.row_id or "", "error", "", "", "", f"{where}: {it.message}")
+            continue
+        r = next(results)
+        owner = r.route.owner if r.route is not None else None
+        yield (it.lead_id, r.decision, r.account_id or "", f"{r.confidence:.4f}", owner or "",
+               " | ".join(r.reasons))
+
+
+@app.command("match-file")
+def match_file(
+    leads: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with email,company,... columns")],
+    out: Annotated[Path, typer.Option("--out", "-o", help="results CSV to write")],
+) -> None:
+    """Match every lead of a CSV; writes one row per input row, in input order:
+    lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
+    from api import csvio
+
+    started = time.perf_counter()
+    index = build_index()
+    loaded = time.perf_counter()
+    try:
+        items = csvio.iter_leads(leads)
+        total = max(0, _count_lines(leads) - 1)
+        counts: dict[str, int] = {}
+        with open(out, "w", newline="", encoding="utf-8") as fh, _progress() as progress:
+            writer = csv.writer(fh)
+            writer.writerow(OUT_COLUMNS)
+            task = progress.add_task("matching leads", total=total)
+            chunk: list = []
+            for item in items:
+                chunk.append(item)
+                if len(chunk) >= MATCH_CHUNK:
+                    _write(writer, index, chunk, counts)
+                    progress.advance(task, len(chunk))
+                    chunk = []
+            if chunk:
+                _write(writer, index, chunk, counts)
+                progress.advance(task, len(chunk))
+            progress.update(task, total=sum(counts.values()), completed=sum(counts.values()))
+    except ValueError as exc:
+        err.print(f"[red]error:[/] {exc}")
+        raise typer.Exit(2) from None
+    n = sum(counts.values())
+    took = time.perf_counter() - loaded
+    summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
+    err.print(f"{n} leads ({summary}) matched against {len(index)} accounts in {took:.2f} s "
+              f"({n / took if took else 0:.0f} leads/s; index load {loaded - started:.1f} s) -> {out}")
+
+
+def _write(writer, index, chunk: list, counts: dict[str, int]) -> None:  # noqa: ANN001
+    for row in _result_rows(index, chunk):
+        writer.writerow(row)
+        counts[row[1]] = counts.get(row[1], 0) + 1
+
+
+def _count_lines(path: Path) -> int:
+    """Physical lines: a cheap upper bound for the progress bar (quoted newlines may add a few)."""
+    with open(path, "rb") as fh:
+        return sum(buf.count(b"\n") for buf in iter(lambda: fh.read(1 << 20), b""))
+
+
+@app.command()
+def demo() -> None:
+    """Migrate and load ~2,000 synthetic demo accounts (idempotent), then print example requests."""
+    from api import demo as demo_data
+    from api import store
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
+
+    settings = _settings()
+    run(settings.database_url)
+    data = demo_data.generate()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        accounts = store.upsert_accounts(session, data.accounts)
+        contacts, _ = store.upsert_contacts(session, data.contacts)
+    engine.dispose()
+    publish = _publisher()
+    if publish and (accounts.changed_ids or contacts.changed_ids):
+        publish(sorted({c.account_id for c in data.contacts} | set(accounts.changed_ids)))
+    err.print(f"demo data in {_redact(settings.database_url)}: accounts {accounts.created} created, "
+              f"{accounts.updated} updated, {accounts.unchanged} unchanged; contacts {contacts.created} created, "
+              f"{contacts.updated} updated, {contacts.unchanged} unchanged")
+    base = "http://127.0.0.1:8000"
+    sys.stdout.write(f"""
+Start the API:   leadmatch serve
+Then try:
+  curl -s {base}/v1/match -H 'content-type: application/json' \\
+       -d '{{"email": "jane.doe@acme.de", "company": "ACME GmbH", "country": "DE"}}'
+  curl -s {base}/v1/match -H 'content-type: application/json' \\
+       -d '{{"email": "jane1987@gmail.com", "company": "Acme Corp", "country": "GB"}}'
+  curl -s {base}/v1/match -H 'content-type: application/json' -d '{{"company": "Acme Corporation"}}'
+  curl -s {base}/v1/accounts/D00001
+  curl -s {base}/readyz
+  API docs: {base}/docs
+""")
+
+
+if __name__ == "__main__":
+    app()
