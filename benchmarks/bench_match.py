@@ -1,0 +1,600 @@
+"""Speed of leadmatch, measured beside a baseline in the same run.
+
+    .venv/bin/python benchmarks/bench_match.py batch      [--rows 20000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_match.py latency    [--accounts 1000000] [--passes 5]
+    .venv/bin/python benchmarks/bench_match.py index-load [--accounts 1000000] [--db postgres|sqlite|both]
+    .venv/bin/python benchmarks/bench_match.py http       [--duration 10] [--rounds 3] [--connections 32]
+    (all take --data DIR; default ../shared/data/dev relative to the repository)
+
+batch       ``leadmatch match-file`` as a whole process (accounts imported beforehand into a
+            scratch SQLite DB with ``leadmatch import-accounts``) against the domain-join-then-
+            string_grouper pipeline as a whole process (peers venv), same lead list, alternating
+            runs; leads/s medians and their ratio (target >= 3x).
+latency     in-process: AccountIndex build time and memory at N scale accounts (see _scale.py),
+            then per-lead latency p50/p99 over the dev leads (target p99 <= 2 ms).
+index-load  N scale accounts written with the project's storage (api.store.upsert_accounts) into
+            PostgreSQL and/or SQLite, then, in a fresh process, index built from the database with
+            api.store.load_accounts + upsert_many: seconds and RSS (targets <= 60 s and <= 1 GiB
+            per million).
+http        POST /v1/match of the real app (uvicorn, 1 worker, app factory, dev accounts loaded)
+            against benchmarks/bare_app.py (same body validation only), alternating rounds, wrk
+            (or an asyncio httpx client) in its own process with fixed keep-alive connections;
+            requests/s medians and their ratio (target >= 0.7).
+Everything binds to 127.0.0.1 and is bounded in time. Exit status is non-zero only on a crash.
+"""
+from __future__ import annotations
+
+import argparse
+import csv
+import gc
+import json
+import os
+import platform
+import random
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+import _common as C  # noqa: E402
+
+LEAD_COLUMNS = ("lead_id", "email", "company", "country", "region", "city", "phone", "website",
+                "first_name", "last_name", "title")
+
+
+def say(msg: str) -> None:
+    print(msg, flush=True)
+
+
+def setup_line() -> str:
+    try:
+        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
+    except (OSError, StopIteration):
+        cpu = platform.processor() or "?"
+    return (f"setup: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores "
+            f"({cpu}), {platform.system()} {platform.release()}")
+
+
+# ----------------------------------------------------------------------------------- lead lists
+
+def dev_lead_rows(data: Path) -> list[dict]:
+    with open(data / "leads.csv", newline="", encoding="utf-8-sig") as fh:
+        return [{k: row.get(k, "") or "" for k in LEAD_COLUMNS} for row in csv.DictReader(fh)]
+
+
+def perturbed_leads(data: Path, rows: int, seed: int = 7) -> list[dict]:
+    """Dev leads repeated to ``rows``; copies after the first get another person at the same
+    company (new local part, name), sometimes the company typed differently or no country."""
+    base = dev_lead_rows(data)
+    rng = random.Random(seed)
+    firsts = ("alex", "sam", "maria", "chen", "olga", "raj", "lena", "tom", "ana", "yuki", "omar", "eva")
+    out = []
+    for i in range(rows):
+        r = dict(base[i % len(base)])
+        rep = i // len(base)
+        r["lead_id"] = f"{r['lead_id']}-{rep}"
+        if rep:
+            first = firsts[rng.randrange(len(firsts))]
+            r["first_name"] = first.title()
+            if "@" in r["email"]:
+                r["email"] = f"{first}.{rep}{rng.randrange(100)}@{r['email'].split('@', 1)[1]}"
+            c = rng.random()
+            if c < 0.2:
+                r["company"] = r["company"].upper()
+            elif c < 0.35:
+                r["company"] = r["company"].lower()
+            elif c < 0.45:
+                r["country"] = ""
+        out.append(r)
+    return out
+
+
+def write_leads(path: Path, rows: list[dict]) -> None:
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.DictWriter(fh, fieldnames=LEAD_COLUMNS)
+        w.writeheader()
+        w.writerows(rows)
+
+
+def count_rows(path: Path) -> int:
+    with open(path, newline="", encoding="utf-8") as fh:
+        return sum(1 for _ in csv.reader(fh)) - 1
+
+
+# ----------------------------------------------------------------------------------- batch
+
+def cmd_batch(args) -> int:
+    data = C.data_dir(args.data)
+    peers_py = C.peers_python(setup=True)
+    lm = C.leadmatch_cmd()
+    with tempfile.TemporaryDirectory(prefix="leadmatch-batch-") as tmp:
+        tmp = Path(tmp)
+        leads = tmp / "leads.csv"
+        write_leads(leads, perturbed_leads(data, args.rows))
+        env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}")
+        env.pop("REDIS_URL", None)
+        say(setup_line())
+        say(f"lead list: {args.rows} rows ({leads}), dev leads repeated with new people and retyped companies")
+        t = time.perf_counter()
+        subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*lm, "import-accounts", str(data / "accounts.csv")], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        say(f"accounts imported into scratch SQLite with `leadmatch import-accounts` in {time.perf_counter() - t:.1f} s")
+        ours_cmd = [*lm, "match-file", str(leads), "--out", str(tmp / "ours.csv")]
+        peer_cmd = [str(peers_py), str(C.BENCH_DIR / "peers.py"), "--accounts", str(data / "accounts.csv"),
+                    "--leads", str(leads), "--method", "domain_sg", "--out", str(tmp / "peer.csv")]
+        say("ours: " + " ".join(ours_cmd[-4:]) + "   (DATABASE_URL=sqlite:///<tmp>/bench.db)")
+        say("peer: peers.py --method domain_sg (pandas + tldextract domain join, then string_grouper "
+            "match_most_similar(min_similarity=0.8) on the rest), reading accounts.csv")
+        times = {"ours": [], "peer": []}
+        for rep in range(args.repeats):
+            for name, cmd in (("ours", ours_cmd), ("peer", peer_cmd)):
+                t = time.perf_counter()
+                p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                   text=True, timeout=args.timeout)
+                dt = time.perf_counter() - t
+                if p.returncode != 0:
+                    say(f"{name} run {rep + 1} failed (exit {p.returncode}): {p.stderr[-1500:]}")
+                    return 1
+                times[name].append(dt)
+                say(f"  run {rep + 1} {name}: {dt:.2f} s = {args.rows / dt:,.0f} leads/s")
+        n_ours, n_peer = count_rows(tmp / "ours.csv"), count_rows(tmp / "peer.csv")
+        mo, mp = C.median(times["ours"]), C.median(times["peer"])
+        say(f"output rows: ours {n_ours}, peer {n_peer} (input {args.rows})")
+        say(f"RESULT batch: leadmatch match-file {args.rows / mo:,.0f} leads/s (median {mo:.2f} s), "
+            f"domain join + string_grouper {args.rows / mp:,.0f} leads/s (median {mp:.2f} s), "
+            f"ratio {mp / mo:.2f}x (target >= 3x), {args.repeats} alternating runs each")
+        _emit_json(args, {"bench": "batch", "rows": args.rows, "ours_s": times["ours"], "peer_s": times["peer"],
+                          "ours_leads_per_s": args.rows / mo, "peer_leads_per_s": args.rows / mp,
+                          "ratio": mp / mo})
+    return 0
+
+
+# ----------------------------------------------------------------------------------- latency
+
+def cmd_latency(args) -> int:
+    import tracemalloc
+
+    from _scale import read_real_accounts, scale_accounts
+
+    from api import csvio
+    from config import load_matching_rules
+    from matcher import AccountIndex
+
+    data = C.data_dir(args.data)
+    real = read_real_accounts(data / "accounts.csv")
+    leads = [r.lead for r in csvio.iter_leads(data / "leads.csv") if isinstance(r, csvio.LeadRow)]
+    rules = load_matching_rules()
+    say(setup_line())
+    say(f"accounts: {args.accounts:,} ({min(args.accounts, len(real)):,} real dev accounts + variants from "
+        f"benchmarks/_scale.py, generated lazily while the index is built); leads: {len(leads)} dev leads")
+
+    # tracemalloc slows allocation several-fold, so time and RSS come from a clean build and the
+    # allocation peak from a second build (on at most --tracemalloc-accounts accounts).
+    gc.collect()
+    rss0 = C.rss_bytes()
+    t0 = time.perf_counter()
+    index = AccountIndex(rules)
+    index.upsert_many(scale_accounts(real, args.accounts))
+    build_s = time.perf_counter() - t0
+    gc.collect()
+    rss_delta = C.rss_bytes() - rss0
+    say(f"index build: {build_s:.1f} s for {len(index):,} accounts "
+        f"({build_s / len(index) * 1e6:.1f} s per million); RSS +{rss_delta / 2**20:,.0f} MiB "
+        f"({rss_delta / len(index) * 1e6 / 2**30:.2f} GiB per million)")
+
+    # latency: warm-up pass, then timed passes
+    perf = time.perf_counter_ns
+    for lead in leads:
+        index.match(lead)
+    lat = []
+    decisions: dict[str, int] = {}
+    gc_was = gc.isenabled()
+    for _ in range(args.passes):
+        for lead in leads:
+            t = perf()
+            res = index.match(lead)
+            lat.append((perf() - t) / 1e6)
+            decisions[res.decision] = decisions.get(res.decision, 0) + 1
+    lat.sort()
+    p50, p90, p99 = (C.percentile(lat, q) for q in (0.5, 0.9, 0.99))
+    say(f"latency over {len(lat):,} matches ({args.passes} passes x {len(leads)} leads, GC "
+        f"{'on' if gc_was else 'off'}): p50 {p50:.3f} ms, p90 {p90:.3f} ms, p99 {p99:.3f} ms, "
+        f"max {lat[-1]:.1f} ms, mean {sum(lat) / len(lat):.3f} ms; decisions {decisions}")
+    result = {"bench": "latency", "accounts": len(index), "build_s": build_s, "rss_delta_bytes": rss_delta,
+              "p50_ms": p50, "p90_ms": p90, "p99_ms": p99, "max_ms": lat[-1]}
+
+    peak = None
+    tm_n = min(args.accounts, args.tracemalloc_accounts)
+    if tm_n > 0:
+        del index
+        gc.collect()
+        tracemalloc.start()
+        t0 = time.perf_counter()
+        ix2 = AccountIndex(rules)
+        ix2.upsert_many(scale_accounts(real, tm_n))
+        tm_s = time.perf_counter() - t0
+        cur, peak = tracemalloc.get_traced_memory()
+        tracemalloc.stop()
+        say(f"tracemalloc (separate build of {tm_n:,} accounts, {tm_s:.0f} s under tracing): "
+            f"peak {peak / 2**20:,.0f} MiB, held after build {cur / 2**20:,.0f} MiB "
+            f"= {cur / tm_n * 1e6 / 2**30:.2f} GiB per million accounts")
+        result.update(tracemalloc_accounts=tm_n, tracemalloc_peak_bytes=peak, tracemalloc_current_bytes=cur)
+        del ix2
+    say(f"RESULT latency: {args.accounts:,} accounts, p50 {p50:.3f} ms, p99 {p99:.3f} ms (target <= 2 ms); "
+        f"build {build_s:.1f} s; RSS +{rss_delta / 2**30:.2f} GiB")
+    _emit_json(args, result)
+    return 0
+
+
+# ----------------------------------------------------------------------------------- index-load
+
+PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
+PG_BENCH_DB = "leadmatch_bench"
+
+
+def _pg_url(db: str) -> str:
+    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
+
+
+def _ensure_pg_db(name: str, fresh: bool) -> None:
+    from sqlalchemy import create_engine, text
+
+    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    with eng.connect() as c:
+        exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
+        if exists and fresh:
+            c.execute(text(f'DROP DATABASE "{name}" WITH (FORCE)'))
+            exists = None
+        if not exists:
+            c.execute(text(f'CREATE DATABASE "{name}"'))
+    eng.dispose()
+
+
+def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
+    """Write n scale accounts with the project's storage; skip when the DB already holds them."""
+    from _scale import read_real_accounts, scale_accounts
+
+    from api import db, store
+
+    db.migrate(url)
+    engine = db.make_engine(url)
+    factory = db.make_sessionmaker(engine)
+    with db.session_scope(factory) as s:
+        have = store.count_accounts(s)
+    if have == n:
+        say(f"  {url.split('@')[-1]}: already holds {n:,} accounts, reusing them (--fresh to rewrite)")
+        engine.dispose()
+        return None
+    if have:
+        raise SystemExit(f"{url} holds {have:,} accounts, not {n:,}: rerun with --fresh")
+    real = read_real_accounts(data / "accounts.csv")
+    t0 = time.perf_counter()
+    batch: list = []
+    done = 0
+
+    def flush():
+        nonlocal batch, done
+        with db.session_scope(factory) as s:
+            store.upsert_accounts(s, [store.AccountData.from_account(a) for a in batch], validate=False)
+        done += len(batch)
+        batch = []
+
+    # validate=False: accounts.parent_id has no enforced foreign key (see api/models.py) and the
+    # generator yields each parent before the variants that point at it.
+    for a in scale_accounts(real, n):
+        batch.append(a)
+        if len(batch) >= chunk:
+            flush()
+            if done % (chunk * 20) == 0:
+                say(f"    {done:,} written ({time.perf_counter() - t0:.0f} s)")
+    if batch:
+        flush()
+    engine.dispose()
+    return time.perf_counter() - t0
+
+
+def _load_once(url: str) -> dict:
+    """Runs in a fresh process: build the index from the database, report time and RSS."""
+    from api import db, store
+    from config import load_matching_rules
+    from matcher import AccountIndex
+
+    engine = db.make_engine(url)
+    rules = load_matching_rules()
+    index = AccountIndex(rules)
+    gc.collect()
+    rss0 = C.rss_bytes()
+    t0 = time.perf_counter()
+    with engine.connect() as conn:
+        index.upsert_many(store.load_accounts(conn))
+    dt = time.perf_counter() - t0
+    gc.collect()
+    rss = C.rss_bytes() - rss0
+    n = len(index)
+    engine.dispose()
+    return {"accounts": n, "load_s": dt, "rss_delta_bytes": rss}
+
+
+def cmd_index_load(args) -> int:
+    data = C.data_dir(args.data)
+    say(setup_line())
+    targets = []
+    if args.db in ("postgres", "both"):
+        _ensure_pg_db(PG_BENCH_DB, args.fresh)
+        targets.append(("PostgreSQL", _pg_url(PG_BENCH_DB)))
+    if args.db in ("sqlite", "both"):
+        out = C.BENCH_DIR / "out"
+        out.mkdir(exist_ok=True)
+        path = out / f"scale-{args.accounts}.db"
+        if args.fresh and path.exists():
+            path.unlink()
+        targets.append(("SQLite", f"sqlite:///{path}"))
+    results = {}
+    for name, url in targets:
+        say(f"{name}: writing {args.accounts:,} scale accounts with api.store.upsert_accounts "
+            f"(chunks of {args.chunk:,}) into {url.split('@')[-1]}")
+        wrote = _write_scale(url, args.accounts, data, args.chunk)
+        if wrote is not None:
+            say(f"  written in {wrote:.0f} s ({args.accounts / wrote:,.0f} accounts/s)")
+        runs = []
+        for rep in range(args.repeats):
+            p = subprocess.run([sys.executable, __file__, "_load-index", "--url", url],
+                               capture_output=True, text=True, timeout=args.timeout)
+            if p.returncode != 0:
+                say(f"  load failed: {p.stderr[-2000:]}")
+                return 1
+            r = json.loads(p.stdout.strip().splitlines()[-1])
+            runs.append(r)
+            say(f"  load {rep + 1}: {r['accounts']:,} accounts in {r['load_s']:.1f} s, "
+                f"RSS +{r['rss_delta_bytes'] / 2**20:,.0f} MiB (fresh process)")
+        med_s = C.median([r["load_s"] for r in runs])
+        med_rss = C.median([r["rss_delta_bytes"] for r in runs])
+        n = runs[0]["accounts"]
+        say(f"RESULT index-load {name}: {n:,} accounts, median {med_s:.1f} s "
+            f"= {med_s / n * 1e6:.1f} s per million (target <= 60), index RSS {med_rss / 2**30:.2f} GiB "
+            f"= {med_rss / n * 1e6 / 2**30:.2f} GiB per million (target <= 1)")
+        results[name] = {"accounts": n, "runs": runs, "median_s": med_s, "median_rss_bytes": med_rss}
+    _emit_json(args, {"bench": "index-load", **results})
+    return 0
+
+
+# ----------------------------------------------------------------------------------- http
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
+    import urllib.error
+    import urllib.request
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
+        try:
+            with urllib.request.urlopen(url, timeout=2) as r:
+                if r.status == 200:
+                    return
+        except (urllib.error.URLError, ConnectionError, OSError):
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    if proc.poll() is None:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def _lead_bodies(data: Path) -> list[str]:
+    bodies = []
+    for r in dev_lead_rows(data):
+        body = {k: v for k, v in r.items() if k != "lead_id" and v}
+        bodies.append(json.dumps(body, ensure_ascii=False))
+    return bodies
+
+
+WRK_LUA = """
+local bodies = {
+%s
+}
+local i = 0
+wrk.method = "POST"
+wrk.headers["Content-Type"] = "application/json"
+request = function()
+  i = i %% #bodies + 1
+  return wrk.format(nil, "/v1/match", nil, bodies[i])
+end
+local non2xx = 0
+response = function(status, headers, body)
+  if status ~= 200 then non2xx = non2xx + 1 end
+end
+"""
+
+
+def _write_lua(path: Path, bodies: list[str]) -> None:
+    items = []
+    for b in bodies:
+        eq = "=" * 4
+        while f"]{eq}]" in b:
+            eq += "="
+        items.append(f"  [{eq}[{b}]{eq}],")
+    path.write_text(WRK_LUA % "\n".join(items))
+
+
+def _run_wrk(lua: Path, port: int, args) -> dict:
+    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
+           "-s", str(lua), f"http://127.0.0.1:{port}/v1/match"]
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
+    out = p.stdout
+    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
+    if p.returncode != 0 or not m:
+        raise RuntimeError(f"wrk failed: {p.stderr or out}")
+    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
+    errs = re.search(r"Socket errors:.*", out)
+    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
+    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
+    return {"rps": float(m.group(1)), "non2xx": int(non2xx.group(1)) if non2xx else 0,
+            "socket_errors": errs.group(0) if errs else "", "p50": p50.group(1) if p50 else "?",
+            "p99": p99.group(1) if p99 else "?"}
+
+
+HTTPX_CLIENT = r"""
+import asyncio, json, sys, time
+import httpx
+port, conns, duration, bodies_path = int(sys.argv[1]), int(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
+bodies = [b.encode() for b in json.load(open(bodies_path))]
+async def main():
+    limits = httpx.Limits(max_connections=conns, max_keepalive_connections=conns)
+    async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", limits=limits, timeout=30) as c:
+        done = [0, 0]; end = time.perf_counter() + duration
+        async def worker(k):
+            i = k
+            while time.perf_counter() < end:
+                r = await c.post("/v1/match", content=bodies[i % len(bodies)],
+                                 headers={"content-type": "application/json"})
+                done[0] += 1; done[1] += r.status_code != 200; i += conns
+        t = time.perf_counter()
+        await asyncio.gather(*(worker(k) for k in range(conns)))
+        print(json.dumps({"rps": done[0] / (time.perf_counter() - t), "non2xx": done[1]}))
+asyncio.run(main())
+"""
+
+
+def _run_httpx(bodies_path: Path, port: int, args) -> dict:
+    p = subprocess.run([sys.executable, "-c", HTTPX_CLIENT, str(port), str(args.connections),
+                        str(args.duration), str(bodies_path)], capture_output=True, text=True,
+                       timeout=args.duration + 60)
+    if p.returncode != 0:
+        raise RuntimeError(p.stderr[-2000:])
+    r = json.loads(p.stdout.strip().splitlines()[-1])
+    r.update(p50="?", p99="?", socket_errors="")
+    return r
+
+
+def cmd_http(args) -> int:
+    data = C.data_dir(args.data)
+    use_wrk = shutil.which("wrk") is not None and not args.httpx
+    lm = C.leadmatch_cmd()
+    with tempfile.TemporaryDirectory(prefix="leadmatch-http-") as tmp:
+        tmp = Path(tmp)
+        env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'http.db'}")
+        env.pop("REDIS_URL", None)
+        env = {**env, "PYTHONPATH": str(C.REPO)}
+        say(setup_line())
+        subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+        subprocess.run([*lm, "import-accounts", str(data / "accounts.csv")], env=env, check=True,
+                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        bodies = _lead_bodies(data)
+        lua = tmp / "post.lua"
+        _write_lua(lua, bodies)
+        bodies_json = tmp / "bodies.json"
+        bodies_json.write_text(json.dumps(bodies))
+        uv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--workers", "1",
+              "--no-access-log", "--log-level", "warning"]
+        servers = {
+            "leadmatch": (uv + ["--factory", "api.app:create_app"], "/readyz"),
+            "bare": (uv + ["--app-dir", str(C.BENCH_DIR), "bare_app:app"], "/healthz"),
+        }
+        procs, ports = {}, {}
+        try:
+            for name, (cmd, ready) in servers.items():
+                ports[name] = _free_port()
+                procs[name] = subprocess.Popen(cmd + ["--port", str(ports[name])], env=env, cwd=str(C.REPO),
+                                               stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+            for name, (_, ready) in servers.items():
+                _wait_http(f"http://127.0.0.1:{ports[name]}{ready}", 180, procs[name])
+            gen = (f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, Lua script cycling through "
+                   f"{len(bodies)} dev-lead bodies" if use_wrk else
+                   f"asyncio httpx client process, {args.connections} keep-alive connections, {args.duration}s")
+            say(f"servers: uvicorn 1 worker each, --no-access-log; leadmatch = api.app:create_app "
+                f"(SQLite, {len(bodies)} bodies, dev accounts imported), bare = benchmarks/bare_app.py "
+                f"(api.schemas.LeadIn only)")
+            say(f"load generator: {gen}; both servers stay up, only the measured one gets traffic")
+            rps = {"leadmatch": [], "bare": []}
+            for rnd in range(args.rounds):
+                order = ("leadmatch", "bare") if rnd % 2 == 0 else ("bare", "leadmatch")
+                for name in order:
+                    r = (_run_wrk(lua, ports[name], args) if use_wrk
+                         else _run_httpx(bodies_json, ports[name], args))
+                    rps[name].append(r["rps"])
+                    say(f"  round {rnd + 1} {name:9s}: {r['rps']:,.0f} req/s, latency p50 {r['p50']} p99 {r['p99']}, "
+                        f"non-2xx {r['non2xx']} {r['socket_errors']}")
+        finally:
+            for proc in procs.values():
+                _stop(proc)
+        ml, mb = C.median(rps["leadmatch"]), C.median(rps["bare"])
+        say(f"RESULT http: POST /v1/match leadmatch {ml:,.0f} req/s, bare validation-only {mb:,.0f} req/s, "
+            f"ratio {ml / mb:.2f} (target >= 0.7), medians of {args.rounds} alternating rounds")
+        _emit_json(args, {"bench": "http", "leadmatch_rps": rps["leadmatch"], "bare_rps": rps["bare"],
+                          "ratio": ml / mb, "generator": "wrk" if use_wrk else "httpx"})
+    return 0
+
+
+# ----------------------------------------------------------------------------------- main
+
+def _emit_json(args, obj) -> None:
+    if getattr(args, "json", None):
+        Path(args.json).write_text(json.dumps(obj, indent=2) + "\n")
+        say(f"figures written to {args.json}")
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description="leadmatch speed benchmarks (see module docstring)")
+    sub = p.add_subparsers(dest="cmd", required=True)
+
+    def common(sp):
+        sp.add_argument("--data", help=f"directory with accounts.csv and leads.csv (default {C.DEFAULT_DATA})")
+        sp.add_argument("--json", metavar="OUT", help="write the figures as JSON")
+        return sp
+
+    sp = common(sub.add_parser("batch", help="match-file throughput vs domain join + string_grouper"))
+    sp.add_argument("--rows", type=int, default=20_000)
+    sp.add_argument("--repeats", type=int, default=3)
+    sp.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    sp = common(sub.add_parser("latency", help="in-process index build, memory and per-lead latency"))
+    sp.add_argument("--accounts", type=int, default=1_000_000)
+    sp.add_argument("--passes", type=int, default=5)
+    sp.add_argument("--tracemalloc-accounts", type=int, default=1_000_000,
+                    help="accounts for the separate tracemalloc build (0 = skip)")
+    sp = common(sub.add_parser("index-load", help="index build from PostgreSQL/SQLite"))
+    sp.add_argument("--accounts", type=int, default=1_000_000)
+    sp.add_argument("--db", choices=("postgres", "sqlite", "both"), default="both")
+    sp.add_argument("--fresh", action="store_true", help="drop and rewrite the scale database(s)")
+    sp.add_argument("--chunk", type=int, default=10_000)
+    sp.add_argument("--repeats", type=int, default=1)
+    sp.add_argument("--timeout", type=float, default=1800)
+    sp = common(sub.add_parser("http", help="POST /v1/match vs a bare validating endpoint"))
+    sp.add_argument("--duration", type=int, default=10, help="seconds per round and server")
+    sp.add_argument("--rounds", type=int, default=3)
+    sp.add_argument("--connections", type=int, default=32)
+    sp.add_argument("--threads", type=int, default=1, help="wrk threads")
+    sp.add_argument("--httpx", action="store_true", help="use the asyncio httpx client even if wrk exists")
+    sp = sub.add_parser("_load-index", help=argparse.SUPPRESS)
+    sp.add_argument("--url", required=True)
+    args = p.parse_args(argv)
+
+    if args.cmd == "_load-index":
+        print(json.dumps(_load_once(args.url)))
+        return 0
+    return {"batch": cmd_batch, "latency": cmd_latency, "index-load": cmd_index_load,
+            "http": cmd_http}[args.cmd](args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
