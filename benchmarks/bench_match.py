@@ -570,7 +570,7 @@ def main(argv=None) -> int:
     sp = common(sub.add_parser("latency", help="in-process index build, memory and per-lead latency"))
     sp.add_argument("--accounts", type=int, default=1_000_000)
     sp.add_argument("--passes", type=int, default=5)
-    sp.add_argument("--tracemalloc-accounts", type=int, default=1_000_000,
+    sp.add_argument("--tracemalloc-accounts", type=int, default=250_000,
                     help="accounts for the separate tracemalloc build (0 = skip)")
     sp = common(sub.add_parser("index-load", help="index build from PostgreSQL/SQLite"))
     sp.add_argument("--accounts", type=int, default=1_000_000)
