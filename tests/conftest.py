@@ -1,0 +1,138 @@
+"""Shared fixtures: real SQLite and PostgreSQL databases, a real Redis, and app clients.
+
+- ``database_url`` runs a test twice: on a fresh SQLite file, and on PostgreSQL
+  (``TEST_DATABASE_URL``) in a schema unique to this test session (created and migrated once,
+  emptied before each test, dropped at the end), so parallel runs on one database do not meet.
+- ``redis_url`` is ``TEST_REDIS_URL``; ``redis_namespace`` gives each test its own key prefix
+  and index channel (and deletes its keys afterwards).
+- A server that cannot be reached skips its tests, unless ``LEADMATCH_REQUIRE_SERVICES=1``:
+  then the test fails with a message saying which server and why.
+"""
+from __future__ import annotations
+
+import os
+import uuid
+from contextlib import contextmanager
+from typing import Iterator
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine, text
+from sqlalchemy.engine import make_url
+
+from api.app import create_app
+from api.db import migrate
+from config.settings import Settings
+
+PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+REDIS_URL = os.environ.get("TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+REQUIRE = os.environ.get("LEADMATCH_REQUIRE_SERVICES") == "1"
+RUN_ID = uuid.uuid4().hex[:10]
+
+
+def unavailable(what: str, exc: BaseException) -> None:
+    message = f"{what} is not reachable: {exc}".splitlines()[0]
+    if REQUIRE:
+        pytest.fail(f"{message} (LEADMATCH_REQUIRE_SERVICES=1, so this is an error, not a skip)",
+                    pytrace=False)
+    pytest.skip(message)
+
+
+@pytest.fixture(scope="session")
+def _pg_session_url() -> Iterator[str]:
+    schema = f"lm_test_{RUN_ID}"
+    admin = create_engine(Settings(database_url=PG_URL).database_url, isolation_level="AUTOCOMMIT")
+    try:
+        with admin.connect() as conn:
+            conn.execute(text(f'CREATE SCHEMA "{schema}"'))
+    except Exception as exc:  # noqa: BLE001 - any connection failure
+        admin.dispose()
+        unavailable(f"PostgreSQL at {make_url(PG_URL).render_as_string(hide_password=True)}", exc)
+    url = make_url(Settings(database_url=PG_URL).database_url).update_query_dict(
+        {"options": f"-csearch_path={schema}"}).render_as_string(hide_password=False)
+    try:
+        migrate(url)
+        yield url
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f'DROP SCHEMA IF EXISTS "{schema}" CASCADE'))
+        admin.dispose()
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.postgres)])
+def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN001
+    if request.param == "sqlite":
+        url = f"sqlite:///{tmp_path / 'leadmatch.db'}"
+        migrate(url)
+        return url
+    url = request.getfixturevalue("_pg_session_url")
+    engine = create_engine(url)
+    with engine.begin() as conn:
+        conn.execute(text("TRUNCATE contacts, account_domains, accounts, owners RESTART IDENTITY CASCADE"))
+    engine.dispose()
+    return url
+
+
+@pytest.fixture(scope="session")
+def redis_url() -> str:
+    import redis
+
+    client = redis.Redis.from_url(REDIS_URL, socket_connect_timeout=2)
+    try:
+        client.ping()
+    except redis.RedisError as exc:
+        unavailable(f"Redis at {REDIS_URL}", exc)
+    finally:
+        client.close()
+    return REDIS_URL
+
+
+@pytest.fixture
+def redis_namespace(redis_url: str) -> Iterator[str]:
+    """A key prefix (and channel name) no other test or run uses; its keys are removed after."""
+    import redis
+
+    ns = f"lmtest:{RUN_ID}:{uuid.uuid4().hex[:8]}:"
+    yield ns
+    client = redis.Redis.from_url(redis_url)
+    keys = list(client.scan_iter(match=ns + "*"))
+    if keys:
+        client.delete(*keys)
+    client.close()
+
+
+def settings_for(database_url: str, redis_url: str | None = None, channel: str | None = None,
+                 **overrides) -> Settings:
+    values = {"database_url": database_url, "redis_url": redis_url, **overrides}
+    if channel:
+        values["index_channel"] = channel
+    return Settings(**values)
+
+
+@contextmanager
+def app_client(settings: Settings, cache_prefix: str | None = None) -> Iterator[TestClient]:
+    """A TestClient with the lifespan running and the index loaded."""
+    app = create_app(settings, cache_prefix=cache_prefix)
+    with TestClient(app) as client:
+        assert app.state.services.index.wait_ready(30), "index did not load"
+        yield client
+
+
+@pytest.fixture
+def client(database_url: str) -> Iterator[TestClient]:
+    with app_client(settings_for(database_url, bulk_max_items=50, max_body_bytes=64 * 1024)) as c:
+        yield c
+
+
+# ---------------------------------------------------------------- factories
+
+
+def account(id: str = "A1", name: str = "Acme Corporation", **kw) -> dict:  # noqa: A002
+    body = {"id": id, "name": name, "domains": kw.pop("domains", [f"{name.split()[0].lower()}.com"]),
+            "country": "US", "owner": "Dana Whitfield"}
+    body.update(kw)
+    return body
+
+
+def contact(id: str = "K1", account_id: str = "A1", email: str = "jane@acme.com", **kw) -> dict:  # noqa: A002
+    return {"id": id, "account_id": account_id, "email": email, **kw}
