@@ -1,0 +1,92 @@
+"""Index changes reach a second, real server process through Redis."""
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import httpx
+import pytest
+
+from tests.conftest import account, app_client, settings_for
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.1)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+@pytest.fixture
+def server_b(database_url: str, redis_url: str, redis_namespace: str) -> Iterator[str]:
+    port = free_port()
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": redis_url,
+           "LEADMATCH_INDEX_CHANNEL": redis_namespace + "index", "LEADMATCH_LOG_LEVEL": "warning"}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "uvicorn", "api.app:create_app", "--factory", "--host", "127.0.0.1",
+         "--port", str(port), "--log-level", "warning"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    base = f"http://127.0.0.1:{port}"
+
+    def ready() -> bool:
+        if proc.poll() is not None:
+            pytest.fail(f"server B exited: {proc.stdout.read().decode()[-2000:]}")
+        try:
+            return httpx.get(f"{base}/readyz", timeout=1).status_code == 200
+        except httpx.HTTPError:
+            return False
+
+    try:
+        wait_for(ready, 30, "server B to become ready")
+        yield base
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+
+
+def b_match(base: str, **lead) -> dict:
+    r = httpx.post(f"{base}/v1/match", json=lead, timeout=5)
+    r.raise_for_status()
+    return r.json()
+
+
+@pytest.mark.redis
+def test_changes_through_a_reach_b(database_url: str, redis_url: str, redis_namespace: str, server_b: str) -> None:
+    settings = settings_for(database_url, redis_url, channel=redis_namespace + "index")
+    with app_client(settings, cache_prefix=redis_namespace + "cache:") as a:
+        assert b_match(server_b, email="x@zorblax.com")["account_id"] is None
+        assert a.put("/v1/accounts", json=[account("Z1", "Zorblax Industries", domains=["zorblax.com"])]).status_code == 200
+        wait_for(lambda: b_match(server_b, email="x@zorblax.com")["account_id"] == "Z1", 10, "B to see the new account")
+        a.put("/v1/accounts", json=[account("Z1", "Zorblax Industries", domains=["zorblax.com", "zorb.io"])])
+        wait_for(lambda: b_match(server_b, email="x@zorb.io")["account_id"] == "Z1", 10, "B to see the new domain")
+        assert a.delete("/v1/accounts/Z1").status_code == 200
+        wait_for(lambda: b_match(server_b, email="x@zorblax.com")["account_id"] is None, 10, "B to drop the account")
+
+
+@pytest.mark.redis
+def test_listener_ignores_its_own_messages_and_bad_ones(database_url: str, redis_url: str, redis_namespace: str) -> None:
+    settings = settings_for(database_url, redis_url, channel=redis_namespace + "index")
+    with app_client(settings, cache_prefix=redis_namespace + "cache:") as a:
+        sync = a.app.state.services.index
+        sync.handle_message(b"not json")
+        sync.handle_message(b'{"origin": "%s", "op": "upsert", "ids": ["x"]}' % sync.origin.encode())
+        assert a.get("/readyz").json()["checks"]["redis"]["ok"]
