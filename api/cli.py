@@ -150,9 +150,10 @@ def import_accounts(
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     with sessions() as session:
-        rows, problems = _valid_account_rows(rows, session)
-        if problems:  # re-check with line numbers (csvio reports them only for unreadable rows)
-            rows, problems = _valid_account_rows(_with_lines(file, rows), session)
+        valid, problems = _valid_account_rows(rows, session)
+        if problems:  # again with line numbers (csvio reports them only for unreadable rows)
+            valid, problems = _valid_account_rows(_with_lines(file, rows), session)
+    rows = valid
     errors.extend(problems)
     total = store.UpsertReport()
     publish = _publisher()

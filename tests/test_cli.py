@@ -1,0 +1,97 @@
+"""The command line on tiny CSV files the tests write themselves."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from api.cli import app
+from config import get_settings
+
+runner = CliRunner()
+
+ACCOUNTS = """\
+id,name,domains,country,region,city,parent_id,owner
+C1,Acme GmbH,acme.de,DE,BY,Munich,P1,Lena Vogel
+P1,Acme Corporation,acme.com;acme.io,US,CA,San Francisco,,Dana Whitfield
+B1,,nameless.com,US,,,,Dana Whitfield
+O1,Orphan Ltd,orphan.co.uk,GB,,,GHOST,Oliver Hughes
+Z1,Zorblax Industries,zorblax.com,GB,,London,,Oliver Hughes
+"""
+
+LEADS = """\
+lead_id,email,company,country
+L1,jane@acme.de,Acme GmbH,DE
+L2,,,US
+L3,bob@zorblax.com,Zorblax,GB
+L4,someone@nowhere-at-all.org,Nowhere,US
+L5,max@acme-gruppe.de,,DE
+"""
+
+
+@pytest.fixture
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    yield database_url
+    get_settings.cache_clear()
+
+
+def write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_import_match_and_contacts(cli_env: str, tmp_path: Path) -> None:
+    accounts = write(tmp_path, "accounts.csv", ACCOUNTS)
+    r = runner.invoke(app, ["import-accounts", str(accounts)])
+    assert r.exit_code == 0, r.output
+    assert "3 created" in r.output and "2 rows skipped" in r.output
+    assert "line 4 (id B1): name" in r.output  # the header is line 1
+    assert "line 5 (id O1): parent_id" in r.output
+
+    again = runner.invoke(app, ["import-accounts", str(accounts)])
+    assert "0 created, 0 updated, 3 unchanged" in again.output
+
+    contacts = write(tmp_path, "contacts.csv", "id,account_id,email\nK1,C1,max@acme-gruppe.de\nK2,GHOST,a@b.com\n"
+                                               "K3,C1,broken@\n")
+    r = runner.invoke(app, ["import-contacts", str(contacts)])
+    assert r.exit_code == 0, r.output
+    assert "1 created" in r.output and "2 rows skipped" in r.output
+
+    out = tmp_path / "results.csv"
+    r = runner.invoke(app, ["match-file", str(write(tmp_path, "leads.csv", LEADS)), "--out", str(out)])
+    assert r.exit_code == 0, r.output
+    rows = list(csv.DictReader(out.open(encoding="utf-8")))
+    assert list(rows[0]) == ["lead_id", "decision", "account_id", "confidence", "owner", "reasons"]
+    assert [row["lead_id"] for row in rows] == ["L1", "L2", "L3", "L4", "L5"]  # input order, one per row
+    by_id = {row["lead_id"]: row for row in rows}
+    assert (by_id["L1"]["decision"], by_id["L1"]["account_id"], by_id["L1"]["owner"]) == ("matched", "C1", "Lena Vogel")
+    assert by_id["L2"]["decision"] == "error" and "email or a company" in by_id["L2"]["reasons"]
+    assert by_id["L3"]["account_id"] == "Z1"
+    assert by_id["L4"]["decision"] == "no_match"
+    assert by_id["L5"]["account_id"] == "C1"  # learned from the imported contact
+    assert " | " in by_id["L1"]["reasons"] or by_id["L1"]["reasons"]
+
+
+def test_match_file_refuses_a_file_without_lead_columns(cli_env: str, tmp_path: Path) -> None:
+    r = runner.invoke(app, ["match-file", str(write(tmp_path, "x.csv", "a,b\n1,2\n")), "--out", str(tmp_path / "o.csv")])
+    assert r.exit_code == 2 and "email" in r.output
+
+
+def test_demo_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        first = runner.invoke(app, ["demo"])
+        assert first.exit_code == 0, first.output
+        assert "2000 created" in first.output and "curl" in first.output
+        second = runner.invoke(app, ["demo"])
+        assert "0 created, 0 updated, 2000 unchanged" in second.output
+    finally:
+        get_settings.cache_clear()
