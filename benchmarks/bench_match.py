@@ -420,10 +420,6 @@ request = function()
   i = i %% #bodies + 1
   return wrk.format(nil, "/v1/match", nil, bodies[i])
 end
-local non2xx = 0
-response = function(status, headers, body)
-  if status ~= 200 then non2xx = non2xx + 1 end
-end
 """
 
 
@@ -523,7 +519,7 @@ def cmd_http(args) -> int:
                    f"{len(bodies)} dev-lead bodies" if use_wrk else
                    f"asyncio httpx client process, {args.connections} keep-alive connections, {args.duration}s")
             say(f"servers: uvicorn 1 worker each, --no-access-log; leadmatch = api.app:create_app "
-                f"(SQLite, {len(bodies)} bodies, dev accounts imported), bare = benchmarks/bare_app.py "
+                f"(SQLite with the {data.name} accounts imported), bare = benchmarks/bare_app.py "
                 f"(api.schemas.LeadIn only)")
             say(f"load generator: {gen}; both servers stay up, only the measured one gets traffic")
             rps = {"leadmatch": [], "bare": []}
