@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import load_matching_rules
-from matcher import Account, AccountIndex, Lead, keys
+from matcher import Account, AccountIndex, Lead, keys, score
 
 RULES = load_matching_rules()
 
@@ -195,7 +195,12 @@ def test_index_returns_what_a_brute_force_scan_would(accounts, lead):
         a.id for a in accounts
         if keys.account_keys(keys.account_features(a, idx._names, idx._country_aliases)) & wanted
     }
-    assert set(idx.candidate_ids(f, limit=10_000)) == brute
+    assert set(idx.candidate_ids(f, limit=10_000, min_shared_weight=0.0)) == brute
+    # what the weight floor prunes could never have been matched automatically
+    pruned = brute - set(idx.candidate_ids(f, limit=10_000))
+    for aid in pruned:
+        s = score.score(f, idx._features[aid], RULES, idx.weight, idx._generic)
+        assert s is None or s.score < RULES.thresholds.match, (aid, s)
     # and the decision only ever names an account a brute-force scan would have considered
     result = idx.match(lead)
     assert {c.account_id for c in result.candidates} <= brute | {a.id for a in accounts}
