@@ -31,6 +31,8 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Redis pub/sub channel that carries account-index changes between processes.
     index_channel: str = "leadmatch:index-changes"
+    # prefix of every cache key, so replicas of different deployments can share one Redis
+    cache_prefix: str = "leadmatch:cache:"
     log_level: str = "info"
 
     @field_validator("database_url")

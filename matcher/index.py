@@ -190,11 +190,12 @@ class AccountIndex:
             lead_weight = max((sum(self.weight(t) for t in n.tokens) for n in (*f.names, *f.alias_names)), default=0.0)
             share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
             floor = share * lead_weight
-            ranked = sorted(word_scores.items(), key=lambda kv: kv[1], reverse=True)[:limit]
+            # ties ordered by id: the same data gives the same answer in every process
+            ranked = sorted(word_scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
             for aid, w in ranked:
                 if w >= floor:
                     found.setdefault(aid, w)
-        return list(found)
+        return sorted(found)
 
     def name_similarity(self, a: AccountFeatures, b: AccountFeatures) -> float:
         return max((score.name_similarity(x, y, self.weight) for x in a.names for y in b.names), default=0.0)

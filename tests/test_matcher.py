@@ -220,3 +220,23 @@ def test_removing_everything_leaves_an_empty_index(accounts, data):
         idx.remove(a.id)
     assert len(idx) == 0
     assert all(not table for table in idx._postings.values())
+
+
+def test_same_answers_in_every_process():
+    """Set iteration order depends on the hash seed; answers must not."""
+    import subprocess
+    import sys
+
+    script = (
+        "from config import load_matching_rules\n"
+        "from matcher import Account, AccountIndex, Lead\n"
+        "idx = AccountIndex(load_matching_rules())\n"
+        "idx.upsert_many(Account(f'Z{i}', f'Zeta {w} Labs', (), country='US') for i, w in enumerate(['north', 'south', 'east', 'west', 'north']))\n"
+        "print([idx.match(Lead(company=c, country='US')).to_dict() for c in ['Zeta North', 'Zeta Labs', 'Zeta']])\n"
+    )
+    outs = {
+        subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
+                       env={"PYTHONHASHSEED": seed, "PATH": ""}, cwd=str(__import__("pathlib").Path(__file__).parents[1])).stdout
+        for seed in ("1", "2", "3")
+    }
+    assert len(outs) == 1
