@@ -85,7 +85,7 @@ class Names(_Strict):
     # the weight of a generic word relative to a distinctive one
     generic_weight: float = Field(0.25, ge=0, le=1)
     # how many name candidates to score at most per lead (bounded work per lead)
-    max_candidates: int = Field(40, ge=1, le=1000)
+    max_candidates: int = Field(25, ge=1, le=1000)
     # word candidates sharing less than this share of the lead's word weight are not scored
     min_shared_weight: float = Field(0.5, ge=0, le=1)
     # a name key shared by more accounts than this is too common to be used for blocking

@@ -190,8 +190,16 @@ class AccountIndex:
             lead_weight = max((sum(self.weight(t) for t in n.tokens) for n in (*f.names, *f.alias_names)), default=0.0)
             share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
             floor = share * lead_weight
-            # ties ordered by id: the same data gives the same answer in every process
-            ranked = sorted(word_scores.items(), key=lambda kv: (-kv[1], kv[0]))[:limit]
+            # closest names first: shared weight, less a little per extra word in the account's
+            # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
+            feats = self._features
+
+            def rank(kv: tuple[str, float]) -> tuple[float, str]:
+                acc = feats.get(kv[0])
+                extra = len(acc.names[0].tokens) if acc is not None and acc.names else 0
+                return (-(kv[1] - 0.01 * extra), kv[0])
+
+            ranked = sorted(word_scores.items(), key=rank)[:limit]
             for aid, w in ranked:
                 if w >= floor:
                     found.setdefault(aid, w)
