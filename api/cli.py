@@ -157,21 +157,34 @@ def import_accounts(
             valid, problems = _valid_account_rows(_with_lines(file, rows), session)
     rows = valid
     errors.extend(problems)
+    def upsert(session, batch):  # noqa: ANN001, ANN202
+        report = store.upsert_accounts(session, batch, validate=False)
+        return report, report.changed_ids
+
+    _import_in_batches("accounts", rows, batch_size, sessions, upsert, errors, started)
+    engine.dispose()
+
+
+def _import_in_batches(kind: str, rows: list, batch_size: int, sessions, upsert, errors: list, started: float) -> None:  # noqa: ANN001
+    """Upsert ``(line, item)`` rows one transaction per batch, telling other processes what
+    changed after each commit; then print the skipped rows and a summary."""
+    from api import store
+    from api.db import session_scope
+
     total = store.UpsertReport()
     publish = _publisher()
     with _progress() as progress:
-        task = progress.add_task("importing accounts", total=len(rows))
+        task = progress.add_task(f"importing {kind}", total=len(rows))
         for i in range(0, len(rows), batch_size):
-            batch = [a for _, a in rows[i:i + batch_size]]
+            batch = [item for _, item in rows[i:i + batch_size]]
             with session_scope(sessions) as session:
-                report = store.upsert_accounts(session, batch, validate=False)
+                report, changed = upsert(session, batch)
             total.merge(report)
-            if publish and report.changed_ids:
-                publish(report.changed_ids)
+            if publish and changed:
+                publish(changed)
             progress.advance(task, len(batch))
-    engine.dispose()
     _print_errors(errors)
-    err.print(f"accounts: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
+    err.print(f"{kind}: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
               f"{len(errors)} rows skipped in {time.perf_counter() - started:.1f} s")
 
 
@@ -237,22 +250,12 @@ def import_contacts(
     errors.extend(f"line {line} (id {c.id}): account_id: account {c.account_id!r} does not exist"
                   for line, c in rows if c.account_id not in known)
     rows = [(line, c) for line, c in rows if c.account_id in known]
-    total = store.UpsertReport()
-    publish = _publisher()
-    with _progress() as progress:
-        task = progress.add_task("importing contacts", total=len(rows))
-        for i in range(0, len(rows), batch_size):
-            batch = [c for _, c in rows[i:i + batch_size]]
-            with session_scope(sessions) as session:
-                report, touched = store.upsert_contacts(session, batch, validate=False)
-            total.merge(report)
-            if publish and touched:
-                publish(sorted(touched))
-            progress.advance(task, len(batch))
+    def upsert(session, batch):  # noqa: ANN001, ANN202
+        report, touched = store.upsert_contacts(session, batch, validate=False)
+        return report, sorted(touched)
+
+    _import_in_batches("contacts", rows, batch_size, sessions, upsert, errors, started)
     engine.dispose()
-    _print_errors(errors)
-    err.print(f"contacts: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
-              f"{len(errors)} rows skipped in {time.perf_counter() - started:.1f} s")
 
 
 def build_index():  # noqa: ANN201 - matcher.AccountIndex

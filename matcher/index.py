@@ -20,7 +20,7 @@ from config.rules import MatchingRules
 from matcher import decide, keys, score
 from matcher.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
-from matcher.types import Account, IndexStats, Lead, MatchResult
+from matcher.types import Account, Lead, MatchResult
 
 _Posting = str | set[str]
 
@@ -87,14 +87,6 @@ class AccountIndex:
         self._weight_cache.clear()
         return True
 
-    def stats(self) -> IndexStats:
-        p = self._postings
-        return IndexStats(
-            accounts=len(self._features),
-            domains=len(p[keys.DOMAIN]),
-            name_keys=len(p[keys.KEY]) + len(p[keys.TOKEN]),
-            extra={k: len(v) for k, v in p.items()},
-        )
 
     def _add(self, kind: str, value: str, account_id: str) -> None:
         table = self._postings[kind]

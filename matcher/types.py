@@ -5,7 +5,7 @@ requests and rows, and turn results back into JSON with ``MatchResult.to_dict()`
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Literal
 
 Decision = Literal["matched", "review", "no_match"]
@@ -110,10 +110,3 @@ class MatchResult:
             },
         }
 
-
-@dataclass(slots=True)
-class IndexStats:
-    accounts: int = 0
-    domains: int = 0
-    name_keys: int = 0
-    extra: dict = field(default_factory=dict)
