@@ -179,7 +179,8 @@ class AccountIndex:
         if word_scores:
             # an account sharing less than this share of the lead's word weight cannot reach
             # the name threshold: do not pay for scoring it
-            lead_weight = max((sum(self.weight(t) for t in n.tokens) for n in (*f.names, *f.alias_names)), default=0.0)
+            # distinct words: a repeated word ('Acme Acme') is no more evidence than one
+            lead_weight = max((sum(self.weight(t) for t in set(n.tokens)) for n in (*f.names, *f.alias_names)), default=0.0)
             share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
             floor = share * lead_weight
             # closest names first: shared weight, less a little per extra word in the account's
