@@ -22,6 +22,7 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.db import migrate
+from api.models import Base
 from config.settings import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
@@ -68,7 +69,9 @@ def database_url(request: pytest.FixtureRequest, tmp_path) -> str:  # noqa: ANN0
     url = request.getfixturevalue("_pg_session_url")
     engine = create_engine(url)
     with engine.begin() as conn:
-        conn.execute(text("TRUNCATE contacts, account_domains, accounts, owners RESTART IDENTITY CASCADE"))
+        # every table the models know (alembic_version is not one of them)
+        tables = ", ".join(t.name for t in Base.metadata.sorted_tables)
+        conn.execute(text(f"TRUNCATE {tables} RESTART IDENTITY CASCADE"))
     engine.dispose()
     return url
 
