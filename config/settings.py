@@ -25,6 +25,9 @@ class Settings(BaseSettings):
     )
     # Optional TOML file that overrides config/matching.toml (thresholds, tie-breaks, aliases).
     matching_rules: Path | None = None
+    # Optional TOML file that overrides config/qualification.toml (qualifying actions, points,
+    # decay, the account status decision list).
+    qualification_rules: Path | None = None
     # Largest JSON array accepted by POST /v1/match/bulk and PUT /v1/accounts.
     bulk_max_items: int = Field(default=1000, ge=1, le=100_000)
     # Largest request body in bytes; bigger bodies get 413 before any parsing.
