@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/qualification.toml (qualifying actions, points,
     # decay, the account status decision list).
     qualification_rules: Path | None = None
+    # How far in the future (server clock) an activity's occurred_at or an opportunity's time may
+    # lie before it is refused: clocks drift a little, events do not come from tomorrow.
+    future_tolerance_seconds: float = Field(default=300.0, ge=0)
     # Largest JSON array accepted by POST /v1/match/bulk and PUT /v1/accounts.
     bulk_max_items: int = Field(default=1000, ge=1, le=100_000)
     # Largest request body in bytes; bigger bodies get 413 before any parsing.
