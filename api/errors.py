@@ -3,6 +3,8 @@
     LeadmatchError            500  base class; never raised directly
     ├── ValidationFailed      422  request content is wrong; ``fields`` name what and where
     ├── NotFound              404  the addressed resource does not exist (message names the id)
+    ├── Conflict              409  the request contradicts the stored state (e.g. an illegal
+    │                              status move); extra keys in the body say what is allowed
     ├── PayloadTooLarge       413  body or item count over the configured limit
     └── ServiceUnavailable    503  a dependency is not ready (index loading, database down)
 
@@ -10,7 +12,8 @@ Every error response has the same shape::
 
     {"error": "human readable summary", "fields": [{"field": "items[3].email", "message": "..."}]}
 
-``fields`` is empty when no single field is at fault. FastAPI's own request validation errors
+``fields`` is empty when no single field is at fault; a ``Conflict`` adds its own keys (an illegal
+contact move answers ``"current"`` and ``"allowed"``). FastAPI's own request validation errors
 are converted to ``ValidationFailed`` with readable field paths (``items[3].email`` rather than
 ``["body", 3, "email"]``). Anything else is a bug: it is logged and answered with a plain 500.
 """
@@ -58,6 +61,17 @@ class NotFound(LeadmatchError):
     status_code = 404
 
 
+class Conflict(LeadmatchError):
+    status_code = 409
+
+    def __init__(self, message: str, fields: Sequence[FieldError] = (), **details: Any) -> None:
+        super().__init__(message, fields)
+        self.details = details
+
+    def to_dict(self) -> dict[str, Any]:
+        return {**super().to_dict(), **self.details}
+
+
 class PayloadTooLarge(LeadmatchError):
     status_code = 413
 
@@ -69,7 +83,7 @@ class ServiceUnavailable(LeadmatchError):
 # ---------------------------------------------------------------- pydantic errors -> field paths
 
 # Custom pydantic error types whose location is the model but whose subject is a field.
-MODEL_ERROR_FIELDS = {"email_or_company": "email"}
+MODEL_ERROR_FIELDS = {"email_or_company": "email", "contact_or_email": "contact_id"}
 
 
 def field_path(loc: Iterable[Any], root: str = "") -> str:

@@ -1,16 +1,18 @@
-"""Bits shared by the routers: error response docs, bulk limits, InvalidItems -> 422."""
+"""Bits shared by the routers: error response docs, bulk limits, InvalidItems -> 422, the future tolerance."""
 from __future__ import annotations
 
+from datetime import timedelta
 from typing import Any
 
 from api import store
 from api.errors import FieldError, PayloadTooLarge, ValidationFailed
 from api.schemas import ErrorOut
+from config.settings import Settings
 
 
 def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
-    text = {404: "Not found", 413: "Body or item count over the limit", 422: "Invalid input",
-            503: "Not ready (index loading or a dependency down)"}
+    text = {404: "Not found", 409: "Conflicts with the stored state", 413: "Body or item count over the limit",
+            422: "Invalid input", 503: "Not ready (index loading or a dependency down)"}
     return {c: {"model": ErrorOut, "description": text.get(c, "Error")} for c in codes}
 
 
@@ -28,3 +30,7 @@ def invalid_items(exc: store.InvalidItems) -> ValidationFailed:
     if len(fields) > 3:
         summary += f" (and {len(fields) - 3} more)"
     return ValidationFailed(summary, fields)
+
+
+def future_tolerance(settings: Settings) -> timedelta:
+    return timedelta(seconds=settings.future_tolerance_seconds)
