@@ -89,6 +89,9 @@ class Account(Base):
     # manual account states (PUT /v1/accounts/{id}/flags); PUT /v1/accounts leaves them alone
     disqualified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     partner: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # when each flag was set (NULL while it is not): the manual status's "since"
+    disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    partner_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     # other firmographics the CRM sends; not interpreted by the matcher
     attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))

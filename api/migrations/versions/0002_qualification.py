@@ -23,6 +23,8 @@ def upgrade() -> None:
     with op.batch_alter_table("accounts") as batch:
         batch.add_column(sa.Column("disqualified", sa.Boolean(), server_default=sa.false(), nullable=False))
         batch.add_column(sa.Column("partner", sa.Boolean(), server_default=sa.false(), nullable=False))
+        batch.add_column(sa.Column("disqualified_at", UTC_DATETIME, nullable=True))
+        batch.add_column(sa.Column("partner_at", UTC_DATETIME, nullable=True))
 
     op.create_table(
         "activities",
@@ -148,5 +150,5 @@ def downgrade() -> None:
                   "contracts", "opportunity_stage_changes", "opportunities", "activities"):
         op.drop_table(table)
     with op.batch_alter_table("accounts") as batch:
-        batch.drop_column("partner")
-        batch.drop_column("disqualified")
+        for column in ("partner_at", "disqualified_at", "partner", "disqualified"):
+            batch.drop_column(column)
