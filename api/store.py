@@ -17,6 +17,7 @@ children (their ``parent_id`` becomes NULL: they become top-level accounts).
 from __future__ import annotations
 
 import functools
+import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Collection, Iterable, Iterator, Sequence
@@ -451,10 +452,15 @@ def _split(value: str | None) -> tuple[str, ...]:
     return tuple(value.split(",")) if value else ()
 
 
+def _shared(value: str | None) -> str | None:
+    """One string object for values a million accounts repeat (countries, cities, owners)."""
+    return sys.intern(value) if value else value
+
+
 def _to_account(r) -> MatchAccount:  # noqa: ANN001 - a result row
     return MatchAccount(
-        id=r[0], name=r[1], domains=_split(r[2]), country=r[3], region=r[4], city=r[5],
-        parent_id=r[6], owner=r[7], phone=r[8], aliases=tuple(r[9] or ()),
+        id=r[0], name=r[1], domains=_split(r[2]), country=_shared(r[3]), region=_shared(r[4]),
+        city=_shared(r[5]), parent_id=r[6], owner=_shared(r[7]), phone=r[8], aliases=tuple(r[9] or ()),
         contact_domains=_split(r[10]), is_customer=bool(r[11]), contact_count=r[12] or 0,
     )
 

@@ -5,8 +5,9 @@ always count, name keys are taken rarest first and the candidates are capped by 
 word weight, so a lead never costs a scan over all accounts. Stage 2 scores each candidate
 (``matcher.score``) and ``matcher.decide`` turns the scores into one decision.
 
-Postings hold a bare id for a key with one account (most keys: domains, whole names) and a set
-only when several accounts share it: that keeps a million accounts within the memory budget.
+Postings hold a bare id for a key with one account (most keys: domains, whole names), a tuple
+when a few share it and a set only for common keys: that keeps a million accounts within the
+memory budget.
 Word weights are inverse document frequencies read off the token postings, so they follow
 every upsert and removal without a rebuild.
 """
@@ -22,7 +23,13 @@ from matcher.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
 from matcher.types import Account, Lead, MatchResult
 
-_Posting = str | set[str]
+# A key's accounts: a bare id (most keys), a tuple while few share it, a set beyond that.
+# Tuples cost 8 bytes an entry where a set costs about 40: that is most of the index's memory.
+_Posting = str | tuple[str, ...] | set[str]
+_TUPLE_MAX = 16
+# key kinds whose values repeat across accounts (words, initials): interned so each is stored
+# once; domains and whole names are nearly unique, and interning them would only add a table
+_SHARED_KINDS = frozenset({keys.TOKEN, keys.ACRONYM})
 
 
 class AccountIndex:
@@ -51,7 +58,7 @@ class AccountIndex:
 
     def upsert(self, account: Account) -> None:
         """Add an account or replace it (rename, new domains, re-parent) in place."""
-        account_id = sys.intern(account.id)
+        account_id = account.id
         self.remove(account_id)
         f = keys.account_features(account, self._names, self._country_aliases)
         self._features[account_id] = f
@@ -90,13 +97,17 @@ class AccountIndex:
 
     def _add(self, kind: str, value: str, account_id: str) -> None:
         table = self._postings[kind]
-        value = sys.intern(value)
+        if kind in _SHARED_KINDS:
+            value = sys.intern(value)
         cur = table.get(value)
         if cur is None:
             table[value] = account_id
         elif isinstance(cur, str):
             if cur != account_id:
-                table[value] = {cur, account_id}
+                table[value] = (cur, account_id)
+        elif isinstance(cur, tuple):
+            if account_id not in cur:
+                table[value] = cur + (account_id,) if len(cur) < _TUPLE_MAX else {*cur, account_id}
         else:
             cur.add(account_id)
 
@@ -109,17 +120,24 @@ class AccountIndex:
             if cur == account_id:
                 del table[value]
             return
-        cur.discard(account_id)
-        if len(cur) == 1:
-            table[value] = next(iter(cur))
-        elif not cur:
+        if isinstance(cur, tuple):
+            rest = tuple(a for a in cur if a != account_id)
+        else:
+            cur.discard(account_id)
+            if len(cur) > _TUPLE_MAX:
+                return
+            rest = tuple(cur)
+        if not rest:
             del table[value]
+        else:
+            table[value] = rest[0] if len(rest) == 1 else rest
 
-    def posting(self, kind: str, value: str) -> frozenset[str]:
+    def posting(self, kind: str, value: str) -> tuple[str, ...] | set[str]:
+        """The accounts filed under a key (do not modify the result)."""
         cur = self._postings[kind].get(value)
         if cur is None:
-            return frozenset()
-        return frozenset((cur,)) if isinstance(cur, str) else frozenset(cur)
+            return ()
+        return (cur,) if isinstance(cur, str) else cur
 
     def _posting_size(self, kind: str, value: str) -> int:
         cur = self._postings[kind].get(value)

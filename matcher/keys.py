@@ -69,7 +69,8 @@ def _fold(value: str | None) -> str | None:
     if not value:
         return None
     v = (value if value.isascii() else normalize.anyascii(value)).strip().lower()
-    return v or None
+    # interned: regions and cities repeat across accounts
+    return sys.intern(v) if v else None
 
 
 def account_features(account: Account, names: NameNormalizer, country_aliases: dict[str, str]) -> AccountFeatures:
@@ -78,9 +79,11 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
         for n in names.names(raw):
             if n not in all_names:
                 all_names.append(n)
-    split = [normalize.split_domain(x) for x in account.domains]
-    domains = tuple(dict.fromkeys(sys.intern(reg) for reg, _ in split if reg))
-    labels = tuple(dict.fromkeys(sys.intern(lbl) for reg, lbl in split if reg and lbl and len(lbl) >= 3))
+    split = [(x, *normalize.split_domain(x)) for x in account.domains]
+    # the stored string itself where it already is the registrable domain: a million accounts
+    # would otherwise hold every domain twice
+    domains = tuple(dict.fromkeys(raw if raw == reg else reg for raw, reg, _ in split if reg))
+    labels = tuple(dict.fromkeys(lbl for _, reg, lbl in split if reg and lbl and len(lbl) >= 3))
     contact_domains = tuple(dict.fromkeys(
         d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
         if d and d not in domains and not normalize.is_free_mail(d) and not normalize.is_disposable(d)

@@ -39,21 +39,33 @@ _TLD = tldextract.TLDExtract(suffix_list_urls=(), cache_dir=None, include_psl_pr
 # Deliberately simple: one @, a non-empty local part without spaces, a dotted domain of
 # letters/digits/hyphens. RFC 5322 allows far more, but web forms and CRMs do not.
 _EMAIL_RE = re.compile(r"^[^@\s<>()\[\],;:\"]{1,64}@((?:[a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z0-9-]{2,63})$")
+_PLAIN_HOST_RE = re.compile(r"[a-z0-9-]+(?:\.[a-z0-9-]+)+")
 _SCHEME_RE = re.compile(r"^[a-z][a-z0-9+.-]*://")
 
 
 # ---------------------------------------------------------------- domains and emails
 
-@functools.lru_cache(maxsize=200_000)
+# The PSL trie of tldextract's bundled snapshot. Looked up with labels we have already cleaned
+# (``host``): tldextract's own URL parsing would cost twice the lookup, a minute per ten million
+# domains at index build. tests/test_normalize.py checks the two agree.
+_PSL = _TLD._get_tld_extractor()
+
+
+@functools.lru_cache(maxsize=8192)  # small: leads repeat a few domains, accounts never do
 def split_domain(value: str | None) -> tuple[str | None, str | None]:
     """(registrable domain, its name part) in one Public Suffix List lookup:
     ``us.ibm.com`` -> (``ibm.com``, ``ibm``); junk -> (None, None)."""
     h = host(value)
     if not h:
         return None, None
-    r = _TLD(h)
-    reg = r.top_domain_under_public_suffix
-    return (reg, r.domain) if reg else (None, None)
+    labels = h.split(".")
+    found = _PSL.suffix_index(labels, include_psl_private_domains=True)
+    if not found:
+        return None, None  # no known suffix (also IP addresses)
+    first_suffix_label = found[0][0]
+    if first_suffix_label == 0 or not labels[first_suffix_label - 1]:
+        return None, None  # the host is itself a public suffix ('co.uk')
+    return ".".join(labels[first_suffix_label - 1:]), labels[first_suffix_label - 1]
 
 
 def registrable_domain(value: str | None) -> str | None:
@@ -65,6 +77,8 @@ def host(value: str | None) -> str | None:
     """The lower-case host of a URL, e-mail domain or bare domain, without ``www.``."""
     if not value:
         return None
+    if _PLAIN_HOST_RE.fullmatch(value):  # the common case: a CRM's 'acme.com'
+        return value[4:] if value.startswith("www.") else value
     v = value.strip().lower()
     if "@" in v:
         v = v.rsplit("@", 1)[1]
@@ -197,7 +211,7 @@ class NameNormalizer:
         self._legal_forms = forms
         self._max_form_len = max(len(f) for f in forms)
 
-    @functools.lru_cache(maxsize=200_000)
+    @functools.lru_cache(maxsize=8192)  # leads repeat company names; accounts rarely do
     def names(self, raw: str | None) -> tuple[NormalizedName, ...]:
         """The normalised name, then any other names written into it ('X formerly Y', 'X (Y)')."""
         if not raw:

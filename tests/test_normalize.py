@@ -64,6 +64,22 @@ def test_registrable_domain(description, raw, expected):
     assert normalize.registrable_domain(raw) == expected
 
 
+def test_registrable_domain_agrees_with_tldextract():
+    """split_domain walks tldextract's PSL trie itself (for speed); it must say what
+    tldextract says, wildcard and exception rules and internationalised names included."""
+    samples = [
+        "us.ibm.com", "www.siemens.co.uk", "acme.blogspot.com", "a.b.c.d.example.com.au",
+        "foo.bar.ck", "www.ck", "city.kawasaki.jp", "x.city.kawasaki.jp", "co.uk", "com",
+        "xn--bcher-kva.de", "bücher.de", "münchen.de", "example.xn--p1ai", "10.0.0.1",
+        "localhost", "a..b.com", "-.com", "sub.example.github.io", "s3.amazonaws.com",
+        "my.site.herokuapp.com", "example.co", "a.gov.uk", "paris.fr", "x.y.paris",
+    ]
+    for raw in samples:
+        h = normalize.host(raw)
+        expected = normalize._TLD(h).top_domain_under_public_suffix or None if h else None
+        assert normalize.registrable_domain(raw) == expected, raw
+
+
 @pytest.mark.parametrize("email,expected", [
     ("John.Doe@US.IBM.com", "ibm.com"),
     ("a@acme.co.uk", "acme.co.uk"),
