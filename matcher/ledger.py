@@ -126,8 +126,10 @@ class Contact:
 
     @property
     def display_name(self) -> str:
-        name = " ".join(p for p in (self.first_name, self.last_name) if p)
-        return name or self.email or self.id
+        first, last = self.first_name, self.last_name  # no generator: reasons name many contacts
+        if first and last:
+            return f"{first} {last}"
+        return first or last or self.email or self.id
 
 
 @dataclass(frozen=True, slots=True)
@@ -153,6 +155,10 @@ class AccountProfile:
     employees: int | None = None
     disqualified: bool = False  # manual flag (PUT /v1/accounts/{id}/flags)
     partner: bool = False  # manual flag
+    # when each flag was set, if known: gives the account status its `since`; a flag set after
+    # the evaluation time does not count yet
+    disqualified_at: datetime | None = None
+    partner_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)
