@@ -177,7 +177,6 @@ class AccountIndex:
         for kind, value in keys.lead_domain_keys(f):
             for aid in self.posting(kind, value):
                 found[aid] = float("inf")
-        word_scores: dict[str, float] = {}
         token_keys = []
         for kind, value in keys.lead_name_keys(f):
             if kind == keys.TOKEN:
@@ -185,22 +184,45 @@ class AccountIndex:
                 continue
             for aid in self.posting(kind, value):
                 found[aid] = float("inf")
-        for token in sorted(set(token_keys), key=lambda t: self._posting_size(keys.TOKEN, t)):
+        # an account sharing less than this share of the lead's word weight cannot reach the
+        # name threshold: do not pay for scoring it. Distinct words: a repeated word ('Acme
+        # Acme') is no more evidence than one.
+        lead_weight = max((sum(self.weight(t) for t in set(n.tokens)) for n in (*f.names, *f.alias_names)), default=0.0)
+        share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
+        floor = share * lead_weight
+        usable = []
+        for token in set(token_keys):
             size = self._posting_size(keys.TOKEN, token)
-            if size == 0 or size > max_postings:
-                continue
-            w = self.weight(token)
-            for aid in self.posting(keys.TOKEN, token):
-                word_scores[aid] = word_scores.get(aid, 0.0) + w
+            if 0 < size <= max_postings:
+                usable.append((size, token))
+        usable.sort()  # rarest first
+        weights = [self.weight(t) for _, t in usable]
+        still_possible = sum(weights)  # the most weight an account not yet seen can still gather
+        word_scores: dict[str, float] = {}
+        for (size, token), w in zip(usable, weights):
+            posting = self.posting(keys.TOKEN, token)
+            if still_possible < floor:
+                # from here on only accounts already seen can reach the floor: add this word's
+                # weight to them without walking a long posting of common-word accounts
+                if not word_scores:
+                    break
+                if size > len(word_scores):
+                    for aid in word_scores:
+                        if aid in posting:
+                            word_scores[aid] += w
+                    still_possible -= w
+                    continue
+                for aid in posting:
+                    if aid in word_scores:
+                        word_scores[aid] += w
+            else:
+                for aid in posting:
+                    word_scores[aid] = word_scores.get(aid, 0.0) + w
+            still_possible -= w
             if len(word_scores) >= 2 * limit:
                 break  # enough candidates from the rarer words
-        if word_scores:
-            # an account sharing less than this share of the lead's word weight cannot reach
-            # the name threshold: do not pay for scoring it
-            # distinct words: a repeated word ('Acme Acme') is no more evidence than one
-            lead_weight = max((sum(self.weight(t) for t in set(n.tokens)) for n in (*f.names, *f.alias_names)), default=0.0)
-            share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
-            floor = share * lead_weight
+        reachable = [(aid, w) for aid, w in word_scores.items() if w >= floor]
+        if reachable:
             # closest names first: shared weight, less a little per extra word in the account's
             # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
             feats = self._features
@@ -210,10 +232,8 @@ class AccountIndex:
                 extra = len(acc.names[0].tokens) if acc is not None and acc.names else 0
                 return (-(kv[1] - 0.01 * extra), kv[0])
 
-            ranked = sorted(word_scores.items(), key=rank)[:limit]
-            for aid, w in ranked:
-                if w >= floor:
-                    found.setdefault(aid, w)
+            for aid, w in sorted(reachable, key=rank)[:limit]:
+                found.setdefault(aid, w)
         return sorted(found)
 
     def name_similarity(self, a: AccountFeatures, b: AccountFeatures) -> float:
