@@ -213,7 +213,7 @@ def import_contacts(
     batch_size: Annotated[int, typer.Option(min=1, help="contacts per transaction")] = IMPORT_BATCH,
 ) -> None:
     """Upsert contacts from a CSV. Rows with an unknown account or a malformed email are skipped."""
-    from api import store
+    from api import ledger_store, store
     from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
     from matcher import normalize
 
@@ -252,6 +252,9 @@ def import_contacts(
     rows = [(line, c) for line, c in rows if c.account_id in known]
     def upsert(session, batch):  # noqa: ANN001, ANN202
         report, touched = store.upsert_contacts(session, batch, validate=False)
+        # events recorded for these people's emails before they were contacts attach to them now;
+        # their accounts' statuses follow at the next recompute
+        ledger_store.follow_contacts(session, report.changed_ids)
         return report, sorted(touched)
 
     _import_in_batches("contacts", rows, batch_size, sessions, upsert, errors, started)

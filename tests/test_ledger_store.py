@@ -185,15 +185,17 @@ def test_a_ledger_has_everything_with_utc_times(sessions) -> None:  # noqa: ANN0
     ingest(sessions, event("E2", at=T0 + timedelta(hours=1)), event("E1", at=T0.astimezone(timezone(timedelta(hours=-5)))))
     upsert_opps(sessions, opp(stage="discovery", opened_at=T0))
     with session_scope(sessions) as s:
-        assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=False) is True
-        assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=False) is False
+        assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=True, now=T0) is True
+        assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=False, now=NOW) is True
+        assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=False, now=NOW) is False
         assert ledger_store.set_account_flags(s, "ghost", disqualified=True, partner=False) is None
         ledger_store.record_manual_move(s, L.ManualContactMove("K2", "disqualified", T0, by="Lena"), now=NOW)
         s.execute(m.Account.__table__.update().where(m.Account.id == "A1").values(fit_tier="1", employees=900))
     with sessions() as s:
         ledger = ledger_store.load_ledger(s, "A1")
         assert ledger_store.load_ledger(s, "ghost") is None
-    assert ledger.account == L.AccountProfile("A1", "Acme Corporation", fit_tier="1", employees=900, disqualified=True)
+    assert ledger.account == L.AccountProfile("A1", "Acme Corporation", fit_tier="1", employees=900,
+                                              disqualified=True, disqualified_at=T0)  # set first at T0
     assert [c.id for c in ledger.contacts] == ["K1", "K2"] and ledger.contacts[0].title == "VP Engineering"
     assert [a.id for a in ledger.activities] == ["E1", "E2"]  # in time order
     assert ledger.activities[0].occurred_at == T0 and ledger.activities[0].occurred_at.tzinfo is not None
@@ -242,10 +244,10 @@ def test_saving_verdicts_logs_changes_only(sessions) -> None:  # noqa: ANN001
     with sessions() as s:
         stored = ledger_store.read_account_status(s, "A1")
     assert stored["status"] == "qualified" and stored["since"] == later
-    assert history(sessions) == [
-        ("contact", "K1", "nurture", "qualified", "v1"), ("account", "A1", "nurture", "qualified", "v1"),
-        ("contact", "K2", None, "pre_qualified", "v1"), ("contact", "K1", None, "nurture", "v1"),
-        ("account", "A1", None, "nurture", "v1")]
+    assert history(sessions) == [  # newest first; an account's move above the contact moves that caused it
+        ("account", "A1", "nurture", "qualified", "v1"), ("contact", "K1", "nurture", "qualified", "v1"),
+        ("account", "A1", None, "nurture", "v1"), ("contact", "K2", None, "pre_qualified", "v1"),
+        ("contact", "K1", None, "nurture", "v1")]
 
 
 def test_a_contact_that_left_loses_its_status_row_here(sessions) -> None:  # noqa: ANN001
