@@ -1,0 +1,702 @@
+"""Contact and account statuses (domain.md §4), one readable test per transition, the rules'
+validation, manual moves, the rule-change preview, and properties over random ledgers."""
+from __future__ import annotations
+
+import random
+from dataclasses import replace
+from datetime import UTC, date, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from pydantic import ValidationError
+
+from config.qualification import MANUAL_CONTACT_STATES, QualificationRules, load_qualification_rules
+from config.rules import _merge
+from config.settings import Settings
+from matcher.ledger import (
+    ACCOUNT_STATUSES,
+    ACTIVITY_TYPES,
+    CONTACT_STATUSES,
+    AccountEvaluation,
+    AccountLedger,
+    AccountProfile,
+    Activity,
+    Contact,
+    Contract,
+    ManualContactMove,
+    Opportunity,
+    StageChange,
+)
+from matcher.qualify import (
+    IllegalContactMove,
+    TransitionTally,
+    allowed_manual_moves,
+    compile_rules,
+    evaluate_account,
+    transition_matrix,
+    validate_manual_move,
+)
+
+RULES = load_qualification_rules()
+COMPILED = compile_rules(RULES)
+RECOMPILED = compile_rules(load_qualification_rules())  # the same rules, compiled again
+T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
+
+JANE = Contact("K1", "A1", title="VP Engineering", first_name="Jane", last_name="Doe")
+BOB = Contact("K2", "A1", title="CFO", first_name="Bob", last_name="Roe")
+SAM = Contact("K3", "A1", title="Software Engineer", first_name="Sam", last_name="Poe")
+MIA = Contact("K4", "A1", title="Marketing Manager", first_name="Mia", last_name="Moe")
+
+
+def at(days: float = 0) -> datetime:
+    return T0 + timedelta(days=days)
+
+
+def act(id: str, type: str, days: float = 0, contact: str | None = "K1", **kw) -> Activity:  # noqa: A002
+    return Activity(id, type, at(days), contact_id=contact, **kw)
+
+
+def opp(id: str = "O1", days: float = 0, contact: str | None = "K1", **kw) -> Opportunity:  # noqa: A002
+    return Opportunity(id, "A1", primary_contact_id=contact, opened_at=at(days), **kw)
+
+
+def move(status: str, days: float = 0, contact: str = "K1", by: str = "seller") -> ManualContactMove:
+    return ManualContactMove(contact, status, at(days), by=by)
+
+
+def contract(starts: date, ends: date | None, id: str = "C1") -> Contract:  # noqa: A002
+    return Contract(id, "A1", starts, ends)
+
+
+def ledger(*activities: Activity, contacts=(JANE, BOB, SAM, MIA), opportunities=(), contracts=(), moves=(),
+           **account) -> AccountLedger:
+    profile = AccountProfile("A1", "Acme", **{"fit_tier": "1", **account})
+    return AccountLedger(profile, tuple(contacts), tuple(activities), tuple(opportunities), tuple(contracts),
+                         tuple(moves))
+
+
+def evaluate(ledger_: AccountLedger, as_of: datetime | None = None, rules=COMPILED) -> AccountEvaluation:
+    return evaluate_account(ledger_, rules, as_of or at(1))
+
+
+def status_of(evaluation: AccountEvaluation, contact_id: str) -> str:
+    return next(c.status for c in evaluation.contacts if c.contact_id == contact_id)
+
+
+def rules_with(**overrides) -> QualificationRules:
+    """The default rules with parts replaced (tables merge, lists and values replace)."""
+    return QualificationRules.model_validate(_merge(RULES.model_dump(exclude={"version"}), overrides))
+
+
+def texts(evaluation: AccountEvaluation) -> str:
+    return " | ".join(r.text for r in evaluation.reasons)
+
+
+# A burst of engagement from two personas above the MQA threshold, without a qualifying action.
+MQA_BURST = (
+    act("W1", "webinar", -2, "K1"), act("M1", "meeting", -2, "K1"), act("F1", "form_fill", -1, "K1"),
+    act("W2", "webinar", -2, "K2"), act("M2", "meeting", -1, "K2"), act("D2", "content_download", -1, "K2"),
+)
+
+
+# ================================================================ contact statuses
+
+def test_a_new_contact_is_pre_qualified_since_it_was_added() -> None:
+    added = replace(JANE, created_at=at(-30))
+    ev = evaluate(ledger(contacts=[added]))
+    (jane,) = ev.contacts
+    assert (jane.status, jane.since, jane.reasons) == ("pre_qualified", at(-30), ())
+    assert (jane.seniority, jane.persona) == ("vp", "engineering")
+
+
+def test_first_engagement_moves_a_contact_to_nurture() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -3)))
+    (jane,) = [c for c in ev.contacts if c.contact_id == "K1"]
+    assert (jane.status, jane.since) == ("nurture", at(-3))
+    assert jane.reasons[0].text == "Jane Doe (VP Engineering) first engaged on 2026-11-17 (webinar)"
+    assert status_of(ev, "K2") == "pre_qualified"
+
+
+def test_first_engagement_keeps_pre_qualified_when_configured_off() -> None:
+    rules = compile_rules(rules_with(contacts={"engagement_moves_to_nurture": False}))
+    assert status_of(evaluate(ledger(act("E1", "webinar", -3)), rules=rules), "K1") == "pre_qualified"
+
+
+def test_a_demo_request_at_a_fitting_account_qualifies_the_contact() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -3), act("E2", "demo_request", 0)))
+    (jane,) = [c for c in ev.contacts if c.contact_id == "K1"]
+    assert (jane.status, jane.since) == ("qualified", at(0))
+    assert jane.reasons[0].rule == "demo_request"
+    assert jane.reasons[0].event_ids == ("E2",)
+    assert jane.reasons[0].text == "Jane Doe (VP Engineering) requested a demo on 2026-11-20; account is ICP tier 1"
+
+
+def test_a_demo_request_at_an_account_outside_the_fit_gate_only_engages() -> None:
+    ev = evaluate(ledger(act("E2", "demo_request", 0), fit_tier="3"))
+    assert status_of(ev, "K1") == "nurture"
+
+
+@pytest.mark.parametrize(("contact", "qualified"), [("K1", True), ("K2", True), ("K3", False)],
+                         ids=["vp", "c_level", "individual_contributor"])
+def test_a_pricing_page_view_qualifies_only_a_senior_person(contact: str, qualified: bool) -> None:
+    ev = evaluate(ledger(act("P1", "page_view", 0, contact, page_kind="pricing")))
+    assert status_of(ev, contact) == ("qualified" if qualified else "nurture")
+
+
+def test_a_blog_page_view_never_qualifies() -> None:
+    assert status_of(evaluate(ledger(act("P1", "page_view", 0, page_kind="blog"))), "K1") == "nurture"
+
+
+def test_a_qualifying_action_qualifies_even_when_the_account_has_an_open_opportunity() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0, "K2"), opportunities=[opp("O1", -30, contact="K1")]))
+    assert status_of(ev, "K2") == "qualified"
+    assert ev.status == "opportunity_open"
+
+
+def test_a_qualified_contact_becoming_primary_contact_of_a_new_opportunity_is_opportunity_open() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -10), opportunities=[opp("O1", -2)]))
+    (jane,) = [c for c in ev.contacts if c.contact_id == "K1"]
+    assert (jane.status, jane.since) == ("opportunity_open", at(-2))
+    assert "primary contact of new business opportunity O1" in jane.reasons[0].text
+
+
+@pytest.mark.parametrize("outcome", ["won", "lost"])
+def test_the_opportunity_closing_moves_its_contact_to_nurture(outcome: str) -> None:
+    closed = opp("O1", -20, state=outcome, closed_at=at(-1))
+    ev = evaluate(ledger(act("E1", "demo_request", -30), opportunities=[closed]))
+    (jane,) = [c for c in ev.contacts if c.contact_id == "K1"]
+    assert (jane.status, jane.since) == ("nurture", at(-1))
+    assert jane.reasons[0].text == f"opportunity O1 of Jane Doe (VP Engineering) was {outcome} on 2026-11-19"
+
+
+def test_a_contact_in_two_open_opportunities_stays_until_both_close() -> None:
+    opps = [opp("O1", -20, state="lost", closed_at=at(-5)), opp("O2", -10)]
+    ev = evaluate(ledger(act("E1", "demo_request", -30), opportunities=opps))
+    assert status_of(ev, "K1") == "opportunity_open"
+
+
+def test_a_contact_who_never_qualified_is_not_moved_by_an_opportunity() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -30), opportunities=[opp("O1", -2)]))
+    assert status_of(ev, "K1") == "nurture"
+
+
+def test_a_seller_moves_a_qualified_contact_to_sales_working() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -3), moves=[move("sales_working", -1)]))
+    (jane,) = [c for c in ev.contacts if c.contact_id == "K1"]
+    assert (jane.status, jane.since) == ("sales_working", at(-1))
+    assert jane.reasons[0].text == "Jane Doe (VP Engineering) was moved to sales working by seller on 2026-11-19"
+
+
+def test_a_contact_being_worked_stays_sales_working_after_another_demo_request() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -3), act("E2", "demo_request", 0),
+                         moves=[move("sales_working", -1)]))
+    assert status_of(ev, "K1") == "sales_working"
+
+
+def test_no_longer_with_company_is_sticky() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), moves=[move("no_longer_with_company", -5)],
+                         opportunities=[opp("O1", 0.5)]))
+    assert status_of(ev, "K1") == "no_longer_with_company"
+
+
+@pytest.mark.parametrize("manual", ["disqualified", "partner"])
+def test_manual_contact_states_are_never_overwritten_by_automation(manual: str) -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -9), act("E2", "demo_request", 0), moves=[move(manual, -5)]))
+    assert status_of(ev, "K1") == manual
+
+
+def test_a_disqualified_contact_reactivated_to_nurture_can_qualify_again() -> None:
+    ev = evaluate(ledger(act("E2", "demo_request", 0), moves=[move("disqualified", -5), move("nurture", -2)]))
+    assert status_of(ev, "K1") == "qualified"
+
+
+def test_at_the_same_instant_the_action_comes_before_the_opportunity_it_led_to() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -2), opportunities=[opp("O1", -2)]))
+    assert status_of(ev, "K1") == "opportunity_open"
+
+
+# ================================================================ account statuses
+
+def test_account_never_engaged_is_pre_qualified() -> None:
+    ev = evaluate(ledger())
+    assert (ev.status, ev.since, ev.engagement_points) == ("pre_qualified", None, 0.0)
+    assert texts(ev) == "nobody at the account has engaged yet"
+
+
+def test_account_engaged_below_the_threshold_is_nurture_since_its_first_engagement() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -3), act("E2", "email_open", -1, "K2")))
+    assert (ev.status, ev.since) == ("nurture", at(-3))
+    assert ev.reasons[0].rule == "engagement_points"
+    assert ev.reasons[0].event_ids == ("E1", "E2")
+
+
+def test_account_with_a_qualified_contact_is_qualified_and_says_why_in_one_sentence() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -8, "K2"), act("E2", "demo_request", 0, "K1"),
+                         act("E3", "email_click", -2, "K4")))
+    assert (ev.status, ev.since) == ("qualified", at(0))
+    assert ev.reasons[0].text == "Jane Doe (VP Engineering) requested a demo on 2026-11-20; account is ICP tier 1"
+    assert "3 personas engaged in the last 30 days: engineering, finance, marketing" in texts(ev)
+
+
+def test_account_qualified_at_account_level_by_points_from_enough_personas() -> None:
+    ev = evaluate(ledger(*MQA_BURST))
+    assert all(c.status == "nurture" for c in ev.contacts if c.contact_id in ("K1", "K2"))
+    assert ev.status == "qualified"
+    assert ev.engagement_points >= RULES.engagement.mqa_points
+    assert ev.personas_engaged == ("engineering", "finance")
+    assert ev.since == at(-1)  # the day the second burst pushed the points over the threshold
+    assert {r.rule for r in ev.reasons} == {"engagement_points", "persona_coverage"}
+
+
+def test_points_from_a_single_persona_are_not_enough_for_an_account_mqa() -> None:
+    one_persona = [replace(a, contact_id="K1") for a in MQA_BURST]
+    ev = evaluate(ledger(*one_persona))
+    assert ev.engagement_points >= RULES.engagement.mqa_points
+    assert ev.status == "nurture"
+
+
+def test_decay_drops_an_account_back_to_nurture_when_its_points_fade() -> None:
+    qualified = evaluate(ledger(*MQA_BURST), as_of=at(1))
+    later = evaluate(ledger(*MQA_BURST), as_of=at(40))
+    assert qualified.status == "qualified"
+    assert later.status == "nurture"
+    assert later.engagement_points < RULES.engagement.mqa_points
+    assert at(1) < later.since <= at(40)  # the minute decay took it under the threshold
+    assert evaluate(ledger(*MQA_BURST), as_of=later.since).status == "nurture"
+    assert evaluate(ledger(*MQA_BURST), as_of=later.since - timedelta(minutes=1)).status == "qualified"
+
+
+@pytest.mark.parametrize(("decay", "params", "gone_after_days"), [
+    ("linear", {"lifespan_days": 10}, 10), ("window", {"window_days": 10}, 10),
+])
+def test_linear_and_window_decay_forget_after_their_span(decay: str, params: dict, gone_after_days: int) -> None:
+    rules = compile_rules(rules_with(engagement={"decay": decay, **params}))
+    fresh = evaluate(ledger(act("E1", "webinar", 0)), as_of=at(0), rules=rules)
+    gone = evaluate(ledger(act("E1", "webinar", 0)), as_of=at(gone_after_days), rules=rules)
+    assert fresh.engagement_points == 15 * 1.4 * 1.25  # webinar x vp x tier 1
+    assert gone.engagement_points == 0
+    assert gone.status == "nurture"  # once engaged, never Pre-Qualified again
+
+
+def test_caps_hold_an_activity_group_to_its_limit() -> None:
+    opens = [act(f"E{i}", "email_open", 0) for i in range(200)]
+    ev = evaluate(ledger(*opens), as_of=at(0))
+    assert ev.engagement_points == 20  # the "email" cap
+    assert ev.status == "nurture"
+
+
+def test_caps_can_be_per_contact() -> None:
+    rules = compile_rules(rules_with(engagement={"caps": [
+        {"name": "email", "activity_types": ["email_open"], "max_points": 5, "per": "contact"}]}))
+    opens = [act(f"E{i}{c}", "email_open", 0, c) for i in range(50) for c in ("K1", "K2")]
+    assert evaluate(ledger(*opens), as_of=at(0), rules=rules).engagement_points == 10
+
+
+def test_a_tier_multiplier_of_zero_excludes_the_account_from_engagement() -> None:
+    ev = evaluate(ledger(*MQA_BURST, act("E9", "demo_request", 0), fit_tier="4"))
+    assert ev.engagement_points == 0
+    assert ev.status == "pre_qualified"
+    assert all(c.status == "pre_qualified" for c in ev.contacts)
+
+
+def test_account_with_a_contact_being_worked_is_sales_working() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -3), act("E2", "demo_request", -1, "K2"),
+                         moves=[move("sales_working", -2)]))
+    assert (ev.status, ev.since) == ("sales_working", at(-2))
+    assert "moved to sales working" in ev.reasons[0].text
+
+
+def test_account_whose_qualified_contact_was_sent_back_is_nurture() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -3), moves=[move("nurture", -1)]))
+    assert (ev.status, ev.since) == ("nurture", at(-1))
+
+
+def test_account_with_an_open_opportunity_and_no_contract_is_opportunity_open() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -3), opportunities=[opp("O1", -2, stage="Discovery")]))
+    assert (ev.status, ev.since) == ("opportunity_open", at(-2))
+    assert ev.reasons[0].text == "new business opportunity O1, stage Discovery open since 2026-11-18"
+
+
+def test_an_opportunity_opened_after_as_of_does_not_count_yet() -> None:
+    assert evaluate(ledger(opportunities=[opp("O1", 5)])).status == "pre_qualified"
+
+
+def test_account_whose_opportunity_was_lost_falls_back_to_what_its_contacts_say() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -30), opportunities=[
+        opp("O1", -20, state="lost", closed_at=at(-1))]))
+    assert (ev.status, ev.since) == ("nurture", at(-1))
+
+
+ACTIVE = contract(date(2025, 1, 1), date(2027, 6, 30))
+
+
+def test_account_with_an_active_contract_and_nothing_else_is_customer() -> None:
+    ev = evaluate(ledger(act("E1", "webinar", -3), contracts=[ACTIVE]))
+    assert (ev.status, ev.since) == ("customer", datetime(2025, 1, 1, tzinfo=UTC))
+    assert ev.reasons[0].text == "active contract C1 since 2025-01-01, ends 2027-06-30"
+
+
+def test_customer_with_a_qualified_contact_is_customer_engaged() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), contracts=[ACTIVE]))
+    assert (ev.status, ev.since) == ("customer_engaged", at(0))
+
+
+def test_customer_engaged_ends_when_the_contact_goes_into_an_opportunity() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -5), contracts=[ACTIVE],
+                         opportunities=[opp("O1", -1, type="expansion")]))
+    assert status_of(ev, "K1") == "opportunity_open"
+    assert (ev.status, ev.since) == ("customer_opportunity", at(-1))
+
+
+def test_customer_with_an_open_expansion_opportunity_is_customer_opportunity() -> None:
+    ev = evaluate(ledger(contracts=[ACTIVE], opportunities=[opp("O1", -1, contact=None, type="expansion")]))
+    assert ev.status == "customer_opportunity"
+    assert "expansion opportunity O1 open since 2026-11-19" in texts(ev)
+
+
+def test_customer_with_an_untouched_renewal_far_from_the_contract_end_is_customer() -> None:
+    ev = evaluate(ledger(contracts=[ACTIVE], opportunities=[opp("O1", -1, contact=None, type="renewal")]))
+    assert ev.status == "customer"
+
+
+def test_customer_whose_renewal_stage_moved_is_customer_opportunity() -> None:
+    renewal = opp("O1", -10, contact=None, type="renewal", stage="Negotiation", stage_changes=(
+        StageChange("Discovery", at(-10)), StageChange("Negotiation", at(-3))))
+    ev = evaluate(ledger(contracts=[ACTIVE], opportunities=[renewal]))
+    assert (ev.status, ev.since) == ("customer_opportunity", at(-3))
+    assert "renewal opportunity O1 is being worked: stage moved to Negotiation on 2026-11-17" in texts(ev)
+
+
+def test_customer_whose_contract_ends_within_the_renewal_window_has_its_renewal_worked() -> None:
+    ending = contract(date(2025, 1, 1), date(2027, 1, 31))  # 72 days after 2026-11-20
+    ev = evaluate(ledger(contracts=[ending], opportunities=[opp("O1", -30, contact=None, type="renewal")]))
+    assert (ev.status, ev.since) == ("customer_opportunity", datetime(2026, 11, 2, tzinfo=UTC))
+    assert "contract C1 ends on 2027-01-31, within the 90-day renewal window" in texts(ev)
+
+
+def test_account_whose_contracts_ended_is_churned_since_the_day_after() -> None:
+    ended = contract(date(2024, 1, 1), date(2025, 12, 31))
+    ev = evaluate(ledger(act("E1", "webinar", -3), contracts=[ended]))
+    assert (ev.status, ev.since) == ("churned", datetime(2026, 1, 1, tzinfo=UTC))
+    assert ev.reasons[0].text == "contract C1 ended on 2025-12-31"
+
+
+def test_a_churned_account_with_a_qualified_contact_is_qualified() -> None:
+    ended = contract(date(2024, 1, 1), date(2025, 12, 31))
+    assert evaluate(ledger(act("E1", "demo_request", 0), contracts=[ended])).status == "qualified"
+
+
+def test_a_contract_starting_after_as_of_is_not_a_customer_yet() -> None:
+    future = contract(date(2027, 1, 1), None)
+    assert evaluate(ledger(contracts=[future])).status == "pre_qualified"
+
+
+@pytest.mark.parametrize(("flag", "status"), [("disqualified", "disqualified"), ("partner", "partner")])
+def test_manual_account_flags_win_over_everything(flag: str, status: str) -> None:
+    busy = ledger(act("E1", "demo_request", 0), *MQA_BURST, contracts=[ACTIVE],
+                  opportunities=[opp("O1", -1, contact=None, type="expansion")],
+                  **{flag: True, f"{flag}_at": at(-7)})
+    ev = evaluate(busy)
+    assert (ev.status, ev.since) == (status, at(-7))
+    assert len(ev.reasons) == 1
+    assert status_of(ev, "K1") == "qualified"  # contacts still tell their own story
+
+
+def test_disqualified_wins_over_partner() -> None:
+    assert evaluate(ledger(disqualified=True, partner=True)).status == "disqualified"
+
+
+def test_activities_after_as_of_are_ignored() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 3)), as_of=at(1))
+    assert ev.status == "pre_qualified"
+
+
+def test_a_custom_decision_list_with_negation() -> None:
+    rules = compile_rules(rules_with(account_statuses=[
+        {"status": "qualified", "when": ["any_engagement", "not:active_contract"]},
+        {"status": "customer", "when": ["active_contract"]},
+        {"status": "pre_qualified", "when": []},
+    ]))
+    assert evaluate(ledger(act("E1", "webinar", 0)), rules=rules).status == "qualified"
+    assert evaluate(ledger(act("E1", "webinar", 0), contracts=[ACTIVE]), rules=rules).status == "customer"
+
+
+def test_as_of_must_be_timezone_aware() -> None:
+    with pytest.raises(ValueError, match="timezone-aware"):
+        evaluate_account(ledger(), COMPILED, datetime(2026, 11, 20))
+
+
+# ================================================================ rules as configuration
+
+@pytest.mark.parametrize(("override", "message"), [
+    ({"account_statuses": [{"status": "qualified", "when": ["demo_requested"]}, {"status": "nurture"}]},
+     "unknown condition 'demo_requested'; known conditions: flag_disqualified"),
+    ({"account_statuses": [{"status": "qualified", "when": ["not:bogus"]}, {"status": "nurture"}]},
+     "unknown condition 'not:bogus'"),
+    ({"account_statuses": [{"status": "qualified", "when": ["contact_qualified"]}]},
+     "last account_statuses entry must have an empty `when`"),
+    ({"account_statuses": [{"status": "customer", "when": ["active_contract"]},
+                           {"status": "disqualified", "when": ["flag_disqualified"]}, {"status": "nurture"}]},
+     "manual states must come before every other status"),
+    ({"account_statuses": [{"status": "hot", "when": []}]}, "account_statuses.0.status"),
+    ({"titles": {"seniority": [{"level": "vp", "patterns": ["(unclosed"]}]}}, "invalid regular expression"),
+    ({"titles": {"seniority": [{"level": "boss", "patterns": ["x"]}]}}, "titles.seniority.0.level"),
+    ({"engagement": {"decay": "half_life", "half_life_days": None}}, "needs engagement.half_life_days"),
+    ({"engagement": {"decay": "linear"}}, "needs engagement.lifespan_days"),
+    ({"engagement": {"points": {"fax": 3}}}, "engagement.points.fax"),
+    ({"engagement": {"tier_multipliers": {"1": -1}}}, "must not be negative"),
+    ({"engagement": {"seniority_multipliers": {"intern": 1}}}, "unknown seniority levels ['intern']"),
+    ({"engagement": {"caps": [{"name": "a", "activity_types": ["email_open"], "max_points": 5},
+                              {"name": "b", "activity_types": ["email_open"], "max_points": 5}]}},
+     "email_open is in two caps: a and b"),
+    ({"qualifying_actions": [{"name": "x", "says": "did", "activity_types": ["call"]}] * 2},
+     "qualifying action names must be unique"),
+    ({"qualifying_actions": [{"name": "x", "says": "did", "activity_types": ["call"], "min_employees": 9,
+                              "max_employees": 1}]}, "min_employees exceeds max_employees"),
+    ({"contacts": {"opportunity_moves_from": ["partner"]}}, "manual states"),
+    ({"contacts": {"manual_moves": {"nurture": ["pre_qualified"]}}}, "cannot be a manual target"),
+    ({"contacts": {"manual_moves": {"nurture": ["nurture"]}}}, "not a move"),
+    ({"surprise": 1}, "surprise"),
+])
+def test_invalid_rules_are_refused_at_load_time_with_a_clear_message(override: dict, message: str) -> None:
+    with pytest.raises(ValidationError) as info:
+        rules_with(**override)
+    assert message in str(info.value)
+
+
+def test_an_override_file_is_merged_over_the_defaults(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "rules.toml"
+    path.write_text('version = "q-test"\n[engagement]\nmqa_points = 50\n', encoding="utf-8")
+    rules = load_qualification_rules(path)
+    assert (rules.version, rules.engagement.mqa_points) == ("q-test", 50)
+    assert rules.engagement.half_life_days == RULES.engagement.half_life_days
+    assert rules.account_statuses == RULES.account_statuses
+
+
+def test_rules_without_a_version_are_named_by_a_hash_of_their_content(tmp_path) -> None:  # noqa: ANN001
+    path = tmp_path / "rules.toml"
+    path.write_text("[engagement]\nmqa_points = 50\n", encoding="utf-8")
+    first, second = load_qualification_rules(path), load_qualification_rules(path)
+    assert first.version.startswith("sha-")
+    assert first.version == second.version != RULES.version
+    path.write_text("[engagement]\nmqa_points = 60\n", encoding="utf-8")
+    assert load_qualification_rules(path).version != first.version
+
+
+def test_the_default_rules_load_twice_with_the_same_version() -> None:
+    assert load_qualification_rules().version == load_qualification_rules().version == "qual-2026.11.1"
+    assert compile_rules(load_qualification_rules()).version == COMPILED.version
+
+
+def test_settings_name_an_override_file(monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setenv("LEADMATCH_QUALIFICATION_RULES", "/etc/leadmatch/qualification.toml")
+    assert str(Settings().qualification_rules) == "/etc/leadmatch/qualification.toml"
+
+
+# ================================================================ manual contact moves
+
+def test_allowed_manual_moves_follow_the_matrix() -> None:
+    assert allowed_manual_moves("qualified") == ("sales_working", "nurture", "disqualified", "partner",
+                                                 "no_longer_with_company")
+    assert allowed_manual_moves("no_longer_with_company") == ("nurture",)
+    assert allowed_manual_moves("sales_working", COMPILED) == allowed_manual_moves("sales_working")
+    for status in CONTACT_STATUSES:
+        assert "pre_qualified" not in allowed_manual_moves(status)
+        assert "opportunity_open" not in allowed_manual_moves(status)
+
+
+def test_an_illegal_manual_move_names_the_allowed_ones() -> None:
+    validate_manual_move("qualified", "sales_working")
+    with pytest.raises(IllegalContactMove) as info:
+        validate_manual_move("nurture", "opportunity_open")
+    assert info.value.allowed == allowed_manual_moves("nurture")
+    assert str(info.value) == ("a contact cannot be moved from nurture to opportunity_open; allowed: "
+                               "qualified, sales_working, disqualified, partner, no_longer_with_company")
+
+
+def test_the_manual_move_matrix_is_configuration() -> None:
+    rules = compile_rules(rules_with(contacts={"manual_moves": {"qualified": ["sales_working"]}}))
+    assert allowed_manual_moves("qualified", rules) == ("sales_working",)
+    assert allowed_manual_moves("nurture", rules) == allowed_manual_moves("nurture")  # tables merge
+    with pytest.raises(IllegalContactMove):
+        validate_manual_move("qualified", "nurture", rules)
+
+
+# ================================================================ rule-change preview
+
+def test_transition_matrix_counts_every_pair_and_samples_the_moves() -> None:
+    burst = ledger(*MQA_BURST)
+    evaluations = [replace(evaluate(burst), account_id=f"A{i}") for i in range(5)]
+    evaluations += [replace(evaluate(ledger()), account_id="B1")]
+    before = {"A0": "nurture", "A1": "nurture", "A2": "nurture", "A3": "qualified", "B1": "pre_qualified"}
+    preview = transition_matrix(before, evaluations, samples_per_cell=2)
+    assert preview.count("nurture", "qualified") == 3
+    assert preview.count("qualified", "qualified") == 1
+    assert preview.count(None, "qualified") == 1  # A4 was not evaluated before
+    assert preview.count("pre_qualified", "pre_qualified") == 1
+    assert (preview.total, preview.changed) == (6, 4)
+    moved = next(c for c in preview.cells if (c.before, c.after) == ("nurture", "qualified"))
+    assert [account_id for account_id, _ in moved.samples] == ["A0", "A1"]
+    assert moved.samples[0][1] == evaluations[0].reasons
+    unchanged = next(c for c in preview.cells if c.before == c.after == "qualified")
+    assert unchanged.samples == ()
+
+
+def test_tallies_of_chunks_merge_into_the_whole() -> None:
+    evaluations = [replace(evaluate(ledger(*MQA_BURST)), account_id=f"A{i:02}") for i in range(20)]
+    random.Random(7).shuffle(evaluations)
+    before = {e.account_id: "nurture" for e in evaluations}
+    whole = transition_matrix(before, evaluations)
+    left, right = TransitionTally(), TransitionTally()
+    for i, e in enumerate(evaluations):
+        (left if i % 2 else right).add(before[e.account_id], e)
+    left.merge(right)
+    assert left.preview() == whole
+    assert [a for a, _ in whole.cells[0].samples] == ["A00", "A01", "A02"]
+
+
+# ================================================================ properties over random ledgers
+
+TITLES = [None, "VP Engineering", "CFO", "Software Engineer", "Head of IT", "Marketing Manager", "Barista"]
+PAGE_KINDS = [None, "pricing", "blog", "product"]
+STAGES = ["Discovery", "Proposal", "Negotiation"]
+MOVABLE = [s for s in CONTACT_STATUSES if s not in ("pre_qualified", "opportunity_open")]
+AS_OF = datetime(2026, 7, 1, tzinfo=UTC)
+
+
+def when(hours: int) -> datetime:
+    # coarse steps on purpose: many entries share a time, so tie-breaking is exercised
+    return datetime(2026, 1, 1, tzinfo=UTC) + timedelta(hours=12 * hours)
+
+
+@st.composite
+def ledgers(draw: st.DrawFn) -> AccountLedger:
+    n_contacts = draw(st.integers(0, 4))
+    contacts = tuple(Contact(f"K{i}", "A1", title=draw(st.sampled_from(TITLES)), first_name=f"P{i}")
+                     for i in range(n_contacts))
+    contact_ids = [c.id for c in contacts] + [None, "K-unknown"]
+    activities = tuple(
+        Activity(f"E{i}", draw(st.sampled_from(sorted(ACTIVITY_TYPES))), when(draw(st.integers(0, 400))),
+                 contact_id=draw(st.sampled_from(contact_ids)), page_kind=draw(st.sampled_from(PAGE_KINDS)),
+                 direction=draw(st.sampled_from([None, "inbound", "outbound"])))
+        for i in range(draw(st.integers(0, 14))))
+    opportunities = []
+    for i in range(draw(st.integers(0, 2))):
+        opened = draw(st.integers(0, 380))
+        closed = draw(st.one_of(st.none(), st.integers(opened, 400)))
+        changes = tuple(StageChange(draw(st.sampled_from(STAGES)), when(h))
+                        for h in sorted(draw(st.lists(st.integers(opened, 400), max_size=3))))
+        opportunities.append(Opportunity(
+            f"O{i}", "A1", state="open" if closed is None else draw(st.sampled_from(["won", "lost"])),
+            type=draw(st.sampled_from(["new_business", "expansion", "renewal"])),
+            primary_contact_id=draw(st.sampled_from(contact_ids)), opened_at=when(opened),
+            closed_at=None if closed is None else when(closed), stage_changes=changes))
+    contracts = []
+    for i in range(draw(st.integers(0, 2))):
+        starts = date(2025, 6, 1) + timedelta(days=draw(st.integers(0, 500)))
+        ends = draw(st.one_of(st.none(), st.integers(0, 400).map(lambda d, s=starts: s + timedelta(days=d))))
+        contracts.append(Contract(f"C{i}", "A1", starts, ends))
+    moves = tuple(ManualContactMove(draw(st.sampled_from([c.id for c in contacts])), draw(st.sampled_from(MOVABLE)),
+                                    when(draw(st.integers(0, 400))), by=draw(st.sampled_from(["ann", "raj"])))
+                  for _ in range(draw(st.integers(0, 3) if contacts else st.just(0))))
+    flags = draw(st.sampled_from([{}, {}, {}, {"disqualified": True}, {"partner": True},
+                                  {"disqualified": True, "disqualified_at": when(100)}]))
+    profile = AccountProfile("A1", "Acme", fit_tier=draw(st.sampled_from(["1", "2", "3", "4", None])), **flags)
+    return AccountLedger(profile, contacts, activities, tuple(opportunities), tuple(contracts), moves)
+
+
+def shuffled(ledger_: AccountLedger, seed: int) -> AccountLedger:
+    rng = random.Random(seed)
+
+    def mix(items: tuple) -> tuple:
+        items = list(items)
+        rng.shuffle(items)
+        return tuple(items)
+    return replace(ledger_, contacts=mix(ledger_.contacts), activities=mix(ledger_.activities),
+                   opportunities=mix(ledger_.opportunities), contracts=mix(ledger_.contracts),
+                   manual_moves=mix(ledger_.manual_moves))
+
+
+as_of_times = st.sampled_from([AS_OF, when(150), when(151) + timedelta(hours=3)])
+PROPERTY = settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+# Rules under which engagement never fades and coverage never ends, with multipliers that are
+# binary fractions: MQA only ever switches on, every sum is exact, so `since` can be checked
+# against evaluating the ledger at that very time.
+STEADY = compile_rules(rules_with(engagement={
+    "decay": "none", "coverage_window_days": 100_000,
+    "seniority_multipliers": {"c_level": 2, "vp": 1, "director": 1, "manager": 1,
+                              "individual_contributor": 0.5, "unknown": 0.5},
+    "tier_multipliers": {"1": 1, "2": 1, "3": 0.5, "4": 0, "unknown": 1}}))
+
+
+@PROPERTY
+@given(ledgers(), as_of_times)
+def test_every_account_has_exactly_one_valid_status(ledger_: AccountLedger, as_of: datetime) -> None:
+    ev = evaluate(ledger_, as_of)
+    assert ev.status in ACCOUNT_STATUSES
+    assert ev.reasons
+    assert ev.since is None or ev.since <= as_of
+    assert {c.contact_id for c in ev.contacts} == {c.id for c in ledger_.contacts}
+    assert all(c.status in CONTACT_STATUSES for c in ev.contacts)
+
+
+@PROPERTY
+@given(ledgers(), as_of_times)
+def test_manual_and_sticky_states_are_never_overwritten_by_automation(ledger_: AccountLedger, as_of: datetime) -> None:
+    ev = evaluate(ledger_, as_of)
+    for c in ev.contacts:
+        moves = sorted((m for m in ledger_.manual_moves if m.contact_id == c.contact_id and m.at <= as_of),
+                       key=lambda m: (m.at, m.status, m.by or ""))
+        if moves and moves[-1].status in MANUAL_CONTACT_STATES:
+            assert c.status == moves[-1].status
+        if c.status in MANUAL_CONTACT_STATES:
+            assert any(m.status == c.status for m in moves)
+    profile = ledger_.account
+    if profile.disqualified and (profile.disqualified_at is None or profile.disqualified_at <= as_of):
+        assert ev.status == "disqualified"
+    elif profile.partner:
+        assert ev.status == "partner"
+    else:
+        assert ev.status not in ("disqualified", "partner")
+
+
+@PROPERTY
+@given(ledgers(), as_of_times, st.integers(0, 2**32))
+def test_the_result_does_not_depend_on_the_order_of_the_ledger(ledger_: AccountLedger, as_of: datetime,
+                                                                seed: int) -> None:
+    assert evaluate(shuffled(ledger_, seed), as_of) == evaluate(ledger_, as_of)
+
+
+@PROPERTY
+@given(ledgers(), st.integers(0, 2**32))
+def test_incremental_updates_equal_a_full_recompute(ledger_: AccountLedger, seed: int) -> None:
+    full = evaluate(ledger_, AS_OF)
+    events = list(ledger_.activities)
+    random.Random(seed).shuffle(events)
+    growing = replace(ledger_, activities=())
+    for event in events:  # one event at a time, as a stream would deliver them
+        growing = replace(growing, activities=growing.activities + (event,))
+        evaluate(growing, AS_OF)
+    assert evaluate(growing, AS_OF) == full
+    prefix = replace(ledger_, activities=ledger_.activities[: len(events) // 2])
+    evaluate(prefix, AS_OF)
+    assert evaluate(ledger_, AS_OF) == full
+
+
+@PROPERTY
+@given(ledgers(), as_of_times)
+def test_evaluating_twice_gives_the_same_result(ledger_: AccountLedger, as_of: datetime) -> None:
+    first = evaluate(ledger_, as_of)
+    assert evaluate(ledger_, as_of) == first
+    assert evaluate(ledger_, as_of, rules=RECOMPILED) == first
+
+
+@PROPERTY
+@given(ledgers(), as_of_times)
+def test_since_is_when_the_status_began(ledger_: AccountLedger, as_of: datetime) -> None:
+    ev = evaluate(ledger_, as_of, rules=STEADY)
+    if ev.since is not None:
+        assert evaluate(ledger_, ev.since, rules=STEADY).status == ev.status
+        assert evaluate(ledger_, ev.since - timedelta(microseconds=1), rules=STEADY).status != ev.status
