@@ -28,6 +28,14 @@ class Metrics:
                                      ["method", "route", "status"], registry=self.registry)
         # label children bound once: the hot path should not look labels up per request
         self._decision = {d: self.matches.labels(d) for d in ("matched", "review", "no_match")}
+        self._requests: dict[tuple[str, str, str], object] = {}
+
+    def count_request(self, method: str, route: str, status: str) -> None:
+        key = (method, route, status)
+        child = self._requests.get(key)
+        if child is None:  # routes x methods x statuses: a small, bounded set
+            child = self._requests[key] = self.http_requests.labels(method, route, status)
+        child.inc()
 
     def observe_match(self, decision: str, seconds: float) -> None:
         child = self._decision.get(decision) or self.matches.labels(decision)

@@ -58,7 +58,7 @@ class RequestGuard:
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
-            self.metrics.http_requests.labels(scope["method"], template, str(status)).inc()
+            self.metrics.count_request(scope["method"], template, str(status))
 
 
 def _content_length(scope: Scope) -> int | None:
