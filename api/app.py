@@ -21,8 +21,9 @@ from api.index_sync import IndexSync
 from api.metrics import Metrics
 from api.middleware import RequestGuard
 from api.responses import JSONBytesResponse
-from api.routes import accounts, contacts, health, match
-from config import get_settings, load_matching_rules
+from api.routes import accounts, activities, contacts, health, match, opportunities, rules, statuses
+from api.rule_sets import FollowingQualifier
+from config import get_settings, load_matching_rules, load_qualification_rules
 from config.settings import Settings
 
 DESCRIPTION = """\
@@ -50,8 +51,11 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
         on_change=lambda ids: holder["s"].invalidate(ids),
         on_size=metrics.index_accounts.set,
     )
+    # the rule set applied with `leadmatch rules apply` wins over the settings file (api.rule_sets)
+    qualifier = FollowingQualifier(load_qualification_rules(settings.qualification_rules))
+    qualifier.follow_database(engine)
     services = Services(settings=settings, engine=engine, sessions=sessions, index=sync, cache=cache,
-                        metrics=metrics, redis=redis_client)
+                        metrics=metrics, qualifier=qualifier, redis=redis_client)
     holder["s"] = services
     return services
 
@@ -79,12 +83,16 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         openapi_tags=[
             {"name": "match", "description": "Match leads to accounts"},
             {"name": "accounts", "description": "Accounts and contacts, bulk idempotent upserts for CRM sync"},
+            {"name": "qualification", "description": "The activity ledger, opportunities and contracts; "
+                                                     "account and contact statuses with their reasons and history"},
             {"name": "ops", "description": "Health, readiness and metrics"},
         ],
     )
     app.state.metrics = metrics
     errors.install(app)
-    for module in (match, accounts, contacts, health):
+    # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
+    # account status for CRM page views)
+    for module in (match, statuses, accounts, contacts, activities, opportunities, rules, health):
         app.include_router(module.router)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

@@ -13,7 +13,7 @@ response, never a 200 for data that was not stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Annotated, Iterable, Iterator
+from typing import TYPE_CHECKING, Annotated, Collection, Iterable, Iterator
 
 from fastapi import Depends, Request
 from sqlalchemy import Engine
@@ -25,11 +25,21 @@ from api.index_sync import IndexSync
 from api.metrics import Metrics
 from config.settings import Settings
 
+if TYPE_CHECKING:
+    from api.qualification import Qualifier
+
 ACCOUNT_TTL_SECONDS = 60.0
+# Writers drop a status the moment they commit a change; the TTL only bounds how long a reader
+# that raced a writer (read the old row just before the commit) can keep the old answer cached.
+STATUS_TTL_SECONDS = 60.0
 
 
 def account_cache_key(account_id: str) -> str:
     return f"account:{account_id}"
+
+
+def status_cache_key(account_id: str) -> str:
+    return f"status:{account_id}"
 
 
 @dataclass
@@ -40,6 +50,7 @@ class Services:
     index: IndexSync
     cache: Cache
     metrics: Metrics
+    qualifier: Qualifier
     redis: object | None = None  # redis.Redis when REDIS_URL is set
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
@@ -50,9 +61,17 @@ class Services:
         self.invalidate(ids + removed)
 
     def invalidate(self, ids: Iterable[str]) -> None:
-        keys = [account_cache_key(i) for i in ids]
+        """Drop every cached view of these accounts (the record and the status)."""
+        keys = [k for i in ids for k in (account_cache_key(i), status_cache_key(i))]
         if keys:
             self.cache.delete(*keys)
+
+    def requalify(self, session: Session, account_ids: Collection[str]) -> None:
+        """Re-evaluate these accounts in the session's transaction; drop their cached statuses
+        once it has committed."""
+        stale = self.qualifier.refresh(session, account_ids)
+        if stale:
+            db.after_commit(session, lambda: self.cache.delete(*(status_cache_key(i) for i in stale)))
 
     def close(self) -> None:
         self.index.stop()

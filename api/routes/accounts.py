@@ -5,7 +5,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path
 
-from api import db, store
+from api import db, ledger_store, store
 from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
 from api.errors import FieldError, NotFound
 from api.responses import JSONBytesResponse
@@ -42,6 +42,8 @@ def put_accounts(items: Annotated[list[AccountIn], Body()], session: SessionDep,
         raise invalid_items(exc) from None
     if report.changed_ids:
         db.after_commit(session, lambda: services.accounts_changed(report.changed_ids))
+        # fit data (tier, industry, size) feeds the qualifying rules
+        services.requalify(session, report.changed_ids)
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
 
 
@@ -62,10 +64,14 @@ def get_account(account_id: AccountId, session: SessionDep, services: ServicesDe
 @router.delete(
     "/accounts/{account_id}", responses=error_responses(404),
     summary="Delete an account",
-    description="Deletes the account, its domains and its contacts. Its child accounts stay and "
-                "become top-level accounts (their `parent_id` is cleared); they are listed in the answer.",
+    description="Deletes the account, its domains and its contacts, opportunities, contracts and "
+                "statuses. Its child accounts stay and become top-level accounts (their `parent_id` is "
+                "cleared); they are listed in the answer. Its contacts' activities are kept as "
+                "unmatched events (they attach again if the person reappears as a contact); its "
+                "status history stays readable.",
 )
 def delete_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
+    ledger_store.forget_account(session, account_id)
     children = store.delete_account(session, account_id)
     if children is None:
         raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
