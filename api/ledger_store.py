@@ -682,7 +682,3 @@ def read_history(session: Session, account_id: str, *, kinds: Collection[str] = 
     keys = ("id", "entity_kind", "entity_id", "at", "since", "old_status", "new_status", "reasons", "rule_version")
     return [dict(zip(keys, r)) for r in session.execute(stmt)]
 
-
-def has_history(session: Session, account_id: str) -> bool:
-    t = _TRANSITIONS
-    return session.execute(select(t.c.id).where(t.c.account_id == account_id).limit(1)).first() is not None
