@@ -389,5 +389,12 @@ Then try:
 """)
 
 
+# the bulk path of qualification: `leadmatch rules preview|apply|show` and `leadmatch recompute`
+from api.rules_cli import recompute as _recompute, rules_app  # noqa: E402 - needs `app` defined above
+
+app.add_typer(rules_app, name="rules")
+app.command("recompute")(_recompute)
+
+
 if __name__ == "__main__":
     app()

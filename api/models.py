@@ -271,3 +271,17 @@ class StatusTransition(Base):
     # is read by entity
     __table_args__ = (Index("ix_status_transitions_account_id_id", "account_id", "id"),
                       Index("ix_status_transitions_entity", "entity_kind", "entity_id", "id"))
+
+
+class RuleSet(Base):
+    """A qualification rule set that was applied (``leadmatch rules apply``); the newest row is
+    the active one. Kept whole, so the rules behind any logged ``rule_version`` can be read back
+    and every process evaluates with the same rules whatever its own settings file says."""
+
+    __tablename__ = "rule_sets"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    version: Mapped[str] = mapped_column(String(100))
+    rules: Mapped[dict[str, Any]] = mapped_column(JSON)
+    source: Mapped[str | None] = mapped_column(Text)  # the file it came from, for people reading the table
+    applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
