@@ -183,6 +183,8 @@ def _import_in_batches(kind: str, rows: list, batch_size: int, sessions, upsert,
             if publish and changed:
                 publish(changed)
             progress.advance(task, len(batch))
+    with session_scope(sessions) as session:
+        store.refresh_planner_statistics(session)
     _print_errors(errors)
     err.print(f"{kind}: {total.created} created, {total.updated} updated, {total.unchanged} unchanged, "
               f"{len(errors)} rows skipped in {time.perf_counter() - started:.1f} s")

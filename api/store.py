@@ -17,12 +17,13 @@ children (their ``parent_id`` becomes NULL: they become top-level accounts).
 from __future__ import annotations
 
 import functools
+import json
 import sys
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from typing import Any, Collection, Iterable, Iterator, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, update
+from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 from api import models as m
@@ -433,7 +434,10 @@ def _account_stream_query(ids: Sequence[str] | None = None):
     a = m.Account.__table__
     stmt = (
         select(a.c.id, a.c.name, doms.c.domains, a.c.country, a.c.region, a.c.city, a.c.parent_id,
-               m.Owner.__table__.c.name, a.c.phone, a.c.aliases, cdoms.c.domains, a.c.is_customer,
+               m.Owner.__table__.c.name, a.c.phone,
+               # as text: nearly every account has none, and decoding '[]' a million times
+               # costs seconds
+               func.nullif(cast(a.c.aliases, Text), "[]"), cdoms.c.domains, a.c.is_customer,
                ccount.c.n)
         .select_from(a)
         .outerjoin(m.Owner.__table__, m.Owner.__table__.c.id == a.c.owner_id)
@@ -460,7 +464,7 @@ def _shared(value: str | None) -> str | None:
 def _to_account(r) -> MatchAccount:  # noqa: ANN001 - a result row
     return MatchAccount(
         id=r[0], name=r[1], domains=_split(r[2]), country=_shared(r[3]), region=_shared(r[4]),
-        city=_shared(r[5]), parent_id=r[6], owner=_shared(r[7]), phone=r[8], aliases=tuple(r[9] or ()),
+        city=_shared(r[5]), parent_id=r[6], owner=_shared(r[7]), phone=r[8], aliases=tuple(json.loads(r[9])) if r[9] else (),
         contact_domains=_split(r[10]), is_customer=bool(r[11]), contact_count=r[12] or 0,
     )
 
@@ -497,6 +501,15 @@ def get_account(session: Session, account_id: str) -> dict[str, Any] | None:
         "employees": acc.employees, "attributes": dict(acc.attributes or {}), "contact_count": contacts or 0,
         "created_at": acc.created_at.isoformat(), "updated_at": acc.updated_at.isoformat(),
     }
+
+
+def refresh_planner_statistics(session_or_conn: Session | Connection, tables: Sequence[str] = ("accounts", "account_domains", "contacts")) -> None:
+    """ANALYZE after a bulk import on PostgreSQL. Until autovacuum gets to it, the planner
+    believes a freshly filled table is small and streams the index load through hash
+    aggregates spilling to disk: 18 s instead of 5 s for a million accounts."""
+    bind = session_or_conn.get_bind() if isinstance(session_or_conn, Session) else session_or_conn
+    if bind.dialect.name == "postgresql":
+        session_or_conn.execute(text("ANALYZE " + ", ".join(tables)))
 
 
 def count_accounts(session_or_conn: Session | Connection) -> int:

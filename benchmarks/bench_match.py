@@ -296,6 +296,8 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
                 say(f"    {done:,} written ({time.perf_counter() - t0:.0f} s)")
     if batch:
         flush()
+    with db.session_scope(factory) as s:
+        store.refresh_planner_statistics(s)  # as `leadmatch import-accounts` does
     engine.dispose()
     return time.perf_counter() - t0
 
