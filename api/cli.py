@@ -5,11 +5,14 @@ Heavy imports (FastAPI, uvicorn) happen inside the commands that need them, so t
 """
 from __future__ import annotations
 
+import contextlib
 import csv
+import multiprocessing
+import os
 import sys
 import time
 from pathlib import Path
-from typing import Annotated, Iterable
+from typing import Annotated, Iterable, Iterator
 
 import typer
 from rich.console import Console
@@ -306,32 +309,29 @@ def _result_rows(index, items: list) -> Iterable[tuple]:  # noqa: ANN001
 def match_file(
     leads: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with email,company,... columns")],
     out: Annotated[Path, typer.Option("--out", "-o", help="results CSV to write")],
+    workers: Annotated[int, typer.Option(min=0, help="matching processes; 0 = one per CPU core")] = 0,
 ) -> None:
     """Match every lead of a CSV; writes one row per input row, in input order:
     lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
     from api import csvio
 
+    workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
     index = build_index()
     loaded = time.perf_counter()
     try:
-        items = csvio.iter_leads(leads)
         total = max(0, _count_lines(leads) - 1)
         counts: dict[str, int] = {}
-        with open(out, "w", newline="", encoding="utf-8") as fh, _progress() as progress:
+        with open(out, "w", newline="", encoding="utf-8") as fh, _progress() as progress, \
+                _chunk_matcher(index, workers) as match_chunks:
             writer = csv.writer(fh)
             writer.writerow(OUT_COLUMNS)
             task = progress.add_task("matching leads", total=total)
-            chunk: list = []
-            for item in items:
-                chunk.append(item)
-                if len(chunk) >= MATCH_CHUNK:
-                    _write(writer, index, chunk, counts)
-                    progress.advance(task, len(chunk))
-                    chunk = []
-            if chunk:
-                _write(writer, index, chunk, counts)
-                progress.advance(task, len(chunk))
+            for rows in match_chunks(_chunks(csvio.iter_leads(leads), MATCH_CHUNK)):
+                for row in rows:
+                    writer.writerow(row)
+                    counts[row[1]] = counts.get(row[1], 0) + 1
+                progress.advance(task, len(rows))
             progress.update(task, total=sum(counts.values()), completed=sum(counts.values()))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -340,13 +340,45 @@ def match_file(
     took = time.perf_counter() - loaded
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
     err.print(f"{n} leads ({summary}) matched against {len(index)} accounts in {took:.2f} s "
-              f"({n / took if took else 0:.0f} leads/s; index load {loaded - started:.1f} s) -> {out}")
+              f"({n / took if took else 0:.0f} leads/s on {workers} process{'es' if workers > 1 else ''}; "
+              f"index load {loaded - started:.1f} s) -> {out}")
 
 
-def _write(writer, index, chunk: list, counts: dict[str, int]) -> None:  # noqa: ANN001
-    for row in _result_rows(index, chunk):
-        writer.writerow(row)
-        counts[row[1]] = counts.get(row[1], 0) + 1
+def _chunks(items: Iterable, size: int) -> Iterator[list]:
+    chunk: list = []
+    for item in items:
+        chunk.append(item)
+        if len(chunk) >= size:
+            yield chunk
+            chunk = []
+    if chunk:
+        yield chunk
+
+
+# The index a forked matching process inherits (copy-on-write: built once, never pickled).
+_FORKED_INDEX = None
+
+
+def _match_chunk_in_fork(chunk: list) -> list[tuple]:
+    return list(_result_rows(_FORKED_INDEX, chunk))
+
+
+@contextlib.contextmanager
+def _chunk_matcher(index, workers: int) -> Iterator:  # noqa: ANN001
+    """A function from an iterable of lead chunks to their result rows, chunk by chunk in input
+    order: in this process, or in ``workers`` forked processes that share the built index.
+    (The CSV is read and written here; only leads and result rows cross processes.)"""
+    global _FORKED_INDEX
+    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+        yield lambda chunks: (list(_result_rows(index, c)) for c in chunks)
+        return
+    _FORKED_INDEX = index
+    pool = multiprocessing.get_context("fork").Pool(workers)
+    try:
+        yield lambda chunks: pool.imap(_match_chunk_in_fork, chunks)
+    finally:
+        pool.terminate()
+        _FORKED_INDEX = None
 
 
 def _count_lines(path: Path) -> int:

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
+from api import cli
 from api.cli import app
 from config import get_settings
 
@@ -46,7 +47,7 @@ def write(tmp_path: Path, name: str, text: str) -> Path:
     return path
 
 
-def test_import_match_and_contacts(cli_env: str, tmp_path: Path) -> None:
+def test_import_match_and_contacts(cli_env: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     accounts = write(tmp_path, "accounts.csv", ACCOUNTS)
     r = runner.invoke(app, ["import-accounts", str(accounts)])
     assert r.exit_code == 0, r.output
@@ -76,6 +77,14 @@ def test_import_match_and_contacts(cli_env: str, tmp_path: Path) -> None:
     assert by_id["L4"]["decision"] == "no_match"
     assert by_id["L5"]["account_id"] == "C1"  # learned from the imported contact
     assert " | " in by_id["L1"]["reasons"] or by_id["L1"]["reasons"]
+
+    # matching in forked processes changes nothing: same rows, same order, chunk borders included
+    monkeypatch.setattr(cli, "MATCH_CHUNK", 2)
+    for workers in ("1", "3"):
+        again = tmp_path / f"results-{workers}.csv"
+        r = runner.invoke(app, ["match-file", str(tmp_path / "leads.csv"), "--out", str(again), "--workers", workers])
+        assert r.exit_code == 0, r.output
+        assert again.read_text(encoding="utf-8") == out.read_text(encoding="utf-8")
 
 
 def test_match_file_refuses_a_file_without_lead_columns(cli_env: str, tmp_path: Path) -> None:
