@@ -27,7 +27,7 @@ import heapq
 import math
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Callable, Iterable, Mapping
 
 from config.qualification import (
@@ -45,7 +45,6 @@ from matcher.ledger import (
     AccountLedger,
     AccountProfile,
     Activity,
-    Contact,
     ContactState,
     Opportunity,
     Reason,
@@ -70,6 +69,7 @@ _TOP_EVENTS = 5  # contributing event ids named in a points reason
 # an action before the opportunity it leads to, an opening before a closing, a seller's move last.
 _ENGAGED, _QUALIFY, _OPP_OPEN, _OPP_CLOSE, _MANUAL = range(5)
 _ENTRY_ORDER = itemgetter(0, 1, 2)
+_FIRST = itemgetter(0)
 
 
 # ---------------------------------------------------------------- compiled rules
@@ -123,9 +123,9 @@ class _Action:
         return f"; account is {', '.join(parts)}" if parts else ""
 
 
-# (points, cap slot or None, cap counted per contact, qualifying actions) of one
-# (activity type, page kind)
-_Kind = tuple[float, int | None, bool, tuple[_Action, ...]]
+# (points, cap slot, cap counted per contact, qualifying actions) of one
+# (activity type, page kind, direction)
+_Kind = tuple[float, int, bool, tuple[_Action, ...]]
 
 
 def _decay_function(kind: str, half_life: float | None, lifespan: float | None,
@@ -157,12 +157,13 @@ class CompiledQualification:
         for slot, cap in enumerate(e.caps):
             for t in cap.activity_types:
                 self._cap_of_type[t] = (slot, cap.per == "contact")
-        self.cap_limits: tuple[float, ...] = tuple(c.max_points for c in e.caps)
+        # one slot per cap, and a last one without a limit for the activity types no cap names
+        self.cap_limits: tuple[float, ...] = tuple(c.max_points for c in e.caps) + (math.inf,)
         self._actions_by_type: dict[str, list[tuple[_Action, frozenset[str] | None]]] = {}
         for a in rules.qualifying_actions:
             for t in a.activity_types:
                 self._actions_by_type.setdefault(t, []).append((_Action.of(a), frozenset(a.page_kinds) or None))
-        self.kinds: dict[tuple[str, str | None], _Kind] = {}  # memo of kind()
+        self.kinds: dict[tuple[str, str | None, str | None], _Kind] = {}  # memo of kind()
         self.seniority_multipliers = dict(e.seniority_multipliers)
         self.persona_multipliers = dict(e.persona_multipliers)
         self.tier_multipliers = dict(e.tier_multipliers)
@@ -189,11 +190,36 @@ class CompiledQualification:
                                  for n in entry.when))
             for entry in rules.account_statuses)
         self.decision_masks = tuple(_entry_masks(status, conditions) for status, conditions in self.decision)
+        self._decisions: dict[int, tuple[int, int, bool]] = {}  # memo of decide(); facts repeat a lot
 
-    def kind(self, activity_type: str, page_kind: str | None) -> _Kind:
-        """Points, cap and qualifying actions of an activity type (and page kind), memoised: a
-        ledger has a handful of distinct pairs."""
-        key = (activity_type, page_kind)
+    def decide(self, facts: int) -> tuple[int, int, bool]:
+        """For the facts (bits of every condition but account_mqa): the index of the first entry
+        that holds when account_mqa is false, the same when it is true, and whether any entry
+        asks account_mqa before one matches (if not, both indexes are the same)."""
+        found = self._decisions.get(facts)
+        if found is None:
+            when_false, asked = self._first_entry(facts, False)
+            when_true, _ = self._first_entry(facts, True)
+            found = (when_false, when_true, asked)
+            if len(self._decisions) < 100_000:
+                self._decisions[facts] = found
+        return found
+
+    def _first_entry(self, facts: int, mqa_value: bool) -> tuple[int, bool]:
+        asked = False
+        for i, (_, required, forbidden, mqa) in enumerate(self.decision_masks):
+            if facts & required == required and not facts & forbidden:
+                if mqa is None:
+                    return i, asked
+                asked = True
+                if mqa is mqa_value:
+                    return i, asked
+        raise AssertionError("the decision list ends with an entry that always holds")
+
+    def kind(self, activity_type: str, page_kind: str | None, direction: str | None) -> _Kind:
+        """Points (with the direction's multiplier), cap slot and qualifying actions of an
+        activity type, page kind and direction, memoised: a ledger has a handful of these."""
+        key = (activity_type, page_kind, direction)
         found = self.kinds.get(key)
         if found is not None:
             return found
@@ -201,9 +227,10 @@ class CompiledQualification:
             points = float(self._page_kind_points[page_kind])  # type: ignore[index]
         else:
             points = float(self._points.get(activity_type, 0.0))  # type: ignore[call-overload]
-        slot, per_contact = self._cap_of_type.get(activity_type, (None, False))
+        points *= self.direction_multipliers.get(direction, 1.0)
+        slot, per_contact = self._cap_of_type.get(activity_type, (len(self.cap_limits) - 1, False))
         actions = tuple(a for a, kinds in self._actions_by_type.get(activity_type, ())
-                        if kinds is None or page_kind in kinds)
+                        if (kinds is None or page_kind in kinds) and (a.direction is None or a.direction == direction))
         found = (points, slot, per_contact, actions)
         if len(self.kinds) < 10_000:  # page kinds are free text: keep the memo bounded
             self.kinds[key] = found
@@ -287,9 +314,9 @@ _CONTACT_NURTURE = _BIT["contact_nurture"]
 _ENGAGED_CONTACT = _BIT["engaged_contact"]
 _ANY_ENGAGEMENT = _BIT["any_engagement"]
 _MQA = "account_mqa"
+# the contact statuses facts() looks at: whether any contact is in each of them
+_FACT_STATUSES = frozenset({"qualified", "sales_working", "opportunity_open", "nurture"})
 
-# A contact: (contact, seniority, persona, seniority rank, points multiplier)
-_Person = tuple[Contact, str | None, str | None, int | None, float]
 # One counted activity: (-decayed points, id, age in seconds at as_of, undecayed points,
 # cap key, persona, occurred_at). Negated points first: sorted() puts the biggest contributors first.
 _Record = tuple[float, str, float, float, object, str | None, datetime]
@@ -306,19 +333,19 @@ def _midnight(d: date) -> datetime:
 
 
 def _day_text(t: datetime) -> str:
-    return _utc_day(t).isoformat() if t != NEG_INF else "an unknown date"
+    if t is NEG_INF:
+        return "an unknown date"
+    return (t if t.tzinfo is UTC else t.astimezone(UTC)).date().isoformat()
 
 
 def _capped(rules: CompiledQualification, sums: Mapping[object, float]) -> float:
-    """Total points from per-group sums, each cap group held to its limit."""
+    """Total points from per-group sums (keyed by cap slot, or (slot, contact) for caps per
+    contact), each held to its cap."""
     limits = rules.cap_limits
     parts = []
     for key, total in sums.items():
-        if key is not None:
-            limit = limits[key if key.__class__ is int else key[0]]  # type: ignore[index]
-            if total > limit:
-                total = limit
-        parts.append(total)
+        limit = limits[key if key.__class__ is int else key[0]]  # type: ignore[index]
+        parts.append(total if total < limit else limit)
     return math.fsum(parts)
 
 
@@ -328,7 +355,7 @@ class _Evaluation:
 
     __slots__ = ("rules", "as_of", "today", "profile", "people", "records", "group_sums", "points",
                  "recent_personas", "mqa_now", "first_engagement", "opportunities", "contracts",
-                 "replayed", "counts", "_mqa_run_cache")
+                 "replayed", "counts", "_mqa_run_cache", "_persona_ages")
 
     def __init__(self, ledger: AccountLedger, rules: CompiledQualification, as_of: datetime) -> None:
         self.rules = rules
@@ -336,30 +363,31 @@ class _Evaluation:
         self.today = _utc_day(as_of)
         self.profile = profile = ledger.account
         self._mqa_run_cache: tuple[datetime, datetime | None] | None | bool = False
+        self._persona_ages: list[float] | None = None  # per persona, the age of its latest activity
 
-        # -- people
+        # -- people: [contact, seniority, persona, seniority rank, points multiplier,
+        #    (time, id, activity) of the first engagement]
         classify, rank_of = rules.titles.classify, rules.seniority_rank
         sm, pm = rules.seniority_multipliers, rules.persona_multipliers
         tier = rules.tier_multipliers.get(profile.fit_tier if profile.fit_tier is not None else _UNKNOWN, 1.0)
-        people: dict[str, _Person] = {}
+        people: dict[str, list] = {}
         for c in ledger.contacts:
             seniority, persona = classify(c.title)
-            people[c.id] = (c, seniority, persona, rank_of.get(seniority),
-                            sm.get(seniority or _UNKNOWN, 1.0) * pm.get(persona or _UNKNOWN, 1.0) * tier)
+            people[c.id] = [c, seniority, persona, rank_of.get(seniority),
+                            sm.get(seniority or _UNKNOWN, 1.0) * pm.get(persona or _UNKNOWN, 1.0) * tier, None]
         self.people = people
         stranger = sm.get(_UNKNOWN, 1.0) * pm.get(_UNKNOWN, 1.0) * tier  # activity of no known contact
 
         # -- one pass over the activities
         kinds_get, kind_of = rules.kinds.get, rules.kind
-        direction_mult = rules.direction_multipliers
         coverage_window = rules.coverage_window
         # no decay and half-life decay are exp(-rate * age) inline; a function call per activity
         # would cost as much as the rest of the arithmetic
         exp, rate = math.exp, rules.half_life_rate
         decay = None if rules.decay_kind in ("none", "half_life") else rules.decay
         records: list[_Record] = []
-        groups: dict[object, list[float]] = {}
-        first_engaged: dict[str, tuple[datetime, str, Activity]] = {}
+        buckets: list[list[float]] = [[] for _ in rules.cap_limits]  # decayed points per cap slot
+        per_contact: dict[tuple[int, str | None], list[float]] = {}  # ... per (slot, contact)
         qualifying: list[tuple[str, Activity, _Action]] = []
         recent_personas: set[str] = set()
         first_any: datetime | None = None
@@ -369,21 +397,24 @@ class _Evaluation:
             t = a.occurred_at
             if t > as_of:
                 continue
-            points, slot, per_contact, actions = kinds_get((a.type, a.page_kind)) or kind_of(a.type, a.page_kind)
+            points, slot, by_contact, actions = (kinds_get((a.type, a.page_kind, a.direction))
+                                                 or kind_of(a.type, a.page_kind, a.direction))
             cid = a.contact_id
             person = people_get(cid)  # type: ignore[arg-type]
             if points:
                 w = points * (person[4] if person is not None else stranger)
-                if direction_mult and a.direction is not None:
-                    w *= direction_mult.get(a.direction, 1.0)
                 if w > 0:
                     age = (as_of - t).total_seconds()
                     decayed = w * (exp(-rate * age) if decay is None else decay(age))
-                    key = (slot, cid) if per_contact else slot
-                    bucket = groups.get(key)
-                    if bucket is None:
-                        groups[key] = bucket = []
-                    bucket.append(decayed)
+                    if by_contact:
+                        key: object = (slot, cid)
+                        bucket = per_contact.get(key)  # type: ignore[call-overload]
+                        if bucket is None:
+                            per_contact[key] = bucket = []  # type: ignore[index]
+                        bucket.append(decayed)
+                    else:
+                        key = slot
+                        buckets[slot].append(decayed)
                     if person is None:
                         records.append((-decayed, a.id, age, w, key, None, t))
                     else:
@@ -391,9 +422,9 @@ class _Evaluation:
                         records.append((-decayed, a.id, age, w, key, persona, t))
                         if persona is not None and age < coverage_window:
                             recent_personas.add(persona)
-                        seen = first_engaged.get(cid)  # type: ignore[arg-type]
+                        seen = person[5]
                         if seen is None or t < seen[0] or (t == seen[0] and a.id < seen[1]):
-                            first_engaged[cid] = (t, a.id, a)  # type: ignore[index]
+                            person[5] = (t, a.id, a)
                     if first_any is None or t < first_any:
                         first_any = t
             if actions and person is not None:
@@ -401,15 +432,18 @@ class _Evaluation:
                     ok = fit.get(action.name)
                     if ok is None:
                         ok = fit[action.name] = action.fits(profile)
-                    if ok and (action.direction is None or a.direction == action.direction) \
-                            and (action.max_rank is None or (person[3] is not None and person[3] <= action.max_rank)) \
+                    if ok and (action.max_rank is None or (person[3] is not None and person[3] <= action.max_rank)) \
                             and (action.personas is None or person[2] in action.personas):
                         qualifying.append((cid, a, action))  # type: ignore[arg-type]
                         break
         self.records = records
         # fsum is exactly rounded: the order of the activities cannot change a total
-        self.group_sums = {k: math.fsum(v) if len(v) > 1 else v[0] for k, v in groups.items()}
-        self.points = _capped(rules, self.group_sums)
+        group_sums: dict[object, float] = {
+            slot: math.fsum(values) for slot, values in enumerate(buckets) if values}
+        for key, values in per_contact.items():
+            group_sums[key] = math.fsum(values)
+        self.group_sums = group_sums
+        self.points = _capped(rules, group_sums)
         self.recent_personas = recent_personas
         self.mqa_now = self.points >= rules.mqa_points and len(recent_personas) >= rules.mqa_min_personas
         self.first_engagement = first_any
@@ -426,8 +460,10 @@ class _Evaluation:
         # -- contact replay
         entries: dict[str, list[tuple]] = {}
         if rules.engagement_moves_to_nurture:
-            for cid, (t, aid, a) in first_engaged.items():
-                entries[cid] = [(t, _ENGAGED, aid, a)]
+            for cid, person in people.items():
+                if person[5] is not None:
+                    t, aid, a = person[5]
+                    entries[cid] = [(t, _ENGAGED, aid, a)]
         for cid, a, action in qualifying:
             entries.setdefault(cid, []).append((a.occurred_at, _QUALIFY, a.id, (action, a)))
         for o, opened, closed, _ in opportunities:
@@ -496,16 +532,12 @@ class _Evaluation:
         return m
 
     def decide(self, facts: int, x: datetime) -> tuple[int, bool]:
-        """(index of the first decision-list entry that holds, whether account_mqa was asked)."""
-        asked = False
-        for i, (_, required, forbidden, mqa) in enumerate(self.rules.decision_masks):
-            if facts & required == required and not facts & forbidden:
-                if mqa is None:
-                    return i, asked
-                asked = True
-                if self.mqa_at(x) is mqa:
-                    return i, asked
-        raise AssertionError("the decision list ends with an entry that always holds")
+        """(index of the first decision-list entry that holds at ``x``, whether account_mqa
+        was asked)."""
+        when_false, when_true, asked = self.rules.decide(facts)
+        if not asked:
+            return when_false, False
+        return (when_true if self.mqa_at(x) else when_false), True
 
     def mqa_at(self, x: datetime) -> bool:
         if x is self.as_of:
@@ -528,27 +560,32 @@ class _Evaluation:
         times = self._fact_times()  # times other than contact changes
         if mqa_asked:
             times.update(self.mqa_boundaries())
-        candidates = {c[0] for c in changes}
-        candidates.update(times)
-        candidates.discard(NEG_INF)
-        if not candidates:
+        if not changes and not times:
             return None
-        candidates = sorted((t for t in candidates if t <= as_of), reverse=True)
-        changes.sort(key=itemgetter(0))
+        candidates = [c[0] for c in changes]
+        candidates.extend(times)
+        candidates.sort(reverse=True)
+        changes.sort(key=_FIRST)  # stable: a contact's changes at one time stay in the order they happened
         counts = dict(self.counts)
         undo = len(changes) - 1
         decision = self.rules.decision_masks
+        previous = None
         i = 0
         while i < len(candidates):
             t = candidates[i]
             i += 1
+            if t == previous or t > as_of or t == NEG_INF:
+                continue
+            previous = t
             emptied_or_filled = False
             while undo >= 0 and changes[undo][0] >= t:  # contacts as they were just before t
                 _, old, new = changes[undo]
                 counts[new] -= 1
                 had = counts.get(old, 0)
                 counts[old] = had + 1
-                emptied_or_filled = emptied_or_filled or not counts[new] or not had
+                if not emptied_or_filled and ((new in _FACT_STATUSES and not counts[new])
+                                              or (old in _FACT_STATUSES and not had)):
+                    emptied_or_filled = True
                 undo -= 1
             if not emptied_or_filled and t not in times:
                 continue
@@ -559,7 +596,7 @@ class _Evaluation:
                 extra = [b for b in self.mqa_boundaries() if b < t]
                 if extra:
                     times.update(extra)
-                    candidates[i:] = sorted(set(candidates[i:]).union(extra), reverse=True)
+                    candidates[i:] = sorted(candidates[i:] + extra, reverse=True)
             if decision[entry][0] != status:
                 return t
         return None
@@ -608,7 +645,7 @@ class _Evaluation:
                 run = (self._mqa_start(), None)
             else:
                 last_age = min(r[2] for r in self.records)
-                if self._mqa_after_last_activity(last_age):
+                if self._mqa_after_activities(last_age):
                     last_t = next(r[6] for r in self.records if r[2] == last_age)
                     run = (self._mqa_start(), self._mqa_end(last_t))
         self._mqa_run_cache = run
@@ -626,8 +663,7 @@ class _Evaluation:
         index: dict[object, int] = {}
         for r in ordered:
             index.setdefault(r[4], len(index))
-        limits = [None if k is None else rules.cap_limits[k if k.__class__ is int else k[0]]  # type: ignore[index]
-                  for k in index]
+        limits = [rules.cap_limits[k if k.__class__ is int else k[0]] for k in index]  # type: ignore[index]
         groups = range(len(index))
         plain, linear = rules.decay_kind in ("none", "half_life"), rules.decay_kind == "linear"
         rate, span = rules.half_life_rate, rules.decay_span
@@ -665,7 +701,7 @@ class _Evaluation:
                     else:
                         v = sums[g]
                     limit = limits[g]
-                    total += v if limit is None or v < limit else limit
+                    total += v if v < limit else limit
                 mqa = total >= threshold
             if not mqa:
                 start = t
@@ -682,47 +718,47 @@ class _Evaluation:
                 i += 1
         return start
 
-    def _mqa_after_last_activity(self, last_age: float) -> bool:
-        return self._mqa_after_activities(last_age, self._persona_ages())
-
-    def _persona_ages(self) -> list[float]:
-        """Per persona, the age (at as_of) of its latest activity."""
-        latest: dict[str, float] = {}
-        for r in self.records:
-            persona = r[5]
-            if persona is not None and r[2] < latest.get(persona, math.inf):
-                latest[persona] = r[2]
-        return list(latest.values())
-
-    def _mqa_after_activities(self, at_age: float, persona_ages: list[float]) -> bool:
+    def _mqa_after_activities(self, at_age: float) -> bool:
         """MQA at a time after every activity, ``at_age`` seconds before as_of. With no decay or a
         half-life the group sums at as_of just scale back (O(cap groups)); linear and window
         decay are summed again."""
         rules = self.rules
-        window = rules.coverage_window
-        if sum(1 for age in persona_ages if age - at_age < window) < rules.mqa_min_personas:
-            return False
+        limits = rules.cap_limits
+        total = 0.0
         if rules.decay_kind in ("none", "half_life"):
             back = math.exp(at_age * rules.half_life_rate)
-            sums = {k: v * back for k, v in self.group_sums.items()}
+            for key, value in self.group_sums.items():
+                value *= back
+                limit = limits[key if key.__class__ is int else key[0]]  # type: ignore[index]
+                total += value if value < limit else limit
         else:
             groups: dict[object, list[float]] = {}
             for r in self.records:
                 groups.setdefault(r[4], []).append(r[3] * rules.decay(r[2] - at_age))
-            sums = {k: math.fsum(v) for k, v in groups.items()}
-        return _capped(rules, sums) >= rules.mqa_points
+            total = _capped(rules, {k: math.fsum(v) for k, v in groups.items()})
+        if total < rules.mqa_points:
+            return False
+        if len(self.recent_personas) >= rules.mqa_min_personas:
+            return True  # earlier, every persona engaged in the window up to as_of was in it too
+        if self._persona_ages is None:
+            latest: dict[str, float] = {}
+            for r in self.records:
+                if r[5] is not None and r[2] < latest.get(r[5], math.inf):
+                    latest[r[5]] = r[2]
+            self._persona_ages = list(latest.values())
+        window = rules.coverage_window
+        return sum(1 for age in self._persona_ages if age - at_age < window) >= rules.mqa_min_personas
 
     def _mqa_end(self, last_t: datetime) -> datetime:
         """The first whole minute after the last activity at which decay ended MQA (after the
         last activity MQA can only go from true to false, so a binary search finds it)."""
-        persona_ages = self._persona_ages()
         as_of_s = self.as_of.timestamp()
         lo, hi = math.floor(last_t.timestamp() / 60) + 1, math.floor(as_of_s / 60)
-        if lo > hi or self._mqa_after_activities(as_of_s - hi * 60, persona_ages):
+        if lo > hi or self._mqa_after_activities(as_of_s - hi * 60):
             return self.as_of
         while lo < hi:
             mid = (lo + hi) // 2
-            if self._mqa_after_activities(as_of_s - mid * 60, persona_ages):
+            if self._mqa_after_activities(as_of_s - mid * 60):
                 lo = mid + 1
             else:
                 hi = mid
@@ -767,12 +803,13 @@ class _Evaluation:
                 and not any(name in ("account_mqa", "any_engagement") for name, _ in conditions):
             reasons.extend(self.engagement_reasons())
         if not reasons:
-            reasons.append(Reason("no_engagement", "nobody at the account has engaged yet"))
-        return tuple(dict.fromkeys(reasons))
+            reasons.append(_NO_ENGAGEMENT)
+        seen: set[int] = set()  # two conditions can name the same contact's reason
+        return tuple(r for r in reasons if id(r) not in seen and not seen.add(id(r)))  # type: ignore[func-returns-value]
 
     def engagement_reasons(self) -> list[Reason]:
         rules, n = self.rules, len(self.records)
-        top = sorted(self.records)[:_TOP_EVENTS]
+        top = sorted(self.records)[:_TOP_EVENTS]  # most decayed points first, then by (unique) id
         points = round(self.points, 1)
         reasons = [Reason(
             "engagement_points",
@@ -899,6 +936,10 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
     (timezone-aware; ledger entries after it are ignored)."""
     if as_of.tzinfo is None:
         raise ValueError("as_of must be timezone-aware (UTC)")
+    profile = ledger.account
+    if not (ledger.activities or ledger.opportunities or ledger.contracts or ledger.manual_moves
+            or profile.disqualified or profile.partner):
+        return _untouched(ledger, rules)
     ev = _Evaluation(ledger, rules, as_of)
     entry, mqa_asked = ev.decide(ev.facts(as_of, ev.counts), as_of)
     status = rules.decision[entry][0]
@@ -906,7 +947,7 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
     by_contact: dict[str, tuple[Reason, ...]] = {}
     contacts = []
     for cid in sorted(ev.people):
-        c, seniority, persona, _, _ = ev.people[cid]
+        c, seniority, persona, _, _, _ = ev.people[cid]
         r = replayed.get(cid)
         if r is None or r[0] == "pre_qualified":
             contacts.append(ContactState(cid, "pre_qualified", c.created_at, (), persona, seniority))
@@ -916,6 +957,23 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
     return AccountEvaluation(ledger.account.id, status, ev.since(status, mqa_asked),
                              ev.account_reasons(entry, by_contact), tuple(contacts), ev.points,
                              tuple(sorted(ev.recent_personas)))
+
+
+def _untouched(ledger: AccountLedger, rules: CompiledQualification) -> AccountEvaluation:
+    """An account with nothing in its ledger but contacts (most accounts, most of the time):
+    no fact holds, every contact is Pre-Qualified, and nothing can say since when."""
+    classify = rules.titles.classify
+    contacts = []
+    for c in sorted(ledger.contacts, key=_CONTACT_ID):
+        seniority, persona = classify(c.title)
+        contacts.append(ContactState(c.id, "pre_qualified", c.created_at, (), persona, seniority))
+    entry = rules.decide(0)[0]
+    return AccountEvaluation(ledger.account.id, rules.decision[entry][0], None, (_NO_ENGAGEMENT,),
+                             tuple(contacts), 0.0, ())
+
+
+_CONTACT_ID = attrgetter("id")
+_NO_ENGAGEMENT = Reason("no_engagement", "nobody at the account has engaged yet")
 
 
 # What each condition says when it decided the status (at as_of).
