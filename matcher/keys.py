@@ -83,6 +83,8 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
     # the stored string itself where it already is the registrable domain: a million accounts
     # would otherwise hold every domain twice
     domains = tuple(dict.fromkeys(raw if raw == reg else reg for raw, reg, _ in split if reg))
+    if domains == account.domains:
+        domains = account.domains  # the same tuple, not an equal copy
     labels = tuple(dict.fromkeys(lbl for _, reg, lbl in split if reg and lbl and len(lbl) >= 3))
     contact_domains = tuple(dict.fromkeys(
         d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
