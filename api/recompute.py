@@ -168,19 +168,32 @@ def _opt_utc(value: datetime | None) -> datetime | None:
     return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
 
 
+def _rows(conn, stmt) -> list[tuple]:  # noqa: ANN001
+    """All rows of a SELECT. PostgreSQL: through the driver's own cursor, one fetchall, no
+    per-value processing (the session time zone is UTC, so times arrive as aware UTC values,
+    equal to what ``models.UTCDateTime`` gives the per-write path); SQLite: through SQLAlchemy,
+    whose column types turn the stored text into aware UTC times."""
+    if conn.dialect.name != "postgresql":
+        return conn.execute(stmt).all()
+    compiled = stmt.compile(dialect=conn.dialect)
+    with conn.connection.driver_connection.cursor() as cur:
+        cur.execute(str(compiled), compiled.params)
+        return cur.fetchall()
+
+
 def _read_ledgers(conn, lo: str | None, hi: str | None) -> tuple[list[L.AccountLedger], dict[str, int]]:  # noqa: ANN001
     """The ledgers of the accounts with ``lo <= id < hi``, in id order, and row counts. Same
     content and order per account as ``ledger_store.load_ledgers``."""
     profiles = [L.AccountProfile(id=r[0], name=r[1], fit_tier=r[2], industry=r[3], employees=r[4],
                                  disqualified=bool(r[5]), partner=bool(r[6]), disqualified_at=r[7], partner_at=r[8])
-                for r in conn.execute(select(_A.c.id, _A.c.name, _A.c.fit_tier, _A.c.industry, _A.c.employees,
+                for r in _rows(conn, select(_A.c.id, _A.c.name, _A.c.fit_tier, _A.c.industry, _A.c.employees,
                                              m.Account.disqualified, m.Account.partner, m.Account.disqualified_at,
                                              m.Account.partner_at)
                                       .where(_in_range(_A.c.id, lo, hi)).order_by(_A.c.id))]
     parts: dict[str, tuple[list, list, list, list, list]] = {p.id: ([], [], [], [], []) for p in profiles}
     counts = dict.fromkeys(("contacts", "activities", "opportunities", "contracts", "manual_moves"), 0)
     contact_account: dict[str, str] = {}
-    for r in conn.execute(select(_C.c.id, _C.c.account_id, _C.c.title, _C.c.email, _C.c.first_name,
+    for r in _rows(conn, select(_C.c.id, _C.c.account_id, _C.c.title, _C.c.email, _C.c.first_name,
                                  _C.c.last_name, _C.c.created_at)
                           .where(_in_range(_C.c.account_id, lo, hi)).order_by(_C.c.id)):
         p = parts.get(r[1])
@@ -190,7 +203,7 @@ def _read_ledgers(conn, lo: str | None, hi: str | None) -> tuple[list[L.AccountL
                                   last_name=r[5], created_at=_opt_utc(r[6])))
             counts["contacts"] += 1
     activity = L.Activity
-    for r in conn.execute(select(m.Activity.account_id, *ledger_store.ACTIVITY_COLUMNS)
+    for r in _rows(conn, select(m.Activity.account_id, *ledger_store.ACTIVITY_COLUMNS)
                           .where(_in_range(_ACT.c.account_id, lo, hi))
                           .order_by(_ACT.c.occurred_at, _ACT.c.id)):
         p = parts.get(r[0])
@@ -198,12 +211,12 @@ def _read_ledgers(conn, lo: str | None, hi: str | None) -> tuple[list[L.AccountL
             p[1].append(activity(r[1], r[2], r[3], r[4], r[5], r[6], r[7], r[8], r[9], r[10]))
             counts["activities"] += 1
     stage_changes: dict[str, list[L.StageChange]] = {}
-    for opp_id, stage, at in conn.execute(
+    for opp_id, stage, at in _rows(conn, 
             select(_S.c.opportunity_id, _S.c.stage, m.OpportunityStageChange.at)
             .join(_O, _O.c.id == _S.c.opportunity_id).where(_in_range(_O.c.account_id, lo, hi))
             .order_by(_S.c.opportunity_id, _S.c.at, _S.c.id)):
         stage_changes.setdefault(opp_id, []).append(L.StageChange(stage, at))
-    for r in conn.execute(select(m.Opportunity.id, m.Opportunity.account_id, m.Opportunity.primary_contact_id,
+    for r in _rows(conn, select(m.Opportunity.id, m.Opportunity.account_id, m.Opportunity.primary_contact_id,
                                  m.Opportunity.owner, m.Opportunity.type, m.Opportunity.stage, m.Opportunity.amount,
                                  m.Opportunity.state, m.Opportunity.opened_at, m.Opportunity.closed_at)
                           .where(_in_range(_O.c.account_id, lo, hi)).order_by(_O.c.id)):
@@ -213,13 +226,13 @@ def _read_ledgers(conn, lo: str | None, hi: str | None) -> tuple[list[L.AccountL
                                       primary_contact_id=r[2], owner=r[3], amount=r[6], opened_at=r[8],
                                       closed_at=r[9], stage_changes=tuple(stage_changes.get(r[0], ()))))
             counts["opportunities"] += 1
-    for r in conn.execute(select(_K.c.id, _K.c.account_id, _K.c.starts_on, _K.c.ends_on)
+    for r in _rows(conn, select(_K.c.id, _K.c.account_id, _K.c.starts_on, _K.c.ends_on)
                           .where(_in_range(_K.c.account_id, lo, hi)).order_by(_K.c.id)):
         p = parts.get(r[1])
         if p is not None:
             p[3].append(L.Contract(id=r[0], account_id=r[1], starts_on=r[2], ends_on=r[3]))
             counts["contracts"] += 1
-    for r in conn.execute(select(_MV.c.contact_id, _MV.c.status, m.ManualContactMove.at, _MV.c.by, _MV.c.note)
+    for r in _rows(conn, select(_MV.c.contact_id, _MV.c.status, m.ManualContactMove.at, _MV.c.by, _MV.c.note)
                           .join(_C, _C.c.id == _MV.c.contact_id).where(_in_range(_C.c.account_id, lo, hi))
                           .order_by(_MV.c.at, _MV.c.id)):
         account_id = contact_account.get(r[0])
@@ -246,14 +259,14 @@ def _stored_statuses(conn, lo: str | None, hi: str | None, full: bool) -> tuple[
     compared field (for writing), else just (status,) / (account_id, status)."""
     acc_cols = [getattr(m.AccountStatus, f) for f in (_ACCOUNT_FIELDS if full else ("status",))]
     con_cols = [getattr(m.ContactStatus, f) for f in (_CONTACT_FIELDS if full else ("account_id", "status"))]
-    accounts = {r[0]: tuple(r[1:]) for r in conn.execute(
+    accounts = {r[0]: tuple(r[1:]) for r in _rows(conn, 
         select(m.AccountStatus.account_id, *acc_cols).where(_in_range(_AS.c.account_id, lo, hi)))}
-    contacts = {r[0]: tuple(r[1:]) for r in conn.execute(
+    contacts = {r[0]: tuple(r[1:]) for r in _rows(conn, 
         select(m.ContactStatus.contact_id, *con_cols).where(_in_range(_CS.c.account_id, lo, hi)))}
     # a contact that moved here from another account is still stored under its old account
     moved_in = (select(m.ContactStatus.contact_id, *con_cols).join(_C, _C.c.id == _CS.c.contact_id)
                 .where(_in_range(_C.c.account_id, lo, hi)).where(_C.c.account_id != _CS.c.account_id))
-    contacts.update((r[0], tuple(r[1:])) for r in conn.execute(moved_in))
+    contacts.update((r[0], tuple(r[1:])) for r in _rows(conn, moved_in))
     return accounts, contacts
 
 
@@ -398,6 +411,8 @@ def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
                 conn.exec_driver_sql("BEGIN IMMEDIATE")
         elif w.postgres:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
+        if w.postgres:
+            conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # see _rows
         ledgers, counts = _read_ledgers(conn, lo, hi)
         stored_acc, stored_con = _stored_statuses(conn, lo, hi, full=job.apply)
         evaluate, compiled, as_of = qualify.evaluate_account, w.compiled, job.as_of
