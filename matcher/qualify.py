@@ -70,6 +70,7 @@ _TOP_EVENTS = 5  # contributing event ids named in a points reason
 _ENGAGED, _QUALIFY, _OPP_OPEN, _OPP_CLOSE, _MANUAL = range(5)
 _ENTRY_ORDER = itemgetter(0, 1, 2)
 _FIRST = itemgetter(0)
+_AGE = itemgetter(2)
 
 
 # ---------------------------------------------------------------- compiled rules
@@ -654,19 +655,63 @@ class _Evaluation:
     def _mqa_start(self) -> datetime:
         """Between activities points and coverage only fall, so MQA can only begin at an
         activity's time: the latest activity time just before which the account was not MQA.
-        One pass in time order keeps per cap group the sum of what came before (decayed to as_of
-        for no decay or a half-life, rescaled by exp(rate * age); raw and age-weighted sums inside
-        the span for linear and window decay) and per persona its activities inside the coverage
-        window, so each time is checked in O(cap groups)."""
+
+        With no decay or a half-life, one pass in time order notes per time the cap groups' sums
+        of what came before (decayed to as_of: rescaled by exp(rate * age) at any time), then
+        times are checked from the latest back, stopping at the first that was not MQA, with the
+        personas inside the coverage window kept by two pointers. Linear and window decay check
+        every time in one forward pass."""
         rules = self.rules
-        ordered = sorted(self.records, key=itemgetter(2), reverse=True)  # oldest first
+        ordered = sorted(self.records, key=_AGE, reverse=True)  # oldest first
         index: dict[object, int] = {}
         for r in ordered:
             index.setdefault(r[4], len(index))
         limits = [rules.cap_limits[k if k.__class__ is int else k[0]] for k in index]  # type: ignore[index]
-        groups = range(len(index))
-        plain, linear = rules.decay_kind in ("none", "half_life"), rules.decay_kind == "linear"
-        rate, span = rules.half_life_rate, rules.decay_span
+        if rules.decay_kind not in ("none", "half_life"):
+            return self._mqa_start_forward(ordered, index, limits)
+        # times[k] = (time, age, first index at that time, group sums of everything before it)
+        times: list[tuple[datetime, float, int, tuple[float, ...]]] = []
+        sums = [0.0] * len(index)
+        n = len(ordered)
+        i = 0
+        while i < n:
+            t = ordered[i][6]
+            times.append((t, ordered[i][2], i, tuple(sums)))
+            while i < n and ordered[i][6] == t:
+                sums[index[ordered[i][4]]] -= ordered[i][0]  # records hold -decayed
+                i += 1
+        rate, window = rules.half_life_rate, rules.coverage_window
+        need, threshold = rules.mqa_min_personas, rules.mqa_points
+        covered: dict[str, int] = {}  # persona -> its activities in [lo, hi)
+        lo = hi = n  # activities before the checked time, inside its coverage window
+        for t, age, first, before in reversed(times):
+            while hi > first:  # activities at or after t are not before it
+                hi -= 1
+                if hi >= lo:
+                    _forget(covered, ordered[hi][5])
+            lo = min(lo, hi)
+            while lo > 0 and ordered[lo - 1][2] - age < window:  # older activities still in the window
+                lo -= 1
+                persona = ordered[lo][5]
+                if persona is not None:
+                    covered[persona] = covered.get(persona, 0) + 1
+            mqa = False
+            if len(covered) >= need:
+                scale = math.exp(rate * age)
+                total = 0.0
+                for value, limit in zip(before, limits):
+                    value *= scale
+                    total += value if value < limit else limit
+                mqa = total >= threshold
+            if not mqa:
+                return t
+        return times[0][0]
+
+    def _mqa_start_forward(self, ordered: list[_Record], index: dict[object, int], limits: list[float]) -> datetime:
+        """_mqa_start for linear and window decay: raw and age-weighted sums of the activities
+        still inside the span, per cap group, checked at every time in order."""
+        rules = self.rules
+        linear, span = rules.decay_kind == "linear", rules.decay_span
         window, need, threshold = rules.coverage_window, rules.mqa_min_personas, rules.mqa_points
         sums, weighted = [0.0] * len(index), [0.0] * len(index)
         covered: dict[str, int] = {}  # persona -> its activities inside the coverage window
@@ -676,43 +721,26 @@ class _Evaluation:
         while i < n:
             t, age = ordered[i][6], ordered[i][2]
             while cov_tail < i and ordered[cov_tail][2] - age >= window:
-                persona = ordered[cov_tail][5]
-                if persona is not None:
-                    if covered[persona] == 1:
-                        del covered[persona]
-                    else:
-                        covered[persona] -= 1
+                _forget(covered, ordered[cov_tail][5])
                 cov_tail += 1
+            while span_tail < i and ordered[span_tail][2] - age >= span:  # type: ignore[operator]
+                _, _, old_age, w, key, _, _ = ordered[span_tail]
+                sums[index[key]] -= w
+                weighted[index[key]] -= w * old_age
+                span_tail += 1
             mqa = False
             if len(covered) >= need:
-                if not plain:
-                    while span_tail < i and ordered[span_tail][2] - age >= span:  # type: ignore[operator]
-                        _, _, old_age, w, key, _, _ = ordered[span_tail]
-                        sums[index[key]] -= w
-                        weighted[index[key]] -= w * old_age
-                        span_tail += 1
-                scale = math.exp(rate * age) if plain else 0.0
                 total = 0.0
-                for g in groups:
-                    if plain:
-                        v = sums[g] * scale
-                    elif linear:
-                        v = sums[g] - (weighted[g] - sums[g] * age) / span  # type: ignore[operator]
-                    else:
-                        v = sums[g]
-                    limit = limits[g]
+                for g, limit in enumerate(limits):
+                    v = sums[g] - (weighted[g] - sums[g] * age) / span if linear else sums[g]  # type: ignore[operator]
                     total += v if v < limit else limit
                 mqa = total >= threshold
             if not mqa:
                 start = t
             while i < n and ordered[i][6] == t:
-                neg_decayed, _, a_age, w, key, persona, _ = ordered[i]
-                g = index[key]
-                if plain:
-                    sums[g] -= neg_decayed
-                else:
-                    sums[g] += w
-                    weighted[g] += w * a_age
+                _, _, a_age, w, key, persona, _ = ordered[i]
+                sums[index[key]] += w
+                weighted[index[key]] += w * a_age
                 if persona is not None:
                     covered[persona] = covered.get(persona, 0) + 1
                 i += 1
@@ -873,6 +901,15 @@ class _Evaluation:
         return [r for cid, rep in sorted(self.replayed.items()) if rep[0] in statuses for r in by_contact[cid]]
 
 
+def _forget(covered: dict[str, int], persona: str | None) -> None:
+    """One activity of ``persona`` left the coverage window."""
+    if persona is not None:
+        if covered[persona] == 1:
+            del covered[persona]
+        else:
+            covered[persona] -= 1
+
+
 def _opportunity_times(o: Opportunity, as_of: datetime) -> tuple[datetime | None, datetime | None, datetime | None]:
     """(opened, closed or None while open at as_of, renewal stage moved at) up to as_of; opened
     None when the opportunity opens after as_of. A CRM that sends no opening time: the first stage
@@ -895,6 +932,9 @@ def _opportunity_times(o: Opportunity, as_of: datetime) -> tuple[datetime | None
 
 def _replay(entries: list[tuple], rules: CompiledQualification) -> _Replayed:
     """A contact's status after its entries in (time, kind rank, id) order."""
+    if len(entries) == 1 and entries[0][1] == _ENGAGED:  # most engaged contacts: just engaged
+        t = entries[0][0]
+        return "nurture", t, entries[0], [(t, "pre_qualified", "nurture")]
     entries.sort(key=_ENTRY_ORDER)
     status = "pre_qualified"
     since: datetime | None = None
