@@ -58,6 +58,7 @@ from matcher import ledger as L
 from matcher import qualify
 
 DEFAULT_SLICE_SIZE = 5000
+SORT_MEMORY = "256MB"  # PostgreSQL work_mem of a slice's transaction
 # (done accounts, total accounts) after each finished slice
 Progress = Callable[[int, int], None]
 
@@ -413,6 +414,8 @@ def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
             conn.exec_driver_sql("SET TRANSACTION READ ONLY")
         if w.postgres:
             conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # see _rows
+            # a slice's events are sorted in memory, not in temporary files (the default is 4MB)
+            conn.exec_driver_sql(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
         ledgers, counts = _read_ledgers(conn, lo, hi)
         stored_acc, stored_con = _stored_statuses(conn, lo, hi, full=job.apply)
         evaluate, compiled, as_of = qualify.evaluate_account, w.compiled, job.as_of

@@ -321,3 +321,25 @@ def test_preview_route_takes_toml_or_json_and_changes_nothing(ledger_url: str) -
     assert body["accounts_moved"] == sum(old[i] != e.status for i, e in expected.items()) > 0
     for cell in body["cells"]:
         assert cell["count"] == sum(old[i] == cell["before"] and e.status == cell["after"] for i, e in expected.items())
+
+
+def test_a_running_app_follows_a_rule_set_applied_elsewhere(ledger_url: str) -> None:
+    with app_client(settings_for(ledger_url)) as c:
+        services = c.app.state.services
+        default_version = services.qualifier.version
+        new_rules = rules_from_text(CHANGED_RULES)
+        engine = make_engine(ledger_url)
+        with engine.begin() as conn:  # what `leadmatch rules apply` does in another process
+            rule_sets.record_applied(conn, new_rules, "new.toml")
+        recompute.recompute_all(engine, qualify.compile_rules(new_rules), apply=True, workers=1)
+        engine.dispose()
+        assert services.qualifier.version == default_version  # nothing told this process yet
+        at = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
+        r = c.post("/v1/activities", json=[{"id": "E-after-apply", "type": "webinar", "occurred_at": at,
+                                             "contact_id": "A00-K0"}])
+        assert r.status_code == 200, r.text
+        assert services.qualifier.version == "test-changed-1"
+        body = c.get("/v1/accounts/A00/status").json()
+        assert body["rule_version"] == "test-changed-1"
+    accounts, contacts, _ = stored(ledger_url)
+    assert {v[-1] for v in accounts.values()} == {v[-1] for v in contacts.values()} == {"test-changed-1"}
