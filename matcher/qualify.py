@@ -40,11 +40,14 @@ from config.qualification import (
     QualifyingAction,
 )
 from matcher.ledger import (
+    ACTIVITY_TYPES,
     CONTACT_STATUSES,
+    OPPORTUNITY_TYPES,
     AccountEvaluation,
     AccountLedger,
     AccountProfile,
     Activity,
+    Contact,
     ContactState,
     Opportunity,
     Reason,
@@ -175,7 +178,6 @@ class CompiledQualification:
                            (e.lifespan_days if e.decay == "linear" else e.window_days) * _DAY_SECONDS)
         self.half_life_rate = math.log(2) / (e.half_life_days * _DAY_SECONDS) if e.decay == "half_life" else 0.0
         self.coverage_window = e.coverage_window_days * _DAY_SECONDS
-        self.coverage_days = e.coverage_window_days
         self.mqa_points = e.mqa_points
         self.mqa_min_personas = e.mqa_min_personas
         self.renewal_window_days = rules.renewal_window_days
@@ -192,6 +194,15 @@ class CompiledQualification:
             for entry in rules.account_statuses)
         self.decision_masks = tuple(_entry_masks(status, conditions) for status, conditions in self.decision)
         self._decisions: dict[int, tuple[int, int, bool]] = {}  # memo of decide(); facts repeat a lot
+        # The engagement summary closes every account's reasons, unless the entry that matched
+        # already gave it (its status is about engagement) or its status is a manual flag.
+        self.entry_explains_engagement = tuple(
+            status in ("disqualified", "partner")
+            or any(name in ("account_mqa", "any_engagement") and not negated for name, negated in conditions)
+            for status, conditions in self.decision)
+        self.points_text = f" engagement points (MQA threshold {self.mqa_points:g}) from "
+        self.coverage_text = f" engaged in the last {e.coverage_window_days:g} days: "
+        self.coverage_needs_text = f" (MQA needs {self.mqa_min_personas})"
 
     def decide(self, facts: int) -> tuple[int, int, bool]:
         """For the facts (bits of every condition but account_mqa): the index of the first entry
@@ -794,23 +805,23 @@ class _Evaluation:
 
     # ------------------------------------------------ reasons (built once per account)
 
-    def who(self, cid: str) -> str:
-        c = self.people[cid][0]
-        name = c.display_name
-        return f"{name} ({c.title})" if c.title else name
+    def who(self, contact: Contact) -> str:
+        """'Jane Doe (VP Engineering)'."""
+        name = contact.display_name
+        return f"{name} ({contact.title})" if contact.title else name
 
-    def contact_reasons(self, cid: str, cause: tuple) -> tuple[Reason, ...]:
+    def contact_reasons(self, contact: Contact, cause: tuple) -> tuple[Reason, ...]:
         t, kind, _, payload = cause
-        who, day = self.who(cid), _day_text(t)
+        who, day, cid = self.who(contact), _day_text(t), contact.id
         if kind == _ENGAGED:
-            text = f"{who} first engaged on {day} ({payload.type.replace('_', ' ')})"
+            text = f"{who} first engaged on {day} ({_LABELS.get(payload.type) or payload.type})"
             return (Reason("first_engagement", text, (payload.id,), None, cid),)
         if kind == _QUALIFY:
             action, a = payload
             text = f"{who} {action.says} on {day}{action.fit_text(self.profile)}"
             return (Reason(action.name, text, (a.id,), None, cid),)
         if kind == _OPP_OPEN:
-            text = (f"{who} is the primary contact of {payload.type.replace('_', ' ')} opportunity "
+            text = (f"{who} is the primary contact of {_LABELS.get(payload.type) or payload.type} opportunity "
                     f"{payload.id}, opened on {day}")
             return (Reason("opportunity_opened", text, (payload.id,), None, cid),)
         if kind == _OPP_CLOSE:
@@ -818,7 +829,7 @@ class _Evaluation:
             return (Reason("opportunity_closed", text, (payload.id,), None, cid),)
         by = f" by {payload.by}" if payload.by else ""
         note = f": {payload.note}" if payload.note else ""
-        text = f"{who} was moved to {payload.status.replace('_', ' ')}{by} on {day}{note}"
+        text = f"{who} was moved to {_LABELS.get(payload.status) or payload.status}{by} on {day}{note}"
         return (Reason("manual_move", text, (), None, cid),)
 
     def account_reasons(self, entry: int, by_contact: Mapping[str, tuple[Reason, ...]]) -> tuple[Reason, ...]:
@@ -827,11 +838,12 @@ class _Evaluation:
         for name, negated in conditions:
             if not negated:
                 reasons.extend(_WHY[name](self, by_contact))
-        if status not in ("disqualified", "partner") and self.records \
-                and not any(name in ("account_mqa", "any_engagement") for name, _ in conditions):
+        if self.records and not self.rules.entry_explains_engagement[entry]:
             reasons.extend(self.engagement_reasons())
         if not reasons:
-            reasons.append(_NO_ENGAGEMENT)
+            return (_NO_ENGAGEMENT,)
+        if len(reasons) == 1:
+            return (reasons[0],)
         seen: set[int] = set()  # two conditions can name the same contact's reason
         return tuple(r for r in reasons if id(r) not in seen and not seen.add(id(r)))  # type: ignore[func-returns-value]
 
@@ -839,17 +851,15 @@ class _Evaluation:
         rules, n = self.rules, len(self.records)
         top = sorted(self.records)[:_TOP_EVENTS]  # most decayed points first, then by (unique) id
         points = round(self.points, 1)
-        reasons = [Reason(
-            "engagement_points",
-            f"{points:g} engagement points (MQA threshold {rules.mqa_points:g}) from {n} "
-            f"{'activity' if n == 1 else 'activities'}",
-            tuple(r[1] for r in top), points)]
+        reasons = [Reason("engagement_points",
+                          f"{points:g}{rules.points_text}{n} {'activity' if n == 1 else 'activities'}",
+                          tuple([r[1] for r in top]), points)]
         if self.recent_personas:
             k = len(self.recent_personas)
             reasons.append(Reason(
                 "persona_coverage",
-                f"{k} {'persona' if k == 1 else 'personas'} engaged in the last {rules.coverage_days:g} "
-                f"days: {', '.join(sorted(self.recent_personas))} (MQA needs {rules.mqa_min_personas})"))
+                f"{k} {'persona' if k == 1 else 'personas'}{rules.coverage_text}"
+                f"{', '.join(sorted(self.recent_personas))}{rules.coverage_needs_text}"))
         return reasons
 
     def open_opportunity_reasons(self, keep: Callable[[Opportunity], bool]) -> list[Reason]:
@@ -992,7 +1002,7 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
         if r is None or r[0] == "pre_qualified":
             contacts.append(ContactState(cid, "pre_qualified", c.created_at, (), persona, seniority))
         else:
-            reasons = by_contact[cid] = ev.contact_reasons(cid, r[2])
+            reasons = by_contact[cid] = ev.contact_reasons(c, r[2])
             contacts.append(ContactState(cid, r[0], r[1], reasons, persona, seniority))
     return AccountEvaluation(ledger.account.id, status, ev.since(status, mqa_asked),
                              ev.account_reasons(entry, by_contact), tuple(contacts), ev.points,
@@ -1014,6 +1024,8 @@ def _untouched(ledger: AccountLedger, rules: CompiledQualification) -> AccountEv
 
 _CONTACT_ID = attrgetter("id")
 _NO_ENGAGEMENT = Reason("no_engagement", "nobody at the account has engaged yet")
+# "email_open" -> "email open", "new_business" -> "new business", "sales_working" -> "sales working"
+_LABELS = {v: v.replace("_", " ") for v in (*ACTIVITY_TYPES, *OPPORTUNITY_TYPES, *CONTACT_STATUSES)}
 
 
 # What each condition says when it decided the status (at as_of).
