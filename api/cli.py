@@ -268,23 +268,18 @@ def import_contacts(
 
 def build_index():  # noqa: ANN201 - matcher.AccountIndex
     """The account index, built from the database named by DATABASE_URL."""
-    from api import store
+    from api import index_load, store
     from api.db import make_engine
     from config import load_matching_rules
-    from matcher import AccountIndex
 
     settings = _settings()
-    index = AccountIndex(load_matching_rules(settings.matching_rules))
     engine = make_engine(settings.database_url)
     with engine.connect() as conn:
-        with _progress(transient=True) as progress:
-            task = progress.add_task("loading accounts", total=store.count_accounts(conn))
-            n = 0
-            for account in store.load_accounts(conn):
-                index.upsert(account)
-                n += 1
-                if n % 5000 == 0:
-                    progress.update(task, completed=n)
+        total = store.count_accounts(conn)
+    with _progress(transient=True) as progress:
+        task = progress.add_task("loading accounts", total=total)
+        index = index_load.build_index(engine, load_matching_rules(settings.matching_rules),
+                                       progress=lambda n: progress.advance(task, n))
     engine.dispose()
     return index
 

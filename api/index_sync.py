@@ -23,7 +23,7 @@ from typing import Callable, Iterable, Sequence
 
 import orjson
 
-from api import store
+from api import index_load, store
 from config.rules import MatchingRules
 from matcher import AccountIndex
 from matcher.types import Lead, MatchResult
@@ -91,10 +91,8 @@ class IndexSync:
             self._loading = True
             self._pending.clear()
         started = time.perf_counter()
-        fresh = AccountIndex(self.rules)
         try:
-            with self._sessions() as session:
-                fresh.upsert_many(store.load_accounts(session))
+            fresh = index_load.build_index(self._sessions.kw["bind"], self.rules)
         except BaseException:
             with self._lock:
                 self._loading = False

@@ -410,7 +410,7 @@ def upsert_contacts(session: Session, contacts: Sequence[ContactData], *,
 # ---------------------------------------------------------------- reading for the index
 
 
-def _account_stream_query(ids: Sequence[str] | None = None):
+def _account_stream_query(ids: Sequence[str] | None = None, id_range: tuple[str | None, str | None] = (None, None)):
     """One SELECT that yields every account with its domains, owner and contact evidence.
 
     Domains and contact domains are aggregated into comma-separated strings by the database
@@ -426,6 +426,15 @@ def _account_stream_query(ids: Sequence[str] | None = None):
         doms = doms.where(m.AccountDomain.account_id.in_(ids))
         cdist = cdist.where(m.Contact.account_id.in_(ids))
         ccount = ccount.where(m.Contact.account_id.in_(ids))
+    low, high = id_range  # a slice [low, high) of the id order, for loading on several cores
+    if low is not None:
+        doms = doms.where(m.AccountDomain.account_id >= low)
+        cdist = cdist.where(m.Contact.account_id >= low)
+        ccount = ccount.where(m.Contact.account_id >= low)
+    if high is not None:
+        doms = doms.where(m.AccountDomain.account_id < high)
+        cdist = cdist.where(m.Contact.account_id < high)
+        ccount = ccount.where(m.Contact.account_id < high)
     doms = doms.group_by(m.AccountDomain.account_id).subquery("doms")
     cdist = cdist.subquery("cdist")
     cdoms = select(cdist.c.aid, func.aggregate_strings(cdist.c.d, ",").label("domains")) \
@@ -447,6 +456,10 @@ def _account_stream_query(ids: Sequence[str] | None = None):
     )
     if ids is not None:
         stmt = stmt.where(a.c.id.in_(ids))
+    if low is not None:
+        stmt = stmt.where(a.c.id >= low)
+    if high is not None:
+        stmt = stmt.where(a.c.id < high)
     # a stable order (the primary key) makes the index, and so every tie, the same on every
     # database and every start
     return stmt.order_by(a.c.id)
@@ -469,9 +482,11 @@ def _to_account(r) -> MatchAccount:  # noqa: ANN001 - a result row
     )
 
 
-def load_accounts(session_or_conn: Session | Connection, *, batch: int = 10_000) -> Iterator[MatchAccount]:
-    """Stream all accounts for the index (server-side cursor on PostgreSQL; constant memory)."""
-    result = session_or_conn.execute(_account_stream_query(), execution_options={"yield_per": batch})
+def load_accounts(session_or_conn: Session | Connection, *, batch: int = 10_000,
+                  id_range: tuple[str | None, str | None] = (None, None)) -> Iterator[MatchAccount]:
+    """Stream all accounts for the index (server-side cursor on PostgreSQL; constant memory),
+    or those with ``low <= id < high`` for ``id_range=(low, high)`` (None: unbounded)."""
+    result = session_or_conn.execute(_account_stream_query(id_range=id_range), execution_options={"yield_per": batch})
     for r in result:
         yield _to_account(r)
 
@@ -514,3 +529,15 @@ def refresh_planner_statistics(session_or_conn: Session | Connection, tables: Se
 
 def count_accounts(session_or_conn: Session | Connection) -> int:
     return session_or_conn.execute(select(func.count()).select_from(m.Account)).scalar_one()
+
+
+def account_id_quantiles(session_or_conn: Session | Connection, parts: int, total: int | None = None) -> list[str]:
+    """``parts - 1`` account ids splitting the id order into ``parts`` slices of equal size."""
+    total = count_accounts(session_or_conn) if total is None else total
+    a = m.Account.__table__
+    cuts = []
+    for i in range(1, parts):
+        cut = session_or_conn.execute(select(a.c.id).order_by(a.c.id).offset(total * i // parts).limit(1)).scalar()
+        if cut is not None and (not cuts or cut > cuts[-1]):
+            cuts.append(cut)
+    return cuts

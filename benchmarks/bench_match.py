@@ -302,20 +302,17 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
     return time.perf_counter() - t0
 
 
-def _load_once(url: str) -> dict:
+def _load_once(url: str, workers: int | None) -> dict:
     """Runs in a fresh process: build the index from the database, report time and RSS."""
-    from api import db, store
+    from api import db, index_load
     from config import load_matching_rules
-    from matcher import AccountIndex
 
     engine = db.make_engine(url)
     rules = load_matching_rules()
-    index = AccountIndex(rules)
     gc.collect()
     rss0 = C.rss_bytes()
     t0 = time.perf_counter()
-    with engine.connect() as conn:
-        index.upsert_many(store.load_accounts(conn))
+    index = index_load.build_index(engine, rules, workers=workers)  # what the service runs at start
     dt = time.perf_counter() - t0
     gc.collect()
     rss = C.rss_bytes() - rss0
@@ -347,7 +344,8 @@ def cmd_index_load(args) -> int:
             say(f"  written in {wrote:.0f} s ({args.accounts / wrote:,.0f} accounts/s)")
         runs = []
         for rep in range(args.repeats):
-            p = subprocess.run([sys.executable, __file__, "_load-index", "--url", url],
+            p = subprocess.run([sys.executable, __file__, "_load-index", "--url", url,
+                                *(["--workers", str(args.workers)] if args.workers else [])],
                                capture_output=True, text=True, timeout=args.timeout)
             if p.returncode != 0:
                 say(f"  load failed: {p.stderr[-2000:]}")
@@ -577,6 +575,7 @@ def main(argv=None) -> int:
     sp.add_argument("--chunk", type=int, default=10_000)
     sp.add_argument("--repeats", type=int, default=1)
     sp.add_argument("--timeout", type=float, default=1800)
+    sp.add_argument("--workers", type=int, default=None, help="preparing processes (default: one per core)")
     sp = common(sub.add_parser("http", help="POST /v1/match vs a bare validating endpoint"))
     sp.add_argument("--duration", type=int, default=10, help="seconds per round and server")
     sp.add_argument("--rounds", type=int, default=3)
@@ -585,10 +584,11 @@ def main(argv=None) -> int:
     sp.add_argument("--httpx", action="store_true", help="use the asyncio httpx client even if wrk exists")
     sp = sub.add_parser("_load-index", help=argparse.SUPPRESS)
     sp.add_argument("--url", required=True)
+    sp.add_argument("--workers", type=int, default=None)
     args = p.parse_args(argv)
 
     if args.cmd == "_load-index":
-        print(json.dumps(_load_once(args.url)))
+        print(json.dumps(_load_once(args.url, args.workers)))
         return 0
     return {"batch": cmd_batch, "latency": cmd_latency, "index-load": cmd_index_load,
             "http": cmd_http}[args.cmd](args)

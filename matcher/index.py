@@ -58,14 +58,23 @@ class AccountIndex:
 
     def upsert(self, account: Account) -> None:
         """Add an account or replace it (rename, new domains, re-parent) in place."""
-        account_id = account.id
+        self.add_prepared(self.prepare(account))
+
+    def prepare(self, account: Account) -> AccountFeatures:
+        """The costly, index-independent half of an upsert (names, domains): a pure function of
+        the account and the rules, so it may run in another process (``api.index_load``)."""
+        return keys.account_features(account, self._names, self._country_aliases)
+
+    def add_prepared(self, f: AccountFeatures) -> None:
+        """File an account prepared by ``prepare`` (with the same rules), replacing any
+        account with its id."""
+        account_id = f.account.id
         self.remove(account_id)
-        f = keys.account_features(account, self._names, self._country_aliases)
         self._features[account_id] = f
         for kind, value in keys.account_keys(f):
             self._add(kind, value, account_id)
-        if account.parent_id:
-            self._children.setdefault(account.parent_id, set()).add(account_id)
+        if f.account.parent_id:
+            self._children.setdefault(f.account.parent_id, set()).add(account_id)
         self._weight_cache.clear()
 
     def upsert_many(self, accounts: Iterable[Account]) -> int:
@@ -74,11 +83,14 @@ class AccountIndex:
             self.upsert(a)
             n += 1
         if n >= 10_000:
-            # A large index is millions of long-lived objects; without this, every full
-            # collection walks them all and a waiting web form sees a 30-50 ms pause.
-            gc.collect()
-            gc.freeze()
+            self.settle()
         return n
+
+    def settle(self) -> None:
+        """Call after a bulk load. A large index is millions of long-lived objects; without
+        this, every full collection walks them all and a waiting web form sees a 30-50 ms pause."""
+        gc.collect()
+        gc.freeze()
 
     def remove(self, account_id: str) -> bool:
         f = self._features.pop(account_id, None)

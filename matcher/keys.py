@@ -9,7 +9,7 @@ that owns zoho.com is still found by a zoho.com email.
 from __future__ import annotations
 
 import sys
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 from matcher import normalize
 from matcher.normalize import NameNormalizer, NormalizedName
@@ -101,6 +101,37 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
         region=_fold(account.region),
         city=_fold(account.city),
         phone=normalize.phone(account.phone, country),
+    )
+
+
+_ACCOUNT_FIELDS = tuple(f.name for f in fields(Account))
+_SHARED_ACCOUNT_FIELDS = frozenset({"country", "region", "city", "owner"})
+
+
+def pack_features(f: AccountFeatures) -> tuple:
+    """Account features as plain tuples and strings, cheap to pickle to another process
+    (slotted dataclasses pickle through Python-level state functions, several times slower)."""
+    a = f.account
+    return (tuple(getattr(a, name) for name in _ACCOUNT_FIELDS), tuple(n.tokens for n in f.names),
+            f.domains, f.contact_domains, f.labels, f.country, f.region, f.city, f.phone)
+
+
+def unpack_features(packed: tuple) -> AccountFeatures:
+    """The inverse of ``pack_features``; repeated strings (words, places, owners) are interned
+    again, since pickling hands each process its own copies."""
+    account_values, names, domains, contact_domains, labels, country, region, city, phone = packed
+    account = Account(*(sys.intern(v) if v and name in _SHARED_ACCOUNT_FIELDS else v
+                        for name, v in zip(_ACCOUNT_FIELDS, account_values)))
+    return AccountFeatures(
+        account=account,
+        names=tuple(NormalizedName(tuple(sys.intern(t) for t in tokens)) for tokens in names),
+        domains=account.domains if domains == account.domains else domains,
+        contact_domains=contact_domains,
+        labels=labels,
+        country=sys.intern(country) if country else None,
+        region=sys.intern(region) if region else None,
+        city=sys.intern(city) if city else None,
+        phone=phone,
     )
 
 

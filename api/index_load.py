@@ -1,0 +1,113 @@
+"""Building the account index from the database, on every core for large tables.
+
+Most of a build is preparing accounts (names normalised, domains split by the Public Suffix
+List: ``AccountIndex.prepare``), which is pure and independent per account. For a large table
+the id order is cut into slices; each slice is read and prepared in its own *spawned* process
+(not forked: the API process has threads and a Redis client, and a fork would copy their locks
+mid-use) and sent back in chunks as plain tuples (``matcher.keys.pack_features``). This process
+only files them (``AccountIndex.add_prepared``). The result is the index a one-process build
+makes: same accounts, same postings, so the same answers.
+"""
+from __future__ import annotations
+
+import multiprocessing
+import os
+import queue as queue_mod
+import traceback
+from typing import Callable
+
+from sqlalchemy import Engine
+
+from api import store
+from api.db import make_engine
+from config.rules import MatchingRules
+from matcher import AccountIndex, keys
+
+# Below this, starting processes (about a second each) costs more than it saves.
+PARALLEL_MIN_ACCOUNTS = 100_000
+CHUNK = 2_000
+WORKER_TIMEOUT_S = 600  # no chunk for this long: the worker is stuck or dead
+
+Progress = Callable[[int], None]
+
+
+def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = None,
+                progress: Progress | None = None) -> AccountIndex:
+    """A fresh index of every account; ``progress(n)`` is told how many more are filed.
+    ``workers``: preparing processes (default: one per core; 1 = all in this process)."""
+    workers = workers if workers is not None else (os.cpu_count() or 1)
+    index = AccountIndex(rules)
+    with engine.connect() as conn:
+        total = store.count_accounts(conn)
+        cuts = store.account_id_quantiles(conn, workers, total) if workers > 1 and total >= PARALLEL_MIN_ACCOUNTS else []
+    if not cuts:
+        with engine.connect() as conn:
+            n = 0
+            for account in store.load_accounts(conn):
+                index.upsert(account)
+                n += 1
+                if progress and n % CHUNK == 0:
+                    progress(CHUNK)
+            if progress and n % CHUNK:
+                progress(n % CHUNK)
+    else:
+        bounds = list(zip([None, *cuts], [*cuts, None]))
+        _build_in_processes(engine.url.render_as_string(hide_password=False), rules, bounds, index, progress)
+    if len(index) >= 10_000:
+        index.settle()
+    return index
+
+
+def _build_in_processes(url: str, rules: MatchingRules, bounds: list, index: AccountIndex,
+                        progress: Progress | None) -> None:
+    ctx = multiprocessing.get_context("spawn")
+    chunks = ctx.Queue(maxsize=4 * len(bounds))  # back-pressure: workers wait while we file
+    procs = [ctx.Process(target=_prepare_slice, args=(url, rules, low, high, chunks), daemon=True)
+             for low, high in bounds]
+    for p in procs:
+        p.start()
+    try:
+        running = len(procs)
+        while running:
+            try:
+                msg = chunks.get(timeout=WORKER_TIMEOUT_S)
+            except queue_mod.Empty:
+                raise RuntimeError("index build: a loading process sent nothing for "
+                                   f"{WORKER_TIMEOUT_S} s") from None
+            if msg is None:
+                running -= 1
+            elif isinstance(msg, str):
+                raise RuntimeError(f"index build: a loading process failed:\n{msg}")
+            else:
+                for packed in msg:
+                    index.add_prepared(keys.unpack_features(packed))
+                if progress:
+                    progress(len(msg))
+        for p in procs:
+            p.join()
+    finally:
+        for p in procs:
+            if p.is_alive():
+                p.terminate()
+
+
+def _prepare_slice(url: str, rules: MatchingRules, low: str | None, high: str | None,
+                   out: "multiprocessing.Queue") -> None:
+    """In a spawned process: read the accounts with ``low <= id < high``, prepare them and
+    send them in chunks; then None (done) or a traceback (failed)."""
+    try:
+        preparer = AccountIndex(rules)
+        engine = make_engine(url)
+        chunk: list[tuple] = []
+        with engine.connect() as conn:
+            for account in store.load_accounts(conn, id_range=(low, high)):
+                chunk.append(keys.pack_features(preparer.prepare(account)))
+                if len(chunk) >= CHUNK:
+                    out.put(chunk)
+                    chunk = []
+        if chunk:
+            out.put(chunk)
+        engine.dispose()
+        out.put(None)
+    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
+        out.put(traceback.format_exc())
