@@ -489,6 +489,13 @@ def test_the_default_rules_load_twice_with_the_same_version() -> None:
     assert compile_rules(load_qualification_rules()).version == COMPILED.version
 
 
+def test_rules_survive_a_json_round_trip_with_their_version() -> None:
+    # worker processes get the rules as JSON and compile them again
+    again = QualificationRules.model_validate(RULES.model_dump(mode="json"))
+    assert again == RULES
+    assert again.version == RULES.version
+
+
 def test_settings_name_an_override_file(monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setenv("LEADMATCH_QUALIFICATION_RULES", "/etc/leadmatch/qualification.toml")
     assert str(Settings().qualification_rules) == "/etc/leadmatch/qualification.toml"
@@ -562,6 +569,7 @@ TITLES = [None, "VP Engineering", "CFO", "Software Engineer", "Head of IT", "Mar
 PAGE_KINDS = [None, "pricing", "blog", "product"]
 STAGES = ["Discovery", "Proposal", "Negotiation"]
 MOVABLE = [s for s in CONTACT_STATUSES if s not in ("pre_qualified", "opportunity_open")]
+SORTED_ACTIVITY_TYPES = sorted(ACTIVITY_TYPES)
 AS_OF = datetime(2026, 7, 1, tzinfo=UTC)
 
 
@@ -572,37 +580,40 @@ def when(hours: int) -> datetime:
 
 @st.composite
 def ledgers(draw: st.DrawFn) -> AccountLedger:
-    n_contacts = draw(st.integers(0, 4))
-    contacts = tuple(Contact(f"K{i}", "A1", title=draw(st.sampled_from(TITLES)), first_name=f"P{i}")
-                     for i in range(n_contacts))
+    """Random ledgers. Hypothesis draws the sizes and a seed (so it shrinks towards few, small
+    entries); the entries come from a seeded generator, which keeps 200 examples a test fast."""
+    rng = random.Random(draw(st.integers(0, 2**32 - 1)))
+    n_contacts, n_activities = draw(st.integers(0, 4)), draw(st.integers(0, 14))
+    n_opportunities, n_contracts = draw(st.integers(0, 2)), draw(st.integers(0, 2))
+    n_moves = draw(st.integers(0, 3)) if n_contacts else 0
+    contacts = tuple(Contact(f"K{i}", "A1", title=rng.choice(TITLES), first_name=f"P{i}") for i in range(n_contacts))
     contact_ids = [c.id for c in contacts] + [None, "K-unknown"]
     activities = tuple(
-        Activity(f"E{i}", draw(st.sampled_from(sorted(ACTIVITY_TYPES))), when(draw(st.integers(0, 400))),
-                 contact_id=draw(st.sampled_from(contact_ids)), page_kind=draw(st.sampled_from(PAGE_KINDS)),
-                 direction=draw(st.sampled_from([None, "inbound", "outbound"])))
-        for i in range(draw(st.integers(0, 14))))
+        Activity(f"E{i}", rng.choice(SORTED_ACTIVITY_TYPES), when(rng.randint(0, 400)),
+                 contact_id=rng.choice(contact_ids), page_kind=rng.choice(PAGE_KINDS),
+                 direction=rng.choice([None, "inbound", "outbound"]))
+        for i in range(n_activities))
     opportunities = []
-    for i in range(draw(st.integers(0, 2))):
-        opened = draw(st.integers(0, 380))
-        closed = draw(st.one_of(st.none(), st.integers(opened, 400)))
-        changes = tuple(StageChange(draw(st.sampled_from(STAGES)), when(h))
-                        for h in sorted(draw(st.lists(st.integers(opened, 400), max_size=3))))
+    for i in range(n_opportunities):
+        opened = rng.randint(0, 380)
+        closed = rng.choice([None, rng.randint(opened, 400)])
+        changes = tuple(StageChange(rng.choice(STAGES), when(h))
+                        for h in sorted(rng.randint(opened, 400) for _ in range(rng.randint(0, 3))))
         opportunities.append(Opportunity(
-            f"O{i}", "A1", state="open" if closed is None else draw(st.sampled_from(["won", "lost"])),
-            type=draw(st.sampled_from(["new_business", "expansion", "renewal"])),
-            primary_contact_id=draw(st.sampled_from(contact_ids)), opened_at=when(opened),
-            closed_at=None if closed is None else when(closed), stage_changes=changes))
+            f"O{i}", "A1", state="open" if closed is None else rng.choice(["won", "lost"]),
+            type=rng.choice(["new_business", "expansion", "renewal"]), primary_contact_id=rng.choice(contact_ids),
+            opened_at=when(opened), closed_at=None if closed is None else when(closed), stage_changes=changes))
     contracts = []
-    for i in range(draw(st.integers(0, 2))):
-        starts = date(2025, 6, 1) + timedelta(days=draw(st.integers(0, 500)))
-        ends = draw(st.one_of(st.none(), st.integers(0, 400).map(lambda d, s=starts: s + timedelta(days=d))))
+    for i in range(n_contracts):
+        starts = date(2025, 6, 1) + timedelta(days=rng.randint(0, 500))
+        ends = rng.choice([None, starts + timedelta(days=rng.randint(0, 400))])
         contracts.append(Contract(f"C{i}", "A1", starts, ends))
-    moves = tuple(ManualContactMove(draw(st.sampled_from([c.id for c in contacts])), draw(st.sampled_from(MOVABLE)),
-                                    when(draw(st.integers(0, 400))), by=draw(st.sampled_from(["ann", "raj"])))
-                  for _ in range(draw(st.integers(0, 3) if contacts else st.just(0))))
-    flags = draw(st.sampled_from([{}, {}, {}, {"disqualified": True}, {"partner": True},
-                                  {"disqualified": True, "disqualified_at": when(100)}]))
-    profile = AccountProfile("A1", "Acme", fit_tier=draw(st.sampled_from(["1", "2", "3", "4", None])), **flags)
+    moves = tuple(ManualContactMove(rng.choice(contacts).id, rng.choice(MOVABLE), when(rng.randint(0, 400)),
+                                    by=rng.choice(["ann", "raj"]))
+                  for _ in range(n_moves))
+    flags = rng.choice([{}, {}, {}, {"disqualified": True}, {"partner": True},
+                        {"disqualified": True, "disqualified_at": when(100)}])
+    profile = AccountProfile("A1", "Acme", fit_tier=rng.choice(["1", "2", "3", "4", None]), **flags)
     return AccountLedger(profile, contacts, activities, tuple(opportunities), tuple(contracts), moves)
 
 
