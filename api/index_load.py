@@ -10,6 +10,7 @@ makes: same accounts, same postings, so the same answers.
 """
 from __future__ import annotations
 
+import gc
 import multiprocessing
 import os
 import queue as queue_mod
@@ -22,6 +23,7 @@ from api import store
 from api.db import make_engine
 from config.rules import MatchingRules
 from matcher import AccountIndex, keys
+from matcher.index import bulk_building
 
 # Below this, starting processes (about a second each) costs more than it saves.
 PARALLEL_MIN_ACCOUNTS = 100_000
@@ -40,6 +42,15 @@ def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = N
     with engine.connect() as conn:
         total = store.count_accounts(conn)
         cuts = store.account_id_quantiles(conn, workers, total) if workers > 1 and total >= PARALLEL_MIN_ACCOUNTS else []
+    with bulk_building():
+        _fill(index, engine, rules, cuts, progress)
+    if len(index) >= 10_000:
+        index.settle()
+    return index
+
+
+def _fill(index: AccountIndex, engine: Engine, rules: MatchingRules, cuts: list[str],
+          progress: Progress | None) -> None:
     if not cuts:
         with engine.connect() as conn:
             n = 0
@@ -53,9 +64,6 @@ def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = N
     else:
         bounds = list(zip([None, *cuts], [*cuts, None]))
         _build_in_processes(engine.url.render_as_string(hide_password=False), rules, bounds, index, progress)
-    if len(index) >= 10_000:
-        index.settle()
-    return index
 
 
 def _build_in_processes(url: str, rules: MatchingRules, bounds: list, index: AccountIndex,
@@ -95,6 +103,7 @@ def _prepare_slice(url: str, rules: MatchingRules, low: str | None, high: str | 
                    out: "multiprocessing.Queue") -> None:
     """In a spawned process: read the accounts with ``low <= id < high``, prepare them and
     send them in chunks; then None (done) or a traceback (failed)."""
+    gc.disable()  # this process only makes acyclic records, then exits
     try:
         preparer = AccountIndex(rules)
         engine = make_engine(url)

@@ -11,6 +11,9 @@ from __future__ import annotations
 import sys
 from dataclasses import dataclass, fields
 
+from matcher.fastdata import fast_init
+from typing import Iterator
+
 from matcher import normalize
 from matcher.normalize import NameNormalizer, NormalizedName
 from matcher.types import Account, Lead
@@ -25,6 +28,7 @@ ACRONYM = "acronym"  # initials of a name of three or more words
 KINDS = (DOMAIN, CONTACT_DOMAIN, LABEL, TOKEN, KEY, ACRONYM)
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountFeatures:
     """An account prepared once, at index time, for fast scoring."""
@@ -42,6 +46,7 @@ class AccountFeatures:
     phone: str | None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class LeadFeatures:
     lead: Lead
@@ -105,7 +110,8 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
 
 
 _ACCOUNT_FIELDS = tuple(f.name for f in fields(Account))
-_SHARED_ACCOUNT_FIELDS = frozenset({"country", "region", "city", "owner"})
+_SHARED_ACCOUNT_INDEXES = tuple(_ACCOUNT_FIELDS.index(n) for n in ("country", "region", "city", "owner"))
+_intern = sys.intern
 
 
 def pack_features(f: AccountFeatures) -> tuple:
@@ -120,18 +126,21 @@ def unpack_features(packed: tuple) -> AccountFeatures:
     """The inverse of ``pack_features``; repeated strings (words, places, owners) are interned
     again, since pickling hands each process its own copies."""
     account_values, names, domains, contact_domains, labels, country, region, city, phone = packed
-    account = Account(*(sys.intern(v) if v and name in _SHARED_ACCOUNT_FIELDS else v
-                        for name, v in zip(_ACCOUNT_FIELDS, account_values)))
+    values = list(account_values)
+    for i in _SHARED_ACCOUNT_INDEXES:
+        if values[i]:
+            values[i] = _intern(values[i])
+    account = Account(*values)
     return AccountFeatures(
-        account=account,
-        names=tuple(NormalizedName(tuple(sys.intern(t) for t in tokens)) for tokens in names),
-        domains=account.domains if domains == account.domains else domains,
-        contact_domains=contact_domains,
-        labels=labels,
-        country=sys.intern(country) if country else None,
-        region=sys.intern(region) if region else None,
-        city=sys.intern(city) if city else None,
-        phone=phone,
+        account,
+        tuple([NormalizedName(tuple(map(_intern, tokens))) for tokens in names]),
+        account.domains if domains == account.domains else domains,
+        contact_domains,
+        labels,
+        _intern(country) if country else None,
+        _intern(region) if region else None,
+        _intern(city) if city else None,
+        phone,
     )
 
 
@@ -170,18 +179,25 @@ def lead_features(
     )
 
 
-def account_keys(f: AccountFeatures) -> frozenset[tuple[str, str]]:
-    keys: set[tuple[str, str]] = set()
-    keys.update((DOMAIN, d) for d in f.domains)
-    keys.update((CONTACT_DOMAIN, d) for d in f.contact_domains)
-    keys.update((LABEL, lbl) for lbl in f.labels)
+def iter_account_keys(f: AccountFeatures) -> Iterator[tuple[str, str]]:
+    """The keys an account is filed under (a key may come twice: filing is idempotent)."""
+    for d in f.domains:
+        yield DOMAIN, d
+    for d in f.contact_domains:
+        yield CONTACT_DOMAIN, d
+    for lbl in f.labels:
+        yield LABEL, lbl
     for n in f.names:
-        keys.add((KEY, n.key))
-        keys.update((TOKEN, t) for t in n.tokens)
+        yield KEY, n.key
+        for t in n.tokens:
+            yield TOKEN, t
         acr = normalize.acronym(n.tokens)
         if acr:
-            keys.add((ACRONYM, acr))
-    return frozenset(keys)
+            yield ACRONYM, acr
+
+
+def account_keys(f: AccountFeatures) -> frozenset[tuple[str, str]]:
+    return frozenset(iter_account_keys(f))
 
 
 def lead_domain_keys(f: LeadFeatures) -> list[tuple[str, str]]:

@@ -10,12 +10,12 @@ Times are timezone-aware UTC ``datetime`` values; contract dates are ``date`` va
 """
 from __future__ import annotations
 
-import dataclasses
 from dataclasses import dataclass
 from datetime import date, datetime
-from typing import Literal, TypeVar, get_args
 
-_T = TypeVar("_T")
+from matcher.fastdata import fast_init
+from typing import Literal, get_args
+
 
 ActivityType = Literal[
     "form_fill",
@@ -68,32 +68,7 @@ OPPORTUNITY_STATES: tuple[str, ...] = get_args(OpportunityState)
 Direction = Literal["inbound", "outbound"]
 
 
-def _fast_init(cls: type[_T]) -> type[_T]:
-    """Give a frozen, slotted dataclass an ``__init__`` that stores each field straight into its
-    slot. The generated one assigns every field through ``object.__setattr__`` (the price of
-    frozen), which makes building one about twice as slow; a full recompute builds tens of
-    millions of these. Same signature, defaults, equality, hash and immutability."""
-    fields = dataclasses.fields(cls)
-    scope: dict[str, object] = {}
-    params = []
-    for f in fields:
-        if f.default_factory is not dataclasses.MISSING:  # type: ignore[misc]
-            raise TypeError(f"{cls.__name__}.{f.name}: default factories are not supported")
-        scope[f"_set_{f.name}"] = getattr(cls, f.name).__set__
-        if f.default is dataclasses.MISSING:
-            params.append(f.name)
-        else:
-            scope[f"_default_{f.name}"] = f.default
-            params.append(f"{f.name}=_default_{f.name}")
-    body = "".join(f"    _set_{f.name}(self, {f.name})\n" for f in fields)
-    exec(f"def __init__(self, {', '.join(params)}):\n{body}", scope)  # noqa: S102 - generated from field names
-    init = scope["__init__"]
-    init.__qualname__ = f"{cls.__qualname__}.__init__"  # type: ignore[attr-defined]
-    cls.__init__ = init  # type: ignore[misc]
-    return cls
-
-
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Activity:
     """One immutable engagement event. ``contact_id`` is None while the person is unmatched
@@ -111,14 +86,14 @@ class Activity:
     direction: str | None = None  # "inbound" | "outbound" | None
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class StageChange:
     stage: str
     at: datetime
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Opportunity:
     id: str
@@ -134,7 +109,7 @@ class Opportunity:
     stage_changes: tuple[StageChange, ...] = ()  # in time order, first entry = stage at opening
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Contract:
     id: str
@@ -146,7 +121,7 @@ class Contract:
         return self.starts_on <= day and (self.ends_on is None or day <= self.ends_on)
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Contact:
     id: str
@@ -165,7 +140,7 @@ class Contact:
         return first or last or self.email or self.id
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ManualContactMove:
     """A seller's move of a contact (``POST /v1/contacts/{id}/status``), kept as a ledger entry
@@ -178,7 +153,7 @@ class ManualContactMove:
     note: str | None = None
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountProfile:
     """What qualification needs to know about the account itself: fit and manual flags."""
@@ -196,7 +171,7 @@ class AccountProfile:
     partner_at: datetime | None = None
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountLedger:
     """Everything one account's status is derived from."""
@@ -209,7 +184,7 @@ class AccountLedger:
     manual_moves: tuple[ManualContactMove, ...] = ()
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Reason:
     """One readable cause of a status: ``rule`` names the configured rule or condition,
@@ -222,7 +197,7 @@ class Reason:
     contact_id: str | None = None
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class ContactState:
     contact_id: str
@@ -233,7 +208,7 @@ class ContactState:
     seniority: str | None = None  # c_level, vp, director, manager, individual_contributor
 
 
-@_fast_init
+@fast_init
 @dataclass(frozen=True, slots=True)
 class AccountEvaluation:
     account_id: str

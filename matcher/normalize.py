@@ -21,6 +21,8 @@ import re
 import sys
 from dataclasses import dataclass
 
+from matcher.fastdata import fast_init
+
 import phonenumbers
 import pycountry
 import tldextract
@@ -180,6 +182,7 @@ _NON_WORD_RE = re.compile(r"[^a-z0-9]+")
 _STOPWORDS = frozenset({"the", "and", "of", "et", "und"})
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class NormalizedName:
     tokens: tuple[str, ...]  # distinctive form: folded, legal forms and stop words removed

@@ -6,11 +6,14 @@ requests and rows, and turn results back into JSON with ``MatchResult.to_dict()`
 from __future__ import annotations
 
 from dataclasses import dataclass
+
+from matcher.fastdata import fast_init
 from typing import Literal
 
 Decision = Literal["matched", "review", "no_match"]
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Account:
     """An account as the matcher sees it.
@@ -40,6 +43,7 @@ class Account:
     last_activity_at: float | None = None  # unix seconds
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Lead:
     """An incoming person. Every field is optional; the API insists on email or company."""
