@@ -4,7 +4,8 @@ Most of a build is preparing accounts (names normalised, domains split by the Pu
 List: ``AccountIndex.prepare``), which is pure and independent per account. For a large table
 the id order is cut into slices; each slice is read and prepared in its own *spawned* process
 (not forked: the API process has threads and a Redis client, and a fork would copy their locks
-mid-use) and sent back in chunks as plain tuples (``matcher.keys.pack_features``). This process
+mid-use; as with any spawn, the program's main module must be import-safe, i.e. guarded by
+``if __name__ == "__main__"``, as the ``leadmatch`` script, uvicorn and pytest are) and sent back in chunks as plain tuples (``matcher.keys.pack_features``). This process
 only files them (``AccountIndex.add_prepared``). The result is the index a one-process build
 makes: same accounts, same postings, so the same answers.
 """
@@ -14,6 +15,7 @@ import gc
 import multiprocessing
 import os
 import queue as queue_mod
+import time
 import traceback
 from typing import Callable
 
@@ -76,12 +78,20 @@ def _build_in_processes(url: str, rules: MatchingRules, bounds: list, index: Acc
         p.start()
     try:
         running = len(procs)
+        quiet_since = time.monotonic()
         while running:
             try:
-                msg = chunks.get(timeout=WORKER_TIMEOUT_S)
+                msg = chunks.get(timeout=1.0)
             except queue_mod.Empty:
-                raise RuntimeError("index build: a loading process sent nothing for "
-                                   f"{WORKER_TIMEOUT_S} s") from None
+                # a process that died without a word (killed, or it could not even start)
+                dead = [p for p in procs if p.exitcode not in (None, 0)]
+                if dead:
+                    raise RuntimeError(f"index build: a loading process failed (exit code {dead[0].exitcode})") from None
+                if time.monotonic() - quiet_since > WORKER_TIMEOUT_S:
+                    raise RuntimeError("index build: the loading processes sent nothing for "
+                                       f"{WORKER_TIMEOUT_S} s") from None
+                continue
+            quiet_since = time.monotonic()
             if msg is None:
                 running -= 1
             elif isinstance(msg, str):
