@@ -285,3 +285,26 @@ class RuleSet(Base):
     rules: Mapped[dict[str, Any]] = mapped_column(JSON)
     source: Mapped[str | None] = mapped_column(Text)  # the file it came from, for people reading the table
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class RecomputeRun(Base):
+    """A bulk recompute that is writing (``api.recompute``); ``finished_at`` NULL while it runs.
+    While one runs, every status write of the per-write path notes its accounts in
+    ``recompute_touched``, so the run re-reads those instead of storing a verdict from its older
+    snapshot of their ledger."""
+
+    __tablename__ = "recompute_runs"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    rule_version: Mapped[str] = mapped_column(String(100))
+    started_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class RecomputeTouched(Base):
+    """An account the per-write path re-evaluated while a recompute run was writing."""
+
+    __tablename__ = "recompute_touched"
+
+    run_id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    account_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)

@@ -27,6 +27,7 @@ from sqlalchemy.orm import Session
 
 from api import models as m
 from api.qualification import Qualifier
+from api.recompute import note_touched
 from config.qualification import DEFAULT_QUALIFICATION_PATH, QualificationRules, load_qualification_rules
 from config.rules import _merge
 
@@ -128,5 +129,9 @@ class FollowingQualifier(Qualifier):
                         str(exc).splitlines()[0], self.version)
 
     def refresh(self, session: Session, account_ids, *, now: datetime | None = None) -> list[str]:  # noqa: ANN001
-        active = self.follow(session) if account_ids else self._active
+        if not account_ids:
+            return []
+        active = self.follow(session)
+        # a bulk recompute that is writing must re-read these accounts, not store its older verdict
+        note_touched(session, list(account_ids))
         return active.refresh(session, account_ids, now=now)
