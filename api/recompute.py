@@ -52,7 +52,7 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import chain, starmap
+from itertools import chain, groupby, starmap
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence
 
@@ -267,24 +267,25 @@ def _read_range(conn, lo: str | None, hi: str | None) -> list[L.AccountLedger]: 
 
 
 class _Groups:
-    """One server-side cursor's rows, ordered by account id, handed out account by account."""
+    """One server-side cursor's rows, ordered by account id, handed out account by account
+    (grouped in C by ``itertools.groupby``: no Python code per row)."""
 
     def __init__(self, cursor) -> None:  # noqa: ANN001 - psycopg.ServerCursor
         batches = iter(lambda: cursor.fetchmany(STREAM_BATCH), [])
-        self._rows = chain.from_iterable(batches)
-        self._next = next(self._rows, None)
+        self._groups = groupby(chain.from_iterable(batches), itemgetter(0))
+        self._key, self._group = next(self._groups, (None, None))
 
-    def take(self, account_id: str) -> list[tuple]:
+    def take(self, account_id: str) -> list[tuple] | tuple:
         """The rows of ``account_id``; rows of smaller ids (no such account) are skipped."""
-        row = self._next
-        while row is not None and row[0] < account_id:
-            row = next(self._rows, None)
-        out = []
-        while row is not None and row[0] == account_id:
-            out.append(row)
-            row = next(self._rows, None)
-        self._next = row
-        return out
+        key = self._key
+        while key is not None and key < account_id:
+            key, self._group = next(self._groups, (None, None))
+        if key != account_id:
+            self._key = key
+            return ()
+        rows = list(self._group)
+        self._key, self._group = next(self._groups, (None, None))
+        return rows
 
 
 def _stream_ledgers(dbapi_conn, lo: str | None, hi: str | None) -> Iterator[L.AccountLedger]:  # noqa: ANN001
@@ -439,32 +440,20 @@ def _changes(evaluations: Sequence[L.AccountEvaluation], stored_acc: dict[str, t
     return out
 
 
-_COPY_SPECIAL = str.maketrans({"\\": "\\\\", "\t": "\\t", "\n": "\\n", "\r": "\\r"})
+def _copy_types(columns: Sequence[str]) -> list[str]:
+    """PostgreSQL types of a binary COPY row. JSON goes as text: the binary form of ``json`` is
+    its text, which the rows already hold (psycopg's json type would encode the string again)."""
+    return ["timestamptz" if c in ("since", "at", "updated_at") else "float8" if c == "engagement_points" else "text"
+            for c in columns]
 
 
-def _copy_text(rows: Sequence[tuple], json_at: frozenset[int]) -> str:
-    """Rows in COPY's text format. JSON text needs only its backslashes doubled (a JSON encoder
-    never emits a raw tab or line break); other strings are escaped where they need it."""
-    lines = []
-    for row in rows:
-        fields = []
-        for i, v in enumerate(row):
-            if v is None:
-                fields.append("\\N")
-            elif type(v) is str:
-                if i in json_at:
-                    fields.append(v.replace("\\", "\\\\"))
-                elif "\\" in v or "\t" in v or "\n" in v or "\r" in v:
-                    fields.append(v.translate(_COPY_SPECIAL))
-                else:
-                    fields.append(v)
-            elif type(v) is datetime:
-                fields.append(v.isoformat())
-            else:
-                fields.append(repr(v))
-        lines.append("\t".join(fields))
-    lines.append("")
-    return "\n".join(lines)
+def _copy(cur, table: str, columns: Sequence[str], rows: Sequence[tuple]) -> None:  # noqa: ANN001
+    # binary: times and numbers are packed by psycopg's C dumpers, no text formatting per value
+    with cur.copy(f"COPY {table} ({', '.join(columns)}) FROM STDIN (FORMAT BINARY)") as copy:
+        copy.set_types(_copy_types(columns))
+        write = copy.write_row
+        for row in rows:
+            write(row)
 
 
 def _write_postgres(conn, changes: _Changes, account_ids: list[str]) -> None:  # noqa: ANN001
@@ -478,8 +467,7 @@ def _write_postgres(conn, changes: _Changes, account_ids: list[str]) -> None:  #
                 continue
             cur.execute(f"CREATE TEMP TABLE IF NOT EXISTS {temp} (LIKE {table}) ON COMMIT DELETE ROWS")
             names = ", ".join(columns)
-            with cur.copy(f"COPY {temp} ({names}) FROM STDIN") as copy:
-                copy.write(_copy_text(rows, frozenset(i for i, c in enumerate(columns) if c in _JSON_FIELDS)))
+            _copy(cur, temp, columns, rows)
             updates = ", ".join(f"{c} = EXCLUDED.{c}" for c in columns if c != key)
             cur.execute(f"INSERT INTO {table} ({names}) SELECT {names} FROM {temp} "
                         f"ON CONFLICT ({key}) DO UPDATE SET {updates}")
@@ -489,8 +477,7 @@ def _write_postgres(conn, changes: _Changes, account_ids: list[str]) -> None:  #
             cur.execute("DELETE FROM contact_statuses WHERE contact_id = ANY(%s) AND account_id = ANY(%s)",
                         (changes.gone, account_ids))
         if changes.log:
-            with cur.copy(f"COPY status_transitions ({', '.join(_T_COLUMNS)}) FROM STDIN") as copy:
-                copy.write(_copy_text(changes.log, frozenset({_T_COLUMNS.index("reasons")})))
+            _copy(cur, "status_transitions", _T_COLUMNS, changes.log)
     finally:
         cur.close()
 
