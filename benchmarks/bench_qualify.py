@@ -93,21 +93,62 @@ def _recompute_once(url: str, workers: int, as_of: str, apply: bool) -> dict:
             "matrix": [[c.before, c.after, c.count] for c in report.preview.cells]}
 
 
+class _DatabaseCpu:
+    """CPU seconds of the PostgreSQL backends serving one database, sampled from /proc every
+    second while they live (a backend's last second before it exits is not counted)."""
+
+    def __init__(self, url: str) -> None:
+        self.db = url.rsplit("/", 1)[-1]
+        self.admin = _psql_dsn(PG_ADMIN_URL)
+        self.seen: dict[int, float] = {}
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self) -> None:
+        import psycopg
+
+        tick = os.sysconf("SC_CLK_TCK")
+        with psycopg.connect(self.admin, autocommit=True) as conn:
+            while not self._stop.wait(1.0):
+                pids = [r[0] for r in conn.execute("SELECT pid FROM pg_stat_activity WHERE datname = %s",
+                                                   (self.db,)).fetchall()]
+                for pid in pids:
+                    try:
+                        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+                    except OSError:
+                        continue
+                    self.seen[pid] = max(self.seen.get(pid, 0.0), (int(fields[11]) + int(fields[12])) / tick)
+
+    def __enter__(self) -> "_DatabaseCpu":
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    @property
+    def seconds(self) -> float:
+        return sum(self.seen.values())
+
+
 def _run_recompute(url: str, workers: int, as_of: str, apply: bool, timeout: float) -> dict:
-    p = subprocess.run([sys.executable, __file__, "_recompute", "--url", url, "--workers", str(workers),
-                        "--as-of", as_of] + (["--apply"] if apply else []),
-                       capture_output=True, text=True, timeout=timeout)
+    with _DatabaseCpu(url) as db_cpu:
+        p = subprocess.run([sys.executable, __file__, "_recompute", "--url", url, "--workers", str(workers),
+                            "--as-of", as_of] + (["--apply"] if apply else []),
+                           capture_output=True, text=True, timeout=timeout)
     if p.returncode != 0:
         raise SystemExit(f"recompute failed: {p.stderr[-3000:]}")
-    return json.loads(p.stdout.strip().splitlines()[-1])
+    return {**json.loads(p.stdout.strip().splitlines()[-1]), "db_cpu_seconds": db_cpu.seconds}
 
 
 def _say_run(label: str, r: dict) -> None:
     say(f"  {label}: {r['seconds']:.1f} s = {r['accounts'] / r['seconds']:,.0f} accounts/s, "
         f"{r['activities'] / r['seconds']:,.0f} events/s; {r['rows_written']:,} status rows written, "
         f"{r['transitions']:,} transitions logged; {r['workers']} workers, {r['slices']} slices; "
-        f"peak RSS {r['peak_rss_bytes'] / 2**20:,.0f} MiB (largest process), CPU {r['cpu_seconds']:.0f} s "
-        f"(this process tree, PostgreSQL not included); load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
+        f"peak RSS {r['peak_rss_bytes'] / 2**20:,.0f} MiB (largest process); CPU {r['cpu_seconds']:.0f} s in the "
+        f"recompute's processes + {r.get('db_cpu_seconds', 0):.0f} s in PostgreSQL; "
+        f"load average {r['load_before']:.2f} -> {r['load_after']:.2f}")
 
 
 def cmd_recompute(args) -> int:
