@@ -37,6 +37,9 @@ class RequestGuard:
                 return
 
             seen = 0
+            # With a Content-Length (checked above) the server's framing already bounds the body;
+            # only a chunked body has to be counted as it arrives.
+            guard_body = declared is None and scope["method"] not in ("GET", "HEAD")
 
             async def guarded_receive() -> Message:
                 nonlocal seen
@@ -54,7 +57,7 @@ class RequestGuard:
                     status = message["status"]
                 await send(message)
 
-            await self.app(scope, guarded_receive, observed_send)
+            await self.app(scope, guarded_receive if guard_body else receive, observed_send)
         finally:
             route = scope.get("route")
             template = getattr(route, "path", None) or "unmatched"
