@@ -795,6 +795,8 @@ def recompute_all(engine: Engine, compiled_rules: qualify.CompiledQualification,
     if postgres:
         with engine.connect() as conn:
             total = conn.scalar(select(func.count()).select_from(_A)) or 0
+        if total < workers * slice_size:
+            workers = 1  # less than a slice per process: starting processes would cost more than it saves
         ranges, _ = slice_bounds(engine, -(-max(total, 1) // (workers * RANGES_PER_WORKER)), CODE_POINT_ORDER)
         report.workers = workers = min(workers, len(ranges))
     else:

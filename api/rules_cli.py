@@ -50,7 +50,7 @@ def _load_file(path: Path):  # noqa: ANN202 - QualificationRules
 def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: int, label: str):  # noqa: ANN001, ANN202
     """Migrate, then recompute with a progress bar; with REDIS_URL, drop the cached status of
     every account whose stored status changed, slice by slice after each commit."""
-    from api.cli import _progress, _settings
+    from api.cli import _progress, _settings, err
     from api.db import make_engine, migrate
     from api.recompute import recompute_all
     from matcher.qualify import compile_rules
@@ -67,6 +67,8 @@ def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: i
                                    progress=lambda done, total: progress.update(task, completed=done, total=total))
     finally:
         engine.dispose()
+    for warning in report.warnings:
+        err.print(f"[yellow]warning:[/] {warning}")
     return report
 
 
