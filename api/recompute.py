@@ -57,7 +57,7 @@ from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence
 
 import orjson
-from sqlalchemy import ARRAY, Engine, String, Text, all_, and_, any_, bindparam, cast, collate, func, insert, select, text, \
+from sqlalchemy import ARRAY, Engine, String, Text, and_, any_, bindparam, cast, collate, func, insert, select, text, \
     true, update
 from sqlalchemy import column as sql_column, table as sql_table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
@@ -366,10 +366,13 @@ def _any(column, values: list[str]):  # noqa: ANN001, ANN202 - Column -> clause
 def _stored_of(conn, account_ids: list[str], contact_ids: list[str], full: bool  # noqa: ANN001
                ) -> tuple[dict[str, tuple], dict[str, tuple]]:
     # contacts by their id (a contact that moved here is still stored under its old account),
-    # plus the few stored under these accounts that are not among them (gone)
-    gone = and_(_any(_CS.c.account_id, account_ids), _CS.c.contact_id != all_(_id_array(contact_ids)))
-    return _stored_statuses(conn, _any(_AS.c.account_id, account_ids), [_any(_CS.c.contact_id, contact_ids), gone],
-                            full)
+    # plus the few stored under these accounts that are no longer there (gone): their ids are
+    # told apart here, a `<> ALL(array)` filter would compare every row with every id
+    here = set(contact_ids)
+    gone = [r[0] for r in _rows(conn, select(_CS.c.contact_id).where(_any(_CS.c.account_id, account_ids)))
+            if r[0] not in here]
+    return _stored_statuses(conn, _any(_AS.c.account_id, account_ids),
+                            [_any(_CS.c.contact_id, contact_ids + gone)], full)
 
 
 # ---------------------------------------------------------------- comparing and writing
