@@ -266,7 +266,7 @@ def import_contacts(
     engine.dispose()
 
 
-def build_index():  # noqa: ANN201 - matcher.AccountIndex
+def build_index(long_lived: bool = True):  # noqa: ANN201 - matcher.AccountIndex
     """The account index, built from the database named by DATABASE_URL."""
     from api import index_load, store
     from api.db import make_engine
@@ -279,16 +279,16 @@ def build_index():  # noqa: ANN201 - matcher.AccountIndex
     with _progress(transient=True) as progress:
         task = progress.add_task("loading accounts", total=total)
         index = index_load.build_index(engine, load_matching_rules(settings.matching_rules),
-                                       progress=lambda n: progress.advance(task, n))
+                                       progress=lambda n: progress.advance(task, n), long_lived=long_lived)
     engine.dispose()
     return index
 
 
-def _result_rows(index, items: list) -> Iterable[tuple]:  # noqa: ANN001
+def _result_rows(index, items: list, memo: dict) -> Iterable[tuple]:  # noqa: ANN001
     from api import csvio
 
     leads = [it.lead for it in items if not isinstance(it, csvio.RowError)]
-    results = iter(index.match_many(leads))
+    results = iter(index.match_many(leads, memo))
     for it in items:
         if isinstance(it, csvio.RowError):
             where = f"line {it.line}" + (f": {it.field}" if it.field else "")
@@ -312,7 +312,7 @@ def match_file(
 
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    index = build_index()
+    index = build_index(long_lived=False)
     loaded = time.perf_counter()
     try:
         total = max(0, _count_lines(leads) - 1)
@@ -350,12 +350,14 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-# The index a forked matching process inherits (copy-on-write: built once, never pickled).
+# The index a forked matching process inherits (copy-on-write: built once, never pickled),
+# and that process's answers so far (the index does not change during a file).
 _FORKED_INDEX = None
+_FORKED_MEMO: dict = {}
 
 
 def _match_chunk_in_fork(chunk: list) -> list[tuple]:
-    return list(_result_rows(_FORKED_INDEX, chunk))
+    return list(_result_rows(_FORKED_INDEX, chunk, _FORKED_MEMO))
 
 
 @contextlib.contextmanager
@@ -365,7 +367,8 @@ def _chunk_matcher(index, workers: int) -> Iterator:  # noqa: ANN001
     (The CSV is read and written here; only leads and result rows cross processes.)"""
     global _FORKED_INDEX
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        yield lambda chunks: (list(_result_rows(index, c)) for c in chunks)
+        memo: dict = {}
+        yield lambda chunks: (list(_result_rows(index, c, memo)) for c in chunks)
         return
     _FORKED_INDEX = index
     pool = multiprocessing.get_context("fork").Pool(workers)

@@ -36,9 +36,10 @@ Progress = Callable[[int], None]
 
 
 def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = None,
-                progress: Progress | None = None) -> AccountIndex:
+                progress: Progress | None = None, long_lived: bool = True) -> AccountIndex:
     """A fresh index of every account; ``progress(n)`` is told how many more are filed.
-    ``workers``: preparing processes (default: one per core; 1 = all in this process)."""
+    ``workers``: preparing processes (default: one per core; 1 = all in this process).
+    ``long_lived=False``: for a batch process, skip collecting the load's garbage."""
     workers = workers if workers is not None else (os.cpu_count() or 1)
     index = AccountIndex(rules)
     with engine.connect() as conn:
@@ -47,7 +48,7 @@ def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = N
     with bulk_building():
         _fill(index, engine, rules, cuts, progress)
     if len(index) >= 10_000:
-        index.settle()
+        index.settle(collect=long_lived)
     return index
 
 

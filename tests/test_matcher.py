@@ -240,3 +240,35 @@ def test_same_answers_in_every_process():
         for seed in ("1", "2", "3")
     }
     assert len(outs) == 1
+
+
+memo_lead_st = st.builds(
+    lambda local, dom, company, c, first, region: Lead(email=f"{local}@{dom}" if local else dom, company=company,
+                                                      country=c, region=region, first_name=first),
+    st.sampled_from(["a", "b.c", "not valid", ""]), st.one_of(domain_st, st.just("gmail.com")),
+    st.one_of(name_st, name_st.map(str.upper), st.none()), st.sampled_from(["US", "us", "DE", "Atlantis", None]),
+    st.sampled_from(["Jane", "Omar", None]), st.sampled_from(["CA", "ca", None]),
+)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.lists(account_st, max_size=20, unique_by=lambda a: a.id), st.lists(memo_lead_st, max_size=30))
+def test_match_many_answers_each_lead_as_match_does(accounts, leads):
+    """Leads with the same answer key are matched once; each still gets exactly its own answer
+    (reasons quote the lead's own texts, a malformed email its own address)."""
+    idx = AccountIndex(RULES)
+    idx.upsert_many(accounts + FIXTURE)
+    memo: dict = {}
+    assert idx.match_many(leads, memo) == [idx.match(lead) for lead in leads]
+    assert len(memo) == len({idx.answer_key(lead) for lead in leads})
+    # a memo carried into the next call keeps answering the same way
+    assert idx.match_many(list(reversed(leads)), memo) == [idx.match(lead) for lead in reversed(leads)]
+
+
+def test_colleagues_share_one_answer(index):
+    a = Lead(email="jane.doe@acme.com", company="Acme", first_name="Jane", title="CFO")
+    b = Lead(email="omar@acme.com", company="Acme", first_name="Omar", last_name="Haddad")
+    assert index.answer_key(a) == index.answer_key(b)
+    assert index.answer_key(a) != index.answer_key(Lead(email="jane.doe@acme.com", company="ACME"))
+    first, second = index.match_many([a, b])
+    assert first is second and first.account_id == "A1"
