@@ -19,7 +19,7 @@ from api.db import make_engine, make_sessionmaker
 from api.deps import Services
 from api.index_sync import IndexSync
 from api.metrics import Metrics
-from api.middleware import CachedStatusFastPath, RequestGuard
+from api.middleware import CachedStatusFastPath, MatchFastPath, RequestGuard
 from api.responses import JSONBytesResponse
 from api.routes import accounts, activities, contacts, health, match, opportunities, rules, statuses
 from api.rule_sets import FollowingQualifier
@@ -94,7 +94,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     # account status for CRM page views)
     for module in (match, statuses, accounts, contacts, activities, opportunities, rules, health):
         app.include_router(module.router)
-    # added first = runs inside RequestGuard, so its answers are counted and size-checked too
+    # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)
+    app.add_middleware(MatchFastPath)
     app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
     return app

@@ -106,6 +106,10 @@ def pydantic_errors(errors: Iterable[dict[str, Any]], root: str = "") -> list[Fi
     out: list[FieldError] = []
     for e in errors:
         loc = list(e.get("loc", ()))
+        if e.get("type") == "json_invalid" and len(loc) == 2 and isinstance(loc[1], int):
+            # FastAPI puts the character offset where a field path goes: ('body', 15)
+            e = {**e, "msg": f"{e.get('msg', 'invalid JSON')} at character {loc[1]}"}
+            loc = loc[:1]
         extra = MODEL_ERROR_FIELDS.get(e.get("type", ""))
         if extra:
             loc.append(extra)
