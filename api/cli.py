@@ -266,22 +266,59 @@ def import_contacts(
     engine.dispose()
 
 
-def build_index(long_lived: bool = True):  # noqa: ANN201 - matcher.AccountIndex
-    """The account index, built from the database named by DATABASE_URL."""
-    from api import index_load, store
+def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN201 - matcher.AccountIndex
+    """The account index of the database named by DATABASE_URL: built from it, or with
+    ``snapshot``, read from a current snapshot when there is one (and saved after a build)."""
+    from api import index_load, index_snapshot, store
     from api.db import make_engine
     from config import load_matching_rules
+    from matcher.index import bulk_building
 
     settings = _settings()
+    rules = load_matching_rules(settings.matching_rules)
     engine = make_engine(settings.database_url)
+    started = time.perf_counter()
+    generation = _index_generation(engine) if snapshot else None  # before the accounts are read
+    path = index_snapshot.snapshot_path(index_snapshot.snapshot_dir(settings.cache_dir), settings.database_url)
+    if generation is not None:
+        with bulk_building():
+            index = index_snapshot.load(path, rules, generation)
+        if index is not None:
+            index.settle(collect=long_lived)
+            engine.dispose()
+            err.print(f"index: {len(index)} accounts from the snapshot {path} in {time.perf_counter() - started:.2f} s")
+            return index
     with engine.connect() as conn:
         total = store.count_accounts(conn)
     with _progress(transient=True) as progress:
         task = progress.add_task("loading accounts", total=total)
-        index = index_load.build_index(engine, load_matching_rules(settings.matching_rules),
-                                       progress=lambda n: progress.advance(task, n), long_lived=long_lived)
+        index = index_load.build_index(engine, rules, progress=lambda n: progress.advance(task, n),
+                                       long_lived=long_lived)
+    if generation is not None:
+        try:
+            index_snapshot.save(path, index, generation)
+            with engine.begin() as conn:
+                store.fold_index_changes(conn)
+            err.print(f"index: {len(index)} accounts built in {time.perf_counter() - started:.2f} s, "
+                      f"snapshot saved to {path}")
+        except Exception as exc:  # noqa: BLE001 - a cache: the run goes on without it
+            err.print(f"[yellow]warning:[/] index snapshot not saved ({exc})")
     engine.dispose()
     return index
+
+
+def _index_generation(engine):  # noqa: ANN001, ANN202 - sqlalchemy Engine -> (instance, changes) | None
+    from sqlalchemy.exc import DBAPIError
+
+    from api import store
+
+    try:
+        with engine.connect() as conn:
+            return store.index_generation(conn)
+    except DBAPIError:
+        err.print("[yellow]warning:[/] this database has no index generation yet (run `leadmatch migrate`); "
+                  "building the index without a snapshot")
+        return None
 
 
 def _result_rows(index, items: list, memo: dict) -> Iterable[tuple]:  # noqa: ANN001
@@ -305,6 +342,9 @@ def match_file(
     leads: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="CSV with email,company,... columns")],
     out: Annotated[Path, typer.Option("--out", "-o", help="results CSV to write")],
     workers: Annotated[int, typer.Option(min=0, help="matching processes; 0 = one per CPU core")] = 0,
+    snapshot: Annotated[bool, typer.Option(
+        help="reuse the index snapshot saved by an earlier run while the accounts are unchanged "
+             "(kept in LEADMATCH_CACHE_DIR, default ~/.cache/leadmatch)")] = True,
 ) -> None:
     """Match every lead of a CSV; writes one row per input row, in input order:
     lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
@@ -312,7 +352,7 @@ def match_file(
 
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    index = build_index(long_lived=False)
+    index = build_index(long_lived=False, snapshot=snapshot)
     loaded = time.perf_counter()
     try:
         total = max(0, _count_lines(leads) - 1)

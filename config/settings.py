@@ -28,6 +28,9 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/qualification.toml (qualifying actions, points,
     # decay, the account status decision list).
     qualification_rules: Path | None = None
+    # Where `leadmatch match-file` keeps index snapshots (api.index_snapshot); unset:
+    # $XDG_CACHE_HOME/leadmatch, i.e. ~/.cache/leadmatch.
+    cache_dir: Path | None = None
     # How far in the future (server clock) an activity's occurred_at or an opportunity's time may
     # lie before it is refused: clocks drift a little, events do not come from tomorrow.
     future_tolerance_seconds: float = Field(default=300.0, ge=0)

@@ -69,6 +69,10 @@ class AccountIndex:
     def __contains__(self, account_id: str) -> bool:
         return account_id in self._features
 
+    def prepared_accounts(self) -> Iterator[AccountFeatures]:
+        """Every account as ``prepare`` made it, in filing order (for ``add_prepared`` elsewhere)."""
+        return iter(self._features.values())
+
     def get(self, account_id: str) -> Account | None:
         f = self._features.get(account_id)
         return f.account if f else None

@@ -33,8 +33,9 @@ L5,max@acme-gruppe.de,,DE
 
 
 @pytest.fixture
-def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch):  # noqa: ANN201
+def cli_env(database_url: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path):  # noqa: ANN201
     monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADMATCH_CACHE_DIR", str(tmp_path / "cache"))  # index snapshots stay in the test
     monkeypatch.delenv("REDIS_URL", raising=False)
     get_settings.cache_clear()
     yield database_url

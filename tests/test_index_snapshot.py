@@ -1,0 +1,107 @@
+"""match-file's index snapshot: used only while it is what a fresh build would give."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+from sqlalchemy import create_engine, text
+
+from api import index_snapshot, store
+from api.cli import app
+from config import load_matching_rules
+from tests.test_cli import ACCOUNTS, LEADS, cli_env, runner, write  # noqa: F401 - cli_env is a fixture
+
+
+def _match(tmp_path: Path, leads: Path, name: str, *extra: str) -> tuple[str, list[dict]]:
+    out = tmp_path / name
+    r = runner.invoke(app, ["match-file", str(leads), "--out", str(out), "--workers", "1", *extra])
+    assert r.exit_code == 0, r.output
+    with open(out, newline="", encoding="utf-8") as fh:
+        return r.output, list(csv.DictReader(fh))
+
+
+def _generation(url: str) -> tuple[str, int]:
+    engine = create_engine(url)
+    with engine.connect() as conn:
+        g = store.index_generation(conn)
+    engine.dispose()
+    assert g is not None
+    return g
+
+
+def test_snapshot_is_reused_until_the_accounts_change(cli_env: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "a.csv", ACCOUNTS))]).exit_code == 0
+    leads = write(tmp_path, "leads.csv", LEADS)
+    first, rows1 = _match(tmp_path, leads, "1.csv")
+    assert "snapshot saved" in first
+    second, rows2 = _match(tmp_path, leads, "2.csv")
+    assert "from the snapshot" in second and rows2 == rows1
+    zorblax = next(r for r in rows1 if r["lead_id"] == "L3")
+    assert zorblax["account_id"] == "Z1" and zorblax["owner"] == "Oliver Hughes"
+
+    # a change made behind the service's back (plain SQL) still moves the generation
+    before = _generation(cli_env)
+    engine = create_engine(cli_env)
+    with engine.begin() as conn:
+        conn.execute(text("UPDATE owners SET name = 'Olivia Hughes' WHERE name = 'Oliver Hughes'"))
+    engine.dispose()
+    assert _generation(cli_env)[1] > before[1] and _generation(cli_env)[0] == before[0]
+    third, rows3 = _match(tmp_path, leads, "3.csv")
+    assert "snapshot saved" in third  # rebuilt, not read
+    assert next(r for r in rows3 if r["lead_id"] == "L3")["owner"] == "Olivia Hughes"
+
+    # a deleted domain, through the command line's own import: the answer follows it
+    changed = ACCOUNTS.replace("Z1,Zorblax Industries,zorblax.com", "Z1,Zorblax Industries,zorblax.net")
+    assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "b.csv", changed))]).exit_code == 0
+    fourth, rows4 = _match(tmp_path, leads, "4.csv")
+    assert "snapshot saved" in fourth
+    assert "email domain zorblax.com is a domain of" not in next(r for r in rows4 if r["lead_id"] == "L3")["reasons"]
+    # --no-snapshot neither reads nor writes one
+    fifth, rows5 = _match(tmp_path, leads, "5.csv", "--no-snapshot")
+    assert "the snapshot" not in fifth and "snapshot saved" not in fifth and rows5 == rows4
+
+
+def test_snapshot_of_other_rules_code_or_database_is_not_used(cli_env: str, tmp_path: Path) -> None:
+    assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "a.csv", ACCOUNTS))]).exit_code == 0
+    leads = write(tmp_path, "leads.csv", LEADS)
+    _match(tmp_path, leads, "1.csv")
+    rules = load_matching_rules()
+    gen = _generation(cli_env)
+    path = next((tmp_path / "cache").glob("*.snapshot"))
+    assert index_snapshot.load(path, rules, gen) is not None
+    other_rules = rules.model_copy(update={"aliases": {**rules.aliases, "zorblax": ["zbx"]}})
+    assert index_snapshot.load(path, other_rules, gen) is None
+    assert index_snapshot.load(path, rules, ("another-database", gen[1])) is None
+    assert index_snapshot.load(path, rules, (gen[0], gen[1] + 1)) is None
+    # a damaged file is a rebuild, not an error
+    path.write_bytes(path.read_bytes()[:200])
+    out, rows = _match(tmp_path, leads, "2.csv")
+    assert "snapshot saved" in out and len(rows) == 5
+
+
+def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path) -> None:
+    from api import cli
+
+    assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "a.csv", ACCOUNTS))]).exit_code == 0
+    built = cli.build_index(snapshot=True)
+    loaded = cli.build_index(snapshot=True)
+    assert [*loaded.prepared_accounts()] == [*built.prepared_accounts()]
+    assert loaded._postings == built._postings and loaded._children == built._children
+
+
+def test_folding_the_change_log_keeps_the_generation(database_url: str) -> None:
+    engine = create_engine(database_url)
+    pg = database_url.startswith("postgresql")
+    with engine.begin() as conn:
+        if pg:  # SQLite has a counter row, nothing to fold
+            conn.execute(text("INSERT INTO index_changes (weight) SELECT 1 FROM generate_series(1, :n)"),
+                         {"n": store.FOLD_INDEX_CHANGES_AT + 5})
+        before = store.index_generation(conn)
+        store.fold_index_changes(conn)
+        assert store.index_generation(conn) == before
+        if pg:
+            assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() == 1
+    with engine.begin() as conn:  # and the next change still moves it
+        conn.execute(text("INSERT INTO owners (name) VALUES ('Someone New')"))
+        assert store.index_generation(conn)[1] == before[1] + 1
+    engine.dispose()
