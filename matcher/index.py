@@ -73,6 +73,25 @@ class AccountIndex:
         """Every account as ``prepare`` made it, in filing order (for ``add_prepared`` elsewhere)."""
         return iter(self._features.values())
 
+    def filing(self) -> tuple[dict, dict]:
+        """What filing the accounts made (postings and families) as plain dicts, tuples, sets
+        and strings, for ``restore`` in another process. Account ids in it are the same string
+        objects as in ``prepared_accounts``, so a serialiser that keeps shared references
+        (marshal, pickle) stores each once."""
+        return self._postings, self._children
+
+    @classmethod
+    def restore(cls, rules: MatchingRules, accounts: Iterable[AccountFeatures], filing: tuple[dict, dict]) -> AccountIndex:
+        """The index whose ``prepared_accounts()`` and ``filing()`` these were, without filing
+        every account again. Only for what an index with the same rules and code produced."""
+        index = cls(rules)
+        index._features = {f.account.id: f for f in accounts}
+        postings, children = filing
+        if set(postings) != set(index._postings):
+            raise ValueError("the filing has other key kinds than this index")
+        index._postings, index._children = postings, children
+        return index
+
     def get(self, account_id: str) -> Account | None:
         f = self._features.get(account_id)
         return f.account if f else None
