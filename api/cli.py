@@ -23,7 +23,7 @@ app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts
 err = Console(stderr=True)
 
 IMPORT_BATCH = 5000
-MATCH_CHUNK = 1000
+MATCH_CHUNK = 5000  # leads read per step; their distinct answers are matched together
 OUT_COLUMNS = ("lead_id", "decision", "account_id", "confidence", "owner", "reasons")
 
 
@@ -269,7 +269,8 @@ def import_contacts(
 def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN201 - matcher.AccountIndex
     """The account index of the database named by DATABASE_URL: built from it, or with
     ``snapshot``, read from a current snapshot when there is one (and saved after a build)."""
-    from api import index_load, index_snapshot, store
+    # what a run from a snapshot needs; the ORM and the loaders only for a build
+    from api import index_snapshot
     from api.db import make_engine
     from config import load_matching_rules
     from matcher.index import bulk_building
@@ -288,6 +289,8 @@ def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN20
             engine.dispose()
             err.print(f"index: {len(index)} accounts from the snapshot {path} in {time.perf_counter() - started:.2f} s")
             return index
+    from api import index_load, store
+
     with engine.connect() as conn:
         total = store.count_accounts(conn)
     with _progress(transient=True) as progress:
@@ -298,7 +301,7 @@ def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN20
         try:
             index_snapshot.save(path, index, generation)
             with engine.begin() as conn:
-                store.fold_index_changes(conn)
+                index_snapshot.fold_changes(conn)
             err.print(f"index: {len(index)} accounts built in {time.perf_counter() - started:.2f} s, "
                       f"snapshot saved to {path}")
         except Exception as exc:  # noqa: BLE001 - a cache: the run goes on without it
@@ -310,31 +313,34 @@ def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN20
 def _index_generation(engine):  # noqa: ANN001, ANN202 - sqlalchemy Engine -> (instance, changes) | None
     from sqlalchemy.exc import DBAPIError
 
-    from api import store
+    from api import index_snapshot
 
     try:
         with engine.connect() as conn:
-            return store.index_generation(conn)
+            return index_snapshot.read_generation(conn)
     except DBAPIError:
         err.print("[yellow]warning:[/] this database has no index generation yet (run `leadmatch migrate`); "
                   "building the index without a snapshot")
         return None
 
 
-def _result_rows(index, items: list, memo: dict) -> Iterable[tuple]:  # noqa: ANN001
+def _answer_columns(r) -> tuple[str, str, str, str, str]:  # noqa: ANN001 - a MatchResult
+    """decision, account_id, confidence, owner, reasons of one answer, as the file shows them."""
+    owner = r.route.owner if r.route is not None else None
+    return (r.decision, r.account_id or "", f"{r.confidence:.4f}", owner or "", " | ".join(r.reasons))
+
+
+def _result_rows(items: list, answers: list) -> Iterator[tuple]:
+    """Output rows in input order: the answers of the readable leads, an error row for the rest."""
     from api import csvio
 
-    leads = [it.lead for it in items if not isinstance(it, csvio.RowError)]
-    results = iter(index.match_many(leads, memo))
+    answers_left = iter(answers)
     for it in items:
         if isinstance(it, csvio.RowError):
             where = f"line {it.line}" + (f": {it.field}" if it.field else "")
             yield (it.row_id or "", "error", "", "", "", f"{where}: {it.message}")
-            continue
-        r = next(results)
-        owner = r.route.owner if r.route is not None else None
-        yield (it.lead_id, r.decision, r.account_id or "", f"{r.confidence:.4f}", owner or "",
-               " | ".join(r.reasons))
+        else:
+            yield (it.lead_id, *next(answers_left))
 
 
 @app.command("match-file")
@@ -357,16 +363,19 @@ def match_file(
     try:
         total = max(0, _count_lines(leads) - 1)
         counts: dict[str, int] = {}
+        memo: dict = {}  # answers so far, by answer key: the index does not change during a file
         with open(out, "w", newline="", encoding="utf-8") as fh, _progress() as progress, \
-                _chunk_matcher(index, workers) as match_chunks:
+                _lead_answerer(index, workers) as answer_many:
             writer = csv.writer(fh)
             writer.writerow(OUT_COLUMNS)
             task = progress.add_task("matching leads", total=total)
-            for rows in match_chunks(_chunks(csvio.iter_leads(leads), MATCH_CHUNK)):
-                for row in rows:
+            for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK):
+                readable = [it.lead for it in items if not isinstance(it, csvio.RowError)]
+                answers = index.match_many(readable, memo, answer_many)
+                for row in _result_rows(items, answers):
                     writer.writerow(row)
                     counts[row[1]] = counts.get(row[1], 0) + 1
-                progress.advance(task, len(rows))
+                progress.advance(task, len(items))
             progress.update(task, total=sum(counts.values()), completed=sum(counts.values()))
     except ValueError as exc:
         err.print(f"[red]error:[/] {exc}")
@@ -390,30 +399,42 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-# The index a forked matching process inherits (copy-on-write: built once, never pickled),
-# and that process's answers so far (the index does not change during a file).
+# The index a forked matching process inherits (copy-on-write: built once, never pickled).
 _FORKED_INDEX = None
-_FORKED_MEMO: dict = {}
+# fewer distinct leads than this are matched here: sending them costs more than it saves
+FORK_MIN_LEADS = 64
 
 
-def _match_chunk_in_fork(chunk: list) -> list[tuple]:
-    return list(_result_rows(_FORKED_INDEX, chunk, _FORKED_MEMO))
+def _answer_in_fork(leads: list) -> list[tuple]:
+    return [_answer_columns(_FORKED_INDEX.match(lead)) for lead in leads]
 
 
 @contextlib.contextmanager
-def _chunk_matcher(index, workers: int) -> Iterator:  # noqa: ANN001
-    """A function from an iterable of lead chunks to their result rows, chunk by chunk in input
-    order: in this process, or in ``workers`` forked processes that share the built index.
-    (The CSV is read and written here; only leads and result rows cross processes.)"""
+def _lead_answerer(index, workers: int) -> Iterator:  # noqa: ANN001
+    """A function from distinct leads to their output columns, in order: in this process, or
+    spread over ``workers`` forked processes sharing the built index. Only distinct leads are
+    sent (``AccountIndex.match_many`` leaves out the ones answered before), so the processes
+    carry the matching and this one the reading, deduplicating and writing."""
     global _FORKED_INDEX
+
+    def here(leads: list) -> list[tuple]:
+        return [_answer_columns(index.match(lead)) for lead in leads]
+
     if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
-        memo: dict = {}
-        yield lambda chunks: (list(_result_rows(index, c, memo)) for c in chunks)
+        yield here
         return
     _FORKED_INDEX = index
     pool = multiprocessing.get_context("fork").Pool(workers)
+
+    def spread(leads: list) -> list[tuple]:
+        if len(leads) < FORK_MIN_LEADS:
+            return here(leads)
+        size = -(-len(leads) // (workers * 4))  # a few parts each, so a slow part does not hold the rest
+        parts = pool.map(_answer_in_fork, [leads[i:i + size] for i in range(0, len(leads), size)])
+        return [columns for part in parts for columns in part]
+
     try:
-        yield lambda chunks: pool.imap(_match_chunk_in_fork, chunks)
+        yield spread
     finally:
         pool.terminate()
         _FORKED_INDEX = None

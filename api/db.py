@@ -12,8 +12,12 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Callable, Iterator
 
+from typing import TYPE_CHECKING
+
 from sqlalchemy import Engine, create_engine, event
-from sqlalchemy.orm import Session, sessionmaker
+
+if TYPE_CHECKING:  # the ORM is imported by what uses sessions, not by every engine user
+    from sqlalchemy.orm import Session, sessionmaker
 
 _ALEMBIC_INI = Path(__file__).with_name("alembic.ini")
 _MIGRATIONS = Path(__file__).with_name("migrations")
@@ -47,6 +51,7 @@ def make_engine(url: str, **kwargs) -> Engine:
 
 
 def make_sessionmaker(engine: Engine) -> sessionmaker[Session]:
+    from sqlalchemy.orm import sessionmaker
     # expire_on_commit=False: handlers read attributes after the dependency committed
     return sessionmaker(engine, expire_on_commit=False, autoflush=False)
 

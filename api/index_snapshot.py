@@ -10,7 +10,7 @@ A snapshot is used only when it is certainly what a fresh build would give:
 - the same database: its ``instance`` id, made by migration 0005 (a recreated database has a
   new one), and the same database URL (the file name is derived from it);
 - nothing the index reads has changed since: the database's *generation*, counted by
-  triggers on those tables (``api.store.index_generation``), is the one the snapshot was
+  triggers on those tables (``read_generation``), is the one the snapshot was
   built at. The generation is read *before* the accounts, so a change committed during a
   build makes the snapshot look older than it is (rebuilt next time), never newer;
 - the same code and rules: a digest of the matcher's source, the matching rules and the
@@ -27,6 +27,8 @@ import marshal
 import os
 import tempfile
 from pathlib import Path
+
+from sqlalchemy import Connection, text
 
 from config.rules import MatchingRules
 from matcher import AccountIndex, keys
@@ -111,3 +113,33 @@ def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+# The database's index generation, kept by triggers (migration 0005), not by this module: every change to a table the index is
+# built from moves the number, whoever makes it. The two tables are not ORM models on purpose
+# (nothing here writes them; a test's TRUNCATE of the models must not empty them).
+
+FOLD_INDEX_CHANGES_AT = 1000
+
+
+def read_generation(conn: Connection) -> tuple[str, int] | None:
+    """(database instance id, changes so far) of what the index is built from; None on a
+    database without the generation (not migrated to 0005)."""
+    row = conn.execute(text("SELECT instance, changes FROM index_generation WHERE id = 1")).first()
+    if row is None:
+        return None
+    changes = int(row[1])
+    if conn.dialect.name == "postgresql":
+        changes += int(conn.execute(text("SELECT coalesce(sum(weight), 0) FROM index_changes")).scalar_one())
+    return row[0], changes
+
+
+def fold_changes(conn: Connection) -> None:
+    """PostgreSQL: fold the change log into one row of the same total weight once it is long
+    (the generation is its sum, so reading stays cheap). The rows this transaction cannot see
+    (a writer that has not committed yet) are left alone, so the sum is kept exactly."""
+    if conn.dialect.name != "postgresql":
+        return
+    if conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() < FOLD_INDEX_CHANGES_AT:
+        return
+    conn.execute(text("WITH gone AS (DELETE FROM index_changes RETURNING weight) "
+                      "INSERT INTO index_changes (weight) SELECT sum(weight) FROM gone HAVING count(*) > 0"))

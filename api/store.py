@@ -541,35 +541,3 @@ def account_id_quantiles(session_or_conn: Session | Connection, parts: int, tota
         if cut is not None and (not cuts or cut > cuts[-1]):
             cuts.append(cut)
     return cuts
-
-
-# ---------------------------------------------------------------- index generation
-# Kept by triggers (migration 0005), not by this module: every change to a table the index is
-# built from moves the number, whoever makes it. The two tables are not ORM models on purpose
-# (nothing here writes them; a test's TRUNCATE of the models must not empty them).
-
-FOLD_INDEX_CHANGES_AT = 1000
-
-
-def index_generation(conn: Connection) -> tuple[str, int] | None:
-    """(database instance id, changes so far) of what the index is built from; None on a
-    database without the generation (not migrated to 0005)."""
-    row = conn.execute(text("SELECT instance, changes FROM index_generation WHERE id = 1")).first()
-    if row is None:
-        return None
-    changes = int(row[1])
-    if conn.dialect.name == "postgresql":
-        changes += int(conn.execute(text("SELECT coalesce(sum(weight), 0) FROM index_changes")).scalar_one())
-    return row[0], changes
-
-
-def fold_index_changes(conn: Connection) -> None:
-    """PostgreSQL: fold the change log into one row of the same total weight once it is long
-    (the generation is its sum, so reading stays cheap). The rows this transaction cannot see
-    (a writer that has not committed yet) are left alone, so the sum is kept exactly."""
-    if conn.dialect.name != "postgresql":
-        return
-    if conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() < FOLD_INDEX_CHANGES_AT:
-        return
-    conn.execute(text("WITH gone AS (DELETE FROM index_changes RETURNING weight) "
-                      "INSERT INTO index_changes (weight) SELECT sum(weight) FROM gone HAVING count(*) > 0"))

@@ -1,8 +1,32 @@
 """Settings and rule sets as data. ``get_settings()`` for the process, ``load_matching_rules()`` for
-the matcher, ``load_qualification_rules()`` for qualification (MQA)."""
-from config.qualification import QualificationRules, load_qualification_rules
-from config.rules import MatchingRules, load_matching_rules
-from config.settings import Settings, get_settings
+the matcher, ``load_qualification_rules()`` for qualification (MQA).
+
+The names are looked up on first use (PEP 562): a command that only matches leads does not pay
+for importing the qualification rules and the ledger types they are checked against.
+"""
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+_WHERE = {
+    "MatchingRules": "config.rules", "load_matching_rules": "config.rules",
+    "QualificationRules": "config.qualification", "load_qualification_rules": "config.qualification",
+    "Settings": "config.settings", "get_settings": "config.settings",
+}
+
+if TYPE_CHECKING:
+    from config.qualification import QualificationRules, load_qualification_rules
+    from config.rules import MatchingRules, load_matching_rules
+    from config.settings import Settings, get_settings
 
 __all__ = ["MatchingRules", "QualificationRules", "Settings", "get_settings", "load_matching_rules",
            "load_qualification_rules"]
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _WHERE:
+        raise AttributeError(f"module 'config' has no attribute {name!r}")
+    value = getattr(importlib.import_module(_WHERE[name]), name)
+    globals()[name] = value
+    return value

@@ -16,7 +16,7 @@ from __future__ import annotations
 import contextlib
 import gc
 import sys
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator
 
 from config.rules import MatchingRules
 from matcher import decide, keys, normalize, score
@@ -327,21 +327,37 @@ class AccountIndex:
         email = ("@", domain) if domain is not None else lead.email
         return (email, lead.company, lead.country, lead.region, lead.city, lead.phone, lead.website)
 
-    def match_many(self, leads: Iterable[Lead], memo: dict | None = None) -> list[MatchResult]:
+    def match_many(self, leads: Iterable[Lead], memo: dict | None = None,
+                   answer_many: Callable[[list[Lead]], list] | None = None) -> list:
         """Answers in order. Leads with the same ``answer_key`` (colleagues at one company on a
-        tradeshow list) are matched once; pass ``memo`` to share that across calls, and only
-        while this index does not change. It is emptied when it reaches MEMO_LIMIT answers."""
+        tradeshow list) are matched once. ``memo`` shares that across calls, only while this
+        index does not change; it is emptied when it would pass MEMO_LIMIT answers.
+        ``answer_many(leads)`` computes the answers of the distinct leads not in ``memo`` (in
+        other processes, or as output rows); by default they are the ``match`` results."""
         memo = {} if memo is None else memo
-        out = []
-        for lead in leads:
-            key = self.answer_key(lead)
-            result = memo.get(key)
-            if result is None:
-                if len(memo) >= MEMO_LIMIT:
-                    memo.clear()
-                result = memo[key] = self.match(lead)
-            out.append(result)
-        return out
+        leads = list(leads)
+        keys = [self.answer_key(lead) for lead in leads]
+        here: dict = {}
+        missing: dict = {}
+        for key, lead in zip(keys, leads):
+            if key in here or key in missing:
+                continue
+            answer = memo.get(key)
+            if answer is None:
+                missing[key] = lead
+            else:
+                here[key] = answer
+        if missing:
+            todo = list(missing.values())
+            answers = answer_many(todo) if answer_many is not None else [self.match(lead) for lead in todo]
+            if len(answers) != len(todo):
+                raise ValueError(f"answer_many gave {len(answers)} answers for {len(todo)} leads")
+            fresh = dict(zip(missing, answers))
+            here.update(fresh)
+            if len(memo) + len(fresh) > MEMO_LIMIT:
+                memo.clear()
+            memo.update(fresh)
+        return [here[key] for key in keys]
 
     def _children_of(self, account_id: str) -> tuple[str, ...]:
         return tuple(sorted(self._children.get(account_id, ())))

@@ -6,7 +6,7 @@ from pathlib import Path
 
 from sqlalchemy import create_engine, text
 
-from api import index_snapshot, store
+from api import index_snapshot
 from api.cli import app
 from config import load_matching_rules
 from tests.test_cli import ACCOUNTS, LEADS, cli_env, runner, write  # noqa: F401 - cli_env is a fixture
@@ -23,7 +23,7 @@ def _match(tmp_path: Path, leads: Path, name: str, *extra: str) -> tuple[str, li
 def _generation(url: str) -> tuple[str, int]:
     engine = create_engine(url)
     with engine.connect() as conn:
-        g = store.index_generation(conn)
+        g = index_snapshot.read_generation(conn)
     engine.dispose()
     assert g is not None
     return g
@@ -95,13 +95,13 @@ def test_folding_the_change_log_keeps_the_generation(database_url: str) -> None:
     with engine.begin() as conn:
         if pg:  # SQLite has a counter row, nothing to fold
             conn.execute(text("INSERT INTO index_changes (weight) SELECT 1 FROM generate_series(1, :n)"),
-                         {"n": store.FOLD_INDEX_CHANGES_AT + 5})
-        before = store.index_generation(conn)
-        store.fold_index_changes(conn)
-        assert store.index_generation(conn) == before
+                         {"n": index_snapshot.FOLD_INDEX_CHANGES_AT + 5})
+        before = index_snapshot.read_generation(conn)
+        index_snapshot.fold_changes(conn)
+        assert index_snapshot.read_generation(conn) == before
         if pg:
             assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() == 1
     with engine.begin() as conn:  # and the next change still moves it
         conn.execute(text("INSERT INTO owners (name) VALUES ('Someone New')"))
-        assert store.index_generation(conn)[1] == before[1] + 1
+        assert index_snapshot.read_generation(conn)[1] == before[1] + 1
     engine.dispose()

@@ -10,7 +10,7 @@ recreated) so a snapshot is never taken for another database's.
 - PostgreSQL (concurrent writers): statement triggers *append* a row of weight 1 to
   ``index_changes``; the generation is the sum of the weights. Appending takes no shared row
   lock, so concurrent writers neither wait for each other nor deadlock on a counter; folding
-  the log into one row (``api.store.fold_index_changes``) keeps the sum.
+  the log into one row (``api.index_snapshot.fold_changes``) keeps the sum.
 
 Revision ID: 0005
 Revises: 0004
