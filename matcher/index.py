@@ -24,7 +24,8 @@ from matcher.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
 from matcher.types import Account, Lead, MatchResult
 
-# A key's accounts: a bare id (most keys), a tuple while few share it, a set beyond that.
+# A key's accounts (and a parent's children): a bare id (most keys), a tuple while few share
+# it, a set beyond that.
 # Tuples cost 8 bytes an entry where a set costs about 40: that is most of the index's memory.
 _Posting = str | tuple[str, ...] | set[str]
 _TUPLE_MAX = 16
@@ -58,7 +59,7 @@ class AccountIndex:
         self._aliases = self._alias_table(rules.aliases)
         self._features: dict[str, AccountFeatures] = {}
         self._postings: dict[str, dict[str, _Posting]] = {k: {} for k in keys.KINDS}
-        self._children: dict[str, set[str]] = {}
+        self._children: dict[str, _Posting] = {}  # parent id -> its children's ids
         self._weight_cache: dict[str, float] = {}
 
     # ------------------------------------------------------------------ maintenance
@@ -116,7 +117,7 @@ class AccountIndex:
         for kind, value in keys.iter_account_keys(f):
             add(kind, value, account_id)
         if f.account.parent_id:
-            self._children.setdefault(f.account.parent_id, set()).add(account_id)
+            _file(self._children, f.account.parent_id, account_id)
         self._weight_cache.clear()
 
     def upsert_many(self, accounts: Iterable[Account]) -> int:
@@ -144,51 +145,19 @@ class AccountIndex:
             return False
         for kind, value in keys.account_keys(f):
             self._discard(kind, value, account_id)
-        parent = f.account.parent_id
-        if parent and parent in self._children:
-            self._children[parent].discard(account_id)
-            if not self._children[parent]:
-                del self._children[parent]
+        if f.account.parent_id:
+            _unfile(self._children, f.account.parent_id, account_id)
         self._weight_cache.clear()
         return True
 
 
     def _add(self, kind: str, value: str, account_id: str) -> None:
-        table = self._postings[kind]
         if kind in _SHARED_KINDS:
             value = sys.intern(value)
-        cur = table.get(value)
-        if cur is None:
-            table[value] = account_id
-        elif isinstance(cur, str):
-            if cur != account_id:
-                table[value] = (cur, account_id)
-        elif isinstance(cur, tuple):
-            if account_id not in cur:
-                table[value] = cur + (account_id,) if len(cur) < _TUPLE_MAX else {*cur, account_id}
-        else:
-            cur.add(account_id)
+        _file(self._postings[kind], value, account_id)
 
     def _discard(self, kind: str, value: str, account_id: str) -> None:
-        table = self._postings[kind]
-        cur = table.get(value)
-        if cur is None:
-            return
-        if isinstance(cur, str):
-            if cur == account_id:
-                del table[value]
-            return
-        if isinstance(cur, tuple):
-            rest = tuple(a for a in cur if a != account_id)
-        else:
-            cur.discard(account_id)
-            if len(cur) > _TUPLE_MAX:
-                return
-            rest = tuple(cur)
-        if not rest:
-            del table[value]
-        else:
-            table[value] = rest[0] if len(rest) == 1 else rest
+        _unfile(self._postings[kind], value, account_id)
 
     def posting(self, kind: str, value: str) -> tuple[str, ...] | set[str]:
         """The accounts filed under a key (do not modify the result)."""
@@ -360,4 +329,44 @@ class AccountIndex:
         return [here[key] for key in keys]
 
     def _children_of(self, account_id: str) -> tuple[str, ...]:
-        return tuple(sorted(self._children.get(account_id, ())))
+        cur = self._children.get(account_id)
+        if cur is None:
+            return ()
+        return (cur,) if isinstance(cur, str) else tuple(sorted(cur))
+
+
+def _file(table: dict[str, _Posting], key: str, account_id: str) -> None:
+    """Add an account to the posting of ``key`` (a bare id, then a tuple, then a set)."""
+    cur = table.get(key)
+    if cur is None:
+        table[key] = account_id
+    elif isinstance(cur, str):
+        if cur != account_id:
+            table[key] = (cur, account_id)
+    elif isinstance(cur, tuple):
+        if account_id not in cur:
+            table[key] = cur + (account_id,) if len(cur) < _TUPLE_MAX else {*cur, account_id}
+    else:
+        cur.add(account_id)
+
+
+def _unfile(table: dict[str, _Posting], key: str, account_id: str) -> None:
+    """Take an account out of the posting of ``key``, shrinking it back as it empties."""
+    cur = table.get(key)
+    if cur is None:
+        return
+    if isinstance(cur, str):
+        if cur == account_id:
+            del table[key]
+        return
+    if isinstance(cur, tuple):
+        rest = tuple(a for a in cur if a != account_id)
+    else:
+        cur.discard(account_id)
+        if len(cur) > _TUPLE_MAX:
+            return
+        rest = tuple(cur)
+    if not rest:
+        del table[key]
+    else:
+        table[key] = rest[0] if len(rest) == 1 else rest
