@@ -90,7 +90,7 @@ def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Accou
         return None
     try:
         accounts, filing = packed
-        return AccountIndex.restore(rules, map(keys.unpack_features, accounts), filing)
+        return AccountIndex.restore(rules, accounts, filing)
     except (ValueError, TypeError) as exc:
         log.warning("index snapshot %s does not fit this index (%s); rebuilding it", path, exc)
         return None

@@ -46,7 +46,7 @@ def leadmatch_cmd() -> list[str]:
     exe = Path(sys.executable).with_name("leadmatch")
     if exe.exists():
         return [str(exe)]
-    return [sys.executable, "-c", "from api.cli import app; app()"]
+    return [sys.executable, "-c", "from api.cli import main; main()"]
 
 
 def median(xs):

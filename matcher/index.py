@@ -58,6 +58,8 @@ class AccountIndex:
         self._generic = frozenset(w.lower() for w in rules.names.generic_words)
         self._aliases = self._alias_table(rules.aliases)
         self._features: dict[str, AccountFeatures] = {}
+        # the accounts' features by id; a restored index swaps in one that unpacks on first use
+        self._lookup: Callable[[str], AccountFeatures | None] = self._features.get
         self._postings: dict[str, dict[str, _Posting]] = {k: {} for k in keys.KINDS}
         self._children: dict[str, _Posting] = {}  # parent id -> its children's ids
         self._weight_cache: dict[str, float] = {}
@@ -72,7 +74,8 @@ class AccountIndex:
 
     def prepared_accounts(self) -> Iterator[AccountFeatures]:
         """Every account as ``prepare`` made it, in filing order (for ``add_prepared`` elsewhere)."""
-        return iter(self._features.values())
+        lookup = self._lookup
+        return (lookup(account_id) for account_id in self._features)  # type: ignore[misc]
 
     def filing(self) -> tuple[dict, dict]:
         """What filing the accounts made (postings and families) as plain dicts, tuples, sets
@@ -82,19 +85,30 @@ class AccountIndex:
         return self._postings, self._children
 
     @classmethod
-    def restore(cls, rules: MatchingRules, accounts: Iterable[AccountFeatures], filing: tuple[dict, dict]) -> AccountIndex:
-        """The index whose ``prepared_accounts()`` and ``filing()`` these were, without filing
-        every account again. Only for what an index with the same rules and code produced."""
+    def restore(cls, rules: MatchingRules, packed_accounts: Iterable[tuple], filing: tuple[dict, dict]) -> AccountIndex:
+        """The index whose ``prepared_accounts()`` (as ``keys.pack_features`` tuples) and
+        ``filing()`` these were, without filing every account again; an account is unpacked
+        when first used, so a batch that meets a few thousand accounts does not unpack a
+        million. Only for what an index with the same rules and code produced."""
         index = cls(rules)
-        index._features = {f.account.id: f for f in accounts}
         postings, children = filing
         if set(postings) != set(index._postings):
             raise ValueError("the filing has other key kinds than this index")
-        index._postings, index._children = postings, children
+        features: dict = {keys.packed_account_id(p): p for p in packed_accounts}
+        index._features, index._postings, index._children = features, postings, children
+        get, unpack = features.get, keys.unpack_features
+
+        def lookup(account_id: str) -> AccountFeatures | None:
+            f = get(account_id)
+            if f.__class__ is tuple:
+                f = features[account_id] = unpack(f)
+            return f
+
+        index._lookup = lookup
         return index
 
     def get(self, account_id: str) -> Account | None:
-        f = self._features.get(account_id)
+        f = self._lookup(account_id)
         return f.account if f else None
 
     def upsert(self, account: Account) -> None:
@@ -140,9 +154,10 @@ class AccountIndex:
         gc.freeze()
 
     def remove(self, account_id: str) -> bool:
-        f = self._features.pop(account_id, None)
+        f = self._lookup(account_id)
         if f is None:
             return False
+        del self._features[account_id]
         for kind, value in keys.account_keys(f):
             self._discard(kind, value, account_id)
         if f.account.parent_id:
@@ -252,10 +267,10 @@ class AccountIndex:
         if reachable:
             # closest names first: shared weight, less a little per extra word in the account's
             # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
-            feats = self._features
+            lookup = self._lookup
 
             def rank(kv: tuple[str, float]) -> tuple[float, str]:
-                acc = feats.get(kv[0])
+                acc = lookup(kv[0])
                 extra = len(acc.names[0].tokens) if acc is not None and acc.names else 0
                 return (-(kv[1] - 0.01 * extra), kv[0])
 
@@ -279,13 +294,13 @@ class AccountIndex:
             notes.append(f"country '{lead.country}' is not recognised and was ignored")
         scored = []
         for aid in self.candidate_ids(f):
-            acc = self._features.get(aid)
+            acc = self._lookup(aid)
             if acc is None:
                 continue
             s = score.score(f, acc, self.rules, self.weight, self._generic)
             if s is not None:
                 scored.append(s)
-        return decide.decide(f, scored, self.rules, self._features.get, self._children_of,
+        return decide.decide(f, scored, self.rules, self._lookup, self._children_of,
                              self.name_similarity, notes)
 
     def answer_key(self, lead: Lead) -> tuple:

@@ -111,6 +111,7 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
 
 _ACCOUNT_FIELDS = tuple(f.name for f in fields(Account))
 _SHARED_ACCOUNT_INDEXES = tuple(_ACCOUNT_FIELDS.index(n) for n in ("country", "region", "city", "owner"))
+_ID_INDEX = _ACCOUNT_FIELDS.index("id")
 _intern = sys.intern
 
 
@@ -120,6 +121,11 @@ def pack_features(f: AccountFeatures) -> tuple:
     a = f.account
     return (tuple(getattr(a, name) for name in _ACCOUNT_FIELDS), tuple(n.tokens for n in f.names),
             f.domains, f.contact_domains, f.labels, f.country, f.region, f.city, f.phone)
+
+
+def packed_account_id(packed: tuple) -> str:
+    """The account id of a ``pack_features`` tuple, without unpacking it."""
+    return packed[0][_ID_INDEX]
 
 
 def unpack_features(packed: tuple) -> AccountFeatures:

@@ -105,3 +105,25 @@ def test_demo_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> 
         assert "0 created, 0 updated, 2000 unchanged" in second.output
     finally:
         get_settings.cache_clear()
+
+
+def test_console_script_exits_with_the_commands_status(cli_env: str, tmp_path: Path) -> None:
+    """``main`` (the installed ``leadmatch``) ends match-file without freeing the index: the
+    results must still be complete and the exit status the command's."""
+    import os
+    import subprocess
+    import sys
+
+    def leadmatch(*args: str) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-c", "from api.cli import main; main()", *args],
+                              capture_output=True, text=True, env=dict(os.environ), timeout=120)
+
+    assert leadmatch("import-accounts", str(write(tmp_path, "accounts.csv", ACCOUNTS))).returncode == 0
+    out = tmp_path / "out.csv"
+    done = leadmatch("match-file", str(write(tmp_path, "leads.csv", LEADS)), "--out", str(out), "--workers", "1")
+    assert done.returncode == 0, done.stderr
+    assert "5 leads" in done.stderr
+    with open(out, newline="", encoding="utf-8") as fh:
+        assert [r["lead_id"] for r in csv.DictReader(fh)] == ["L1", "L2", "L3", "L4", "L5"]
+    bad = leadmatch("match-file", str(write(tmp_path, "bad.csv", "x,y\n1,2\n")), "--out", str(tmp_path / "b.csv"))
+    assert bad.returncode == 2 and "needs an 'email' or a 'company' column" in bad.stderr

@@ -272,3 +272,20 @@ def test_colleagues_share_one_answer(index):
     assert index.answer_key(a) != index.answer_key(Lead(email="jane.doe@acme.com", company="ACME"))
     first, second = index.match_many([a, b])
     assert first is second and first.account_id == "A1"
+
+
+def test_restored_index_answers_as_the_original(index):
+    """An index restored from packed accounts and their filing (what a match-file snapshot
+    holds) unpacks accounts as it meets them and answers exactly as the one it came from."""
+    import marshal  # as the snapshot stores them: copies, not the live tables
+
+    packed, filing = marshal.loads(marshal.dumps(([keys.pack_features(f) for f in index.prepared_accounts()],
+                                                   index.filing())))
+    restored = AccountIndex.restore(RULES, packed, filing)
+    assert len(restored) == len(index) and "A1" in restored
+    leads = [lead for _, lead, *_ in CASES]
+    assert [restored.match(lead) for lead in leads] == [index.match(lead) for lead in leads]
+    assert [*restored.prepared_accounts()] == [*index.prepared_accounts()]
+    assert restored.remove("A2") and restored.get("A2") is None and restored.get("A1") == index.get("A1")
+    with pytest.raises(ValueError):
+        AccountIndex.restore(RULES, [], ({"not a kind": {}}, {}))
