@@ -23,7 +23,7 @@ app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts
 err = Console(stderr=True)
 
 IMPORT_BATCH = 5000
-MATCH_CHUNK = 5000  # leads read per step; their distinct answers are matched together
+MATCH_CHUNK = 20000  # leads read per step; their distinct answers are matched together
 OUT_COLUMNS = ("lead_id", "decision", "account_id", "confidence", "owner", "reasons")
 
 
@@ -269,27 +269,39 @@ def import_contacts(
 def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN201 - matcher.AccountIndex
     """The account index of the database named by DATABASE_URL: built from it, or with
     ``snapshot``, read from a current snapshot when there is one (and saved after a build)."""
-    # what a run from a snapshot needs; the ORM and the loaders only for a build
+    return _index_or_snapshot(long_lived, snapshot, 0)
+
+
+def _index_or_snapshot(long_lived: bool, snapshot: bool, hand_over_bytes: int):  # noqa: ANN202
+    """``build_index``; or, when a current snapshot's body is at most ``hand_over_bytes``, that
+    ``index_snapshot.Snapshot`` itself, for the matching processes to restore."""
+    # what a run from a snapshot needs; SQLAlchemy, the ORM and the loaders only for a build
     from api import index_snapshot
-    from api.db import make_engine
     from config import load_matching_rules
     from matcher.index import bulk_building
 
     settings = _settings()
     rules = load_matching_rules(settings.matching_rules)
-    engine = make_engine(settings.database_url)
     started = time.perf_counter()
-    generation = _index_generation(engine) if snapshot else None  # before the accounts are read
+    generation = _index_generation(settings.database_url) if snapshot else None  # before the accounts are read
     path = index_snapshot.snapshot_path(index_snapshot.snapshot_dir(settings.cache_dir), settings.database_url)
     if generation is not None:
-        with bulk_building():
-            index = index_snapshot.load(path, rules, generation)
-        if index is not None:
-            index.settle(collect=long_lived)
-            engine.dispose()
-            err.print(f"index: {len(index)} accounts from the snapshot {path} in {time.perf_counter() - started:.2f} s")
-            return index
+        found = index_snapshot.read(path, rules, generation)
+        if found is not None and len(found.body) <= hand_over_bytes:
+            err.print(f"index: {found.accounts} accounts in the snapshot {path}, restored by each matching process")
+            return found
+        if found is not None:
+            with bulk_building():
+                index = index_snapshot.restore(found, rules)
+            if index is not None:
+                index.settle(collect=long_lived)
+                err.print(f"index: {len(index)} accounts from the snapshot {path} in "
+                          f"{time.perf_counter() - started:.2f} s")
+                return index
     from api import index_load, store
+    from api.db import make_engine
+
+    engine = make_engine(settings.database_url)
 
     with engine.connect() as conn:
         total = store.count_accounts(conn)
@@ -310,11 +322,17 @@ def build_index(long_lived: bool = True, snapshot: bool = False):  # noqa: ANN20
     return index
 
 
-def _index_generation(engine):  # noqa: ANN001, ANN202 - sqlalchemy Engine -> (instance, changes) | None
-    from sqlalchemy.exc import DBAPIError
-
+def _index_generation(database_url: str) -> tuple[str, int] | None:
     from api import index_snapshot
 
+    found = index_snapshot.read_sqlite_generation(database_url)
+    if found is not None:
+        return found
+    from sqlalchemy.exc import DBAPIError
+
+    from api.db import make_engine
+
+    engine = make_engine(database_url)
     try:
         with engine.connect() as conn:
             return index_snapshot.read_generation(conn)
@@ -322,6 +340,8 @@ def _index_generation(engine):  # noqa: ANN001, ANN202 - sqlalchemy Engine -> (i
         err.print("[yellow]warning:[/] this database has no index generation yet (run `leadmatch migrate`); "
                   "building the index without a snapshot")
         return None
+    finally:
+        engine.dispose()
 
 
 def _answer_columns(r) -> tuple[str, str, str, str, str]:  # noqa: ANN001 - a MatchResult
@@ -355,23 +375,27 @@ def match_file(
     """Match every lead of a CSV; writes one row per input row, in input order:
     lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
     from api import csvio
+    from matcher.index import match_distinct
 
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
-    index = build_index(long_lived=False, snapshot=snapshot)
+    # with several processes and a small snapshot, each process restores the index itself, in
+    # parallel and while this one reads the file; a large index is loaded here once and shared
+    source = _index_or_snapshot(False, snapshot, HAND_OVER_MAX_BYTES if _can_fork(workers) else 0)
+    accounts = source.accounts if not hasattr(source, "match") else len(source)
     loaded = time.perf_counter()
     try:
         total = max(0, _count_lines(leads) - 1)
         counts: dict[str, int] = {}
         memo: dict = {}  # answers so far, by answer key: the index does not change during a file
         with open(out, "w", newline="", encoding="utf-8") as fh, _progress() as progress, \
-                _lead_answerer(index, workers) as answer_many:
+                _lead_answerer(source, workers) as answer_many:
             writer = csv.writer(fh)
             writer.writerow(OUT_COLUMNS)
             task = progress.add_task("matching leads", total=total)
             for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK):
                 readable = [it.lead for it in items if not isinstance(it, csvio.RowError)]
-                answers = index.match_many(readable, memo, answer_many)
+                answers = match_distinct(readable, memo, answer_many)
                 for row in _result_rows(items, answers):
                     writer.writerow(row)
                     counts[row[1]] = counts.get(row[1], 0) + 1
@@ -383,11 +407,11 @@ def match_file(
     global _LEFT_FOR_EXIT
     # the results file is closed: nothing is left to flush but stdio. Holding the index here
     # keeps it from being freed when this function returns (see ``main``).
-    _LEFT_FOR_EXIT = (index, memo)
+    _LEFT_FOR_EXIT = (source, memo)
     n = sum(counts.values())
     took = time.perf_counter() - loaded
     summary = ", ".join(f"{k} {v}" for k, v in sorted(counts.items()))
-    err.print(f"{n} leads ({summary}) matched against {len(index)} accounts in {took:.2f} s "
+    err.print(f"{n} leads ({summary}) matched against {accounts} accounts in {took:.2f} s "
               f"({n / took if took else 0:.0f} leads/s on {workers} process{'es' if workers > 1 else ''}; "
               f"index load {loaded - started:.1f} s) -> {out}")
 
@@ -403,35 +427,67 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-# The index a forked matching process inherits (copy-on-write: built once, never pickled).
+# The index of a forked matching process: inherited (copy-on-write: built once, never
+# pickled), or restored by the process itself from a snapshot it inherited.
 _FORKED_INDEX = None
-# fewer distinct leads than this are matched here: sending them costs more than it saves
+# fewer distinct leads than this are matched here when this process has the index
 FORK_MIN_LEADS = 64
+# a snapshot body up to this size (about 250,000 accounts) is restored by every matching
+# process (in parallel, each its own copy); a larger index is loaded once and shared
+HAND_OVER_MAX_BYTES = 48 * 2**20
+
+
+def _can_fork(workers: int) -> bool:
+    return workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+
+
+def _restore_in_fork(snapshot, rules) -> None:  # noqa: ANN001 - index_snapshot.Snapshot, MatchingRules
+    global _FORKED_INDEX
+    from api import index_snapshot
+    from matcher.index import bulk_building
+
+    with bulk_building():
+        _FORKED_INDEX = index_snapshot.restore(snapshot, rules)
+    if _FORKED_INDEX is not None:
+        _FORKED_INDEX.settle(collect=False)
 
 
 def _answer_in_fork(leads: list) -> list[tuple]:
+    if _FORKED_INDEX is None:
+        raise RuntimeError("the index snapshot could not be restored in a matching process")
     return [_answer_columns(_FORKED_INDEX.match(lead)) for lead in leads]
 
 
 @contextlib.contextmanager
-def _lead_answerer(index, workers: int) -> Iterator:  # noqa: ANN001
+def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountIndex | Snapshot
     """A function from distinct leads to their output columns, in order: in this process, or
-    spread over ``workers`` forked processes sharing the built index. Only distinct leads are
-    sent (``AccountIndex.match_many`` leaves out the ones answered before), so the processes
-    carry the matching and this one the reading, deduplicating and writing."""
+    spread over ``workers`` forked processes that share the built index or restore it from
+    the snapshot ``source``. Only distinct leads are sent (``match_distinct`` leaves out the
+    ones answered before), so the processes carry the matching and this one the reading,
+    deduplicating and writing."""
     global _FORKED_INDEX
+    index = source if hasattr(source, "match") else None
 
     def here(leads: list) -> list[tuple]:
         return [_answer_columns(index.match(lead)) for lead in leads]
 
-    if workers <= 1 or "fork" not in multiprocessing.get_all_start_methods():
+    if not _can_fork(workers):
+        if index is None:
+            raise RuntimeError("a snapshot is handed to matching processes only when they can be forked")
         yield here
         return
-    _FORKED_INDEX = index
-    pool = multiprocessing.get_context("fork").Pool(workers)
+    context = multiprocessing.get_context("fork")
+    if index is not None:
+        _FORKED_INDEX = index
+        pool = context.Pool(workers)
+    else:
+        from config import load_matching_rules
+
+        pool = context.Pool(workers, initializer=_restore_in_fork,
+                            initargs=(source, load_matching_rules(_settings().matching_rules)))
 
     def spread(leads: list) -> list[tuple]:
-        if len(leads) < FORK_MIN_LEADS:
+        if index is not None and len(leads) < FORK_MIN_LEADS:
             return here(leads)
         size = -(-len(leads) // (workers * 4))  # a few parts each, so a slow part does not hold the rest
         parts = pool.map(_answer_in_fork, [leads[i:i + size] for i in range(0, len(leads), size)])

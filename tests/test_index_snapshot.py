@@ -105,3 +105,19 @@ def test_folding_the_change_log_keeps_the_generation(database_url: str) -> None:
         conn.execute(text("INSERT INTO owners (name) VALUES ('Someone New')"))
         assert index_snapshot.read_generation(conn)[1] == before[1] + 1
     engine.dispose()
+
+
+def test_sqlite_generation_is_read_without_sqlalchemy_as_with_it(database_url: str, tmp_path) -> None:  # noqa: ANN001
+    engine = create_engine(database_url)
+    with engine.connect() as conn:
+        through_sqlalchemy = index_snapshot.read_generation(conn)
+    engine.dispose()
+    direct = index_snapshot.read_sqlite_generation(database_url)
+    if database_url.startswith("sqlite"):
+        assert direct == through_sqlalchemy is not None
+    else:
+        assert direct is None  # only plain SQLite file URLs are read directly
+    for other in ("sqlite://", "sqlite:///:memory:", f"sqlite:///{tmp_path / 'missing.db'}",
+                  f"sqlite:///{tmp_path / 'x.db'}?mode=ro"):
+        assert index_snapshot.read_sqlite_generation(other) is None
+    assert not (tmp_path / "missing.db").exists()  # read-only: nothing created
