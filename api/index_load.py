@@ -11,6 +11,8 @@ makes: same accounts, same postings, so the same answers.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
 import gc
 import multiprocessing
 import os
@@ -49,7 +51,20 @@ def build_index(engine: Engine, rules: MatchingRules, *, workers: int | None = N
         _fill(index, engine, rules, cuts, progress)
     if len(index) >= 10_000:
         index.settle(collect=long_lived)
+        release_free_memory()
     return index
+
+
+def release_free_memory() -> None:
+    """Hand the memory a build freed (rows, chunks, the sets ``settle`` compacted) back to the
+    system: glibc keeps freed heap memory for reuse, so the process would go on holding about
+    a tenth more than its index. A no-op where the C library has no ``malloc_trim``."""
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        trim = libc.malloc_trim
+    except (OSError, AttributeError):
+        return
+    trim(0)
 
 
 def _fill(index: AccountIndex, engine: Engine, rules: MatchingRules, cuts: list[str],

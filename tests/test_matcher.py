@@ -290,3 +290,29 @@ def test_restored_index_answers_as_the_original(index):
     assert restored.remove("A2") and restored.get("A2") is None and restored.get("A1") == index.get("A1")
     with pytest.raises(ValueError):
         AccountIndex.restore(RULES, [], ({"not a kind": {}}, {}))
+
+
+def test_settled_index_answers_as_before_and_keeps_changing():
+    """settle() compacts long postings into sorted tuples; answers must not change, and the
+    index must go on taking upserts and removals, as a fresh build of the same accounts."""
+    words = ["Acme", "Group", "Labs", "Global", "Data"]
+    accounts = [account(f"S{i:03d}", f"{words[i % 5]} {words[(i // 5) % 5]} Holdings {i}",
+                        [f"s{i}.example.com"], country="US", parent_id=f"S{i - 1:03d}" if i % 4 else None)
+                for i in range(120)] + FIXTURE
+    leads = [Lead(company="Acme Group Holdings"), Lead(company="Data Labs Holdings 7", country="US"),
+             Lead(email="x@s17.example.com"), Lead(company="Global Data"), *(lead for _, lead, *_ in CASES)]
+    idx = AccountIndex(RULES)
+    idx.upsert_many(accounts)
+    before = [idx.match(lead) for lead in leads]
+    idx.settle()
+    assert any(isinstance(p, tuple) and len(p) > 16 for p in idx._postings[keys.TOKEN].values())
+    assert [idx.match(lead) for lead in leads] == before
+    # changes after settling
+    idx.remove("S017")
+    idx.upsert(account("S200", "Acme Group Holdings", ["acme-group.example"], country="US"))
+    idx.upsert(account("S003", "Renamed Co", ["renamed.example"], country="US"))
+    fresh = AccountIndex(RULES)
+    final = [a for a in accounts if a.id not in ("S017", "S003")]
+    fresh.upsert_many(final + [account("S200", "Acme Group Holdings", ["acme-group.example"], country="US"),
+                               account("S003", "Renamed Co", ["renamed.example"], country="US")])
+    assert [idx.match(lead) for lead in leads] == [fresh.match(lead) for lead in leads]
