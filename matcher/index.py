@@ -237,7 +237,7 @@ class AccountIndex:
         # an account sharing less than this share of the lead's word weight cannot reach the
         # name threshold: do not pay for scoring it. Distinct words: a repeated word ('Acme
         # Acme') is no more evidence than one.
-        lead_weight = max((sum(self.weight(t) for t in set(n.tokens)) for n in (*f.names, *f.alias_names)), default=0.0)
+        lead_weight = max((sum(self.weight(t) for t in set(n)) for n in (*f.names, *f.alias_names)), default=0.0)
         share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
         floor = share * lead_weight
         usable = []
@@ -279,7 +279,7 @@ class AccountIndex:
 
             def rank(kv: tuple[str, float]) -> tuple[float, str]:
                 acc = lookup(kv[0])
-                extra = len(acc.names[0].tokens) if acc is not None and acc.names else 0
+                extra = len(acc.names[0]) if acc is not None and acc.names else 0
                 return (-(kv[1] - 0.01 * extra), kv[0])
 
             for aid, w in sorted(reachable, key=rank)[:limit]:

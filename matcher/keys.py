@@ -119,7 +119,7 @@ def pack_features(f: AccountFeatures) -> tuple:
     """Account features as plain tuples and strings, cheap to pickle to another process
     (slotted dataclasses pickle through Python-level state functions, several times slower)."""
     a = f.account
-    return (tuple(getattr(a, name) for name in _ACCOUNT_FIELDS), tuple(n.tokens for n in f.names),
+    return (tuple(getattr(a, name) for name in _ACCOUNT_FIELDS), tuple(tuple(n) for n in f.names),
             f.domains, f.contact_domains, f.labels, f.country, f.region, f.city, f.phone)
 
 
@@ -195,9 +195,9 @@ def iter_account_keys(f: AccountFeatures) -> Iterator[tuple[str, str]]:
         yield LABEL, lbl
     for n in f.names:
         yield KEY, n.key
-        for t in n.tokens:
+        for t in n:
             yield TOKEN, t
-        acr = normalize.acronym(n.tokens)
+        acr = normalize.acronym(n)
         if acr:
             yield ACRONYM, acr
 
@@ -226,13 +226,13 @@ def lead_name_keys(f: LeadFeatures) -> list[tuple[str, str]]:
         keys.append((KEY, n.key))
         if len(n.key) >= 4:
             keys.append((LABEL, n.key))  # 'Stackdriver' finds the owner of stackdriver.com
-        acr = normalize.acronym(n.tokens)
+        acr = normalize.acronym(n)
         if acr:
             keys.append((KEY, acr))  # 'International Business Machines' finds account 'IBM'
-        if len(n.tokens) == 1 and 2 <= len(n.tokens[0]) <= 6:
-            keys.append((ACRONYM, n.tokens[0]))  # 'IBM' finds 'International Business Machines'
+        if len(n) == 1 and 2 <= len(n[0]) <= 6:
+            keys.append((ACRONYM, n[0]))  # 'IBM' finds 'International Business Machines'
     for n in (*f.names, *f.alias_names):
-        keys.extend((TOKEN, t) for t in n.tokens)
+        keys.extend((TOKEN, t) for t in n)
     return keys
 
 

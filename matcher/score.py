@@ -71,11 +71,11 @@ def name_similarity(x: NormalizedName, y: NormalizedName, weight: Weight) -> flo
     """
     if not x or not y:
         return 0.0
-    if x.tokens == y.tokens:
+    if x == y:
         return 1.0
     total = 0.0
     matched = 0.0
-    for a_tokens, b_tokens in ((x.tokens, y.tokens), (y.tokens, x.tokens)):
+    for a_tokens, b_tokens in ((x, y), (y, x)):
         for a in a_tokens:
             w = weight(a)
             total += w
@@ -102,7 +102,7 @@ def name_similarity(x: NormalizedName, y: NormalizedName, weight: Weight) -> flo
 def _contains(x: NormalizedName | None, y: NormalizedName | None) -> bool:
     if x is None or y is None:
         return False
-    a, b = set(x.tokens), set(y.tokens)
+    a, b = set(x), set(y)
     return a <= b or b <= a
 
 
@@ -124,14 +124,14 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
                 best = (0.95, "name_domain_label", ln, None)
     for ln in lead.alias_names:
         for an in acc.names:
-            if ln.tokens == an.tokens and best[0] < 1.0:
+            if ln == an and best[0] < 1.0:
                 best = (0.98, "name_alias", ln, an)
     if best[0] < 0.8:  # acronyms only when nothing better was found
         for ln in lead.names:
             for an in acc.names:
-                if len(ln.tokens) == 1 and normalize.acronym(an.tokens) == ln.tokens[0]:
+                if len(ln) == 1 and normalize.acronym(an) == ln[0]:
                     best = (0.8, "name_acronym", ln, an)
-                elif len(an.tokens) == 1 and normalize.acronym(ln.tokens) == an.tokens[0]:
+                elif len(an) == 1 and normalize.acronym(ln) == an[0]:
                     best = (0.8, "name_acronym", ln, an)
     return best
 
@@ -159,7 +159,7 @@ def domain_resembles_name(domain: str | None, acc: AccountFeatures) -> bool:
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
-    return all(t in generic for t in name.tokens)
+    return all(t in generic for t in name)
 
 
 def score(lead: LeadFeatures, acc: AccountFeatures, rules: MatchingRules, weight: Weight, generic: frozenset[str]) -> Scored | None:
