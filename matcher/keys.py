@@ -39,11 +39,18 @@ class AccountFeatures:
     # cost more memory than all the postings
     domains: tuple[str, ...]
     contact_domains: tuple[str, ...]
-    labels: tuple[str, ...]
     country: str | None
     region: str | None
     city: str | None
     phone: str | None
+
+    @property
+    def labels(self) -> tuple[str, ...]:
+        """The name parts of the account's domains (``siemens.co.uk`` -> ``siemens``), of three
+        letters or more. A registrable domain is its name part and a public suffix, so this is
+        derived, not stored: a million accounts would hold a million more tuples."""
+        found = tuple(dict.fromkeys(d.partition(".")[0] for d in self.domains))
+        return tuple(lbl for lbl in found if len(lbl) >= 3)
 
 
 @fast_init
@@ -90,7 +97,6 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
     domains = tuple(dict.fromkeys(raw if raw == reg else reg for raw, reg, _ in split if reg))
     if domains == account.domains:
         domains = account.domains  # the same tuple, not an equal copy
-    labels = tuple(dict.fromkeys(lbl for _, reg, lbl in split if reg and lbl and len(lbl) >= 3))
     contact_domains = tuple(dict.fromkeys(
         d for d in (normalize.registrable_domain(x) for x in account.contact_domains)
         if d and d not in domains and not normalize.is_free_mail(d) and not normalize.is_disposable(d)
@@ -101,7 +107,6 @@ def account_features(account: Account, names: NameNormalizer, country_aliases: d
         names=tuple(all_names),
         domains=domains,
         contact_domains=contact_domains,
-        labels=labels,
         country=country,
         region=_fold(account.region),
         city=_fold(account.city),
@@ -120,7 +125,7 @@ def pack_features(f: AccountFeatures) -> tuple:
     (slotted dataclasses pickle through Python-level state functions, several times slower)."""
     a = f.account
     return (tuple(getattr(a, name) for name in _ACCOUNT_FIELDS), tuple(tuple(n) for n in f.names),
-            f.domains, f.contact_domains, f.labels, f.country, f.region, f.city, f.phone)
+            f.domains, f.contact_domains, f.country, f.region, f.city, f.phone)
 
 
 def packed_account_id(packed: tuple) -> str:
@@ -131,7 +136,7 @@ def packed_account_id(packed: tuple) -> str:
 def unpack_features(packed: tuple) -> AccountFeatures:
     """The inverse of ``pack_features``; repeated strings (words, places, owners) are interned
     again, since pickling hands each process its own copies."""
-    account_values, names, domains, contact_domains, labels, country, region, city, phone = packed
+    account_values, names, domains, contact_domains, country, region, city, phone = packed
     values = list(account_values)
     for i in _SHARED_ACCOUNT_INDEXES:
         if values[i]:
@@ -142,7 +147,6 @@ def unpack_features(packed: tuple) -> AccountFeatures:
         tuple([NormalizedName(tuple(map(_intern, tokens))) for tokens in names]),
         account.domains if domains == account.domains else domains,
         contact_domains,
-        labels,
         _intern(country) if country else None,
         _intern(region) if region else None,
         _intern(city) if city else None,
