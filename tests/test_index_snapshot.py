@@ -73,10 +73,19 @@ def test_snapshot_of_other_rules_code_or_database_is_not_used(cli_env: str, tmp_
     assert index_snapshot.load(path, other_rules, gen) is None
     assert index_snapshot.load(path, rules, ("another-database", gen[1])) is None
     assert index_snapshot.load(path, rules, (gen[0], gen[1] + 1)) is None
-    # a damaged file is a rebuild, not an error
-    path.write_bytes(path.read_bytes()[:200])
+    # a damaged file is a rebuild, not an error: cut short, or a byte of the body changed
+    # (also where matching processes would restore it themselves)
+    data = path.read_bytes()
+    path.write_bytes(data[:200])
     out, rows = _match(tmp_path, leads, "2.csv")
     assert "snapshot saved" in out and len(rows) == 5
+    data = path.read_bytes()
+    path.write_bytes(data[:-100] + bytes([data[-100] ^ 0xFF]) + data[-99:])
+    assert index_snapshot.read(path, rules, _generation(cli_env)) is None
+    out, rows = _match(tmp_path, leads, "3.csv", "--workers", "2")
+    assert "snapshot saved" in out and len(rows) == 5
+    out, rows3 = _match(tmp_path, leads, "4.csv", "--workers", "2")
+    assert "restored by each matching process" in out and rows3 == rows
 
 
 def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path) -> None:
