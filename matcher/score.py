@@ -118,8 +118,9 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
         # one name is the other plus words that weigh little: 'Admera Health' / 'Admera'
         best = (best[0], "name_core", best[2], best[3])
     if best[1] != "name_exact":
+        labels = acc.labels  # derived on each use: once here, not once a name
         for ln in lead.names:
-            if len(ln.key) >= 4 and ln.key in acc.labels and best[0] < 0.95:
+            if len(ln.key) >= 4 and ln.key in labels and best[0] < 0.95:
                 # the name of a brand whose domain the account owns ('Stackdriver' -> Google)
                 best = (0.95, "name_domain_label", ln, None)
     for ln in lead.alias_names:
