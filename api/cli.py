@@ -312,8 +312,6 @@ def _index_or_snapshot(long_lived: bool, snapshot: bool, hand_over_bytes: int): 
     if generation is not None:
         try:
             index_snapshot.save(path, index, generation)
-            with engine.begin() as conn:
-                index_snapshot.fold_changes(conn)
             err.print(f"index: {len(index)} accounts built in {time.perf_counter() - started:.2f} s, "
                       f"snapshot saved to {path}")
         except Exception as exc:  # noqa: BLE001 - a cache: the run goes on without it

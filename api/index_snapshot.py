@@ -149,9 +149,6 @@ def save(path: Path, index: AccountIndex, generation: tuple[str, int]) -> None:
 # built from moves the number, whoever makes it. The two tables are not ORM models on purpose
 # (nothing here writes them; a test's TRUNCATE of the models must not empty them).
 
-FOLD_INDEX_CHANGES_AT = 1000
-
-
 _GENERATION_SQL = "SELECT instance, changes FROM index_generation WHERE id = 1"
 # a plain SQLite file URL (no query, not in memory), as SQLAlchemy reads it
 _SQLITE_FILE_URL = re.compile(r"sqlite(?:\+pysqlite)?:///(?P<path>[^?]+)")
@@ -169,20 +166,6 @@ def read_generation(conn: Connection) -> tuple[str, int] | None:
     if conn.dialect.name == "postgresql":
         changes += int(conn.execute(text("SELECT coalesce(sum(weight), 0) FROM index_changes")).scalar_one())
     return row[0], changes
-
-
-def fold_changes(conn: Connection) -> None:
-    """PostgreSQL: fold the change log into one row of the same total weight once it is long
-    (the generation is its sum, so reading stays cheap). The rows this transaction cannot see
-    (a writer that has not committed yet) are left alone, so the sum is kept exactly."""
-    from sqlalchemy import text
-
-    if conn.dialect.name != "postgresql":
-        return
-    if conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() < FOLD_INDEX_CHANGES_AT:
-        return
-    conn.execute(text("WITH gone AS (DELETE FROM index_changes RETURNING weight) "
-                      "INSERT INTO index_changes (weight) SELECT sum(weight) FROM gone HAVING count(*) > 0"))
 
 
 def read_sqlite_generation(database_url: str) -> tuple[str, int] | None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 import csv
 from pathlib import Path
 
+import pytest
 from sqlalchemy import create_engine, text
 
 from api import index_snapshot
@@ -98,21 +99,22 @@ def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path)
     assert loaded._postings == built._postings and loaded._children == built._children
 
 
-def test_folding_the_change_log_keeps_the_generation(database_url: str) -> None:
+def test_every_change_moves_the_generation_by_one_and_the_log_stays_short(database_url: str) -> None:
+    """One step per statement that changes what the index reads, whoever runs it; on
+    PostgreSQL the writers fold the change log as they go, keeping its sum."""
     engine = create_engine(database_url)
-    pg = database_url.startswith("postgresql")
     with engine.begin() as conn:
-        if pg:  # SQLite has a counter row, nothing to fold
-            conn.execute(text("INSERT INTO index_changes (weight) SELECT 1 FROM generate_series(1, :n)"),
-                         {"n": index_snapshot.FOLD_INDEX_CHANGES_AT + 5})
-        before = index_snapshot.read_generation(conn)
-        index_snapshot.fold_changes(conn)
-        assert index_snapshot.read_generation(conn) == before
-        if pg:
-            assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() == 1
-    with engine.begin() as conn:  # and the next change still moves it
         conn.execute(text("INSERT INTO owners (name) VALUES ('Someone New')"))
-        assert index_snapshot.read_generation(conn)[1] == before[1] + 1
+        start = index_snapshot.read_generation(conn)
+    for i in range(250):  # separate transactions, as separate writers would make them
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE owners SET email = :e WHERE name = 'Someone New'"), {"e": f"n{i}@x.io"})
+    with engine.begin() as conn:
+        assert index_snapshot.read_generation(conn) == (start[0], start[1] + 250)
+        if database_url.startswith("postgresql"):
+            assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() <= 100
+        conn.execute(text("SELECT 1 FROM owners"))  # reading moves nothing
+        assert index_snapshot.read_generation(conn)[1] == start[1] + 250
     engine.dispose()
 
 
@@ -130,3 +132,40 @@ def test_sqlite_generation_is_read_without_sqlalchemy_as_with_it(database_url: s
                   f"sqlite:///{tmp_path / 'x.db'}?mode=ro"):
         assert index_snapshot.read_sqlite_generation(other) is None
     assert not (tmp_path / "missing.db").exists()  # read-only: nothing created
+
+
+@pytest.mark.postgres
+def test_concurrent_writers_neither_wait_nor_lose_a_change(_pg_session_url: str) -> None:
+    """Writers in parallel transactions (PostgreSQL; SQLite has one writer at a time): each
+    statement counts once, and folding the log under them neither blocks them nor loses a step."""
+    import threading
+
+    engine = create_engine(_pg_session_url, pool_size=6)
+    with engine.begin() as conn:
+        for t in range(4):
+            conn.execute(text("INSERT INTO owners (name) VALUES (:n)"), {"n": f"Writer {t}"})
+        start = index_snapshot.read_generation(conn)
+    errors: list[BaseException] = []
+
+    def writer(t: int) -> None:
+        try:
+            for i in range(40):
+                with engine.begin() as conn:  # three statements in one transaction
+                    for k in range(3):
+                        conn.execute(text("UPDATE owners SET email = :e WHERE name = :n"),
+                                     {"e": f"{t}-{i}-{k}@x.io", "n": f"Writer {t}"})
+        except BaseException as exc:  # noqa: BLE001 - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=writer, args=(t,)) for t in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join(60)
+    assert not errors, errors
+    with engine.connect() as conn:
+        assert index_snapshot.read_generation(conn) == (start[0], start[1] + 4 * 40 * 3)
+        assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() <= 100
+    with engine.begin() as conn:
+        conn.execute(text("DELETE FROM owners WHERE name LIKE 'Writer %'"))
+    engine.dispose()

@@ -9,8 +9,8 @@ recreated) so a snapshot is never taken for another database's.
 - SQLite (one writer at a time): row triggers add 1 to a single counter row.
 - PostgreSQL (concurrent writers): statement triggers *append* a row of weight 1 to
   ``index_changes``; the generation is the sum of the weights. Appending takes no shared row
-  lock, so concurrent writers neither wait for each other nor deadlock on a counter; folding
-  the log into one row (``api.index_snapshot.fold_changes``) keeps the sum.
+  lock, so concurrent writers neither wait for each other nor deadlock on a counter; the
+  writers fold the log into one row of the same sum now and then (migration 0006).
 
 Revision ID: 0005
 Revises: 0004
