@@ -372,7 +372,7 @@ def match_file(
 ) -> None:
     """Match every lead of a CSV; writes one row per input row, in input order:
     lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
-    from api import csvio
+    from api import csvio, index_snapshot
     from matcher.index import match_distinct
 
     workers = workers or os.cpu_count() or 1
@@ -380,7 +380,7 @@ def match_file(
     # with several processes and a small snapshot, each process restores the index itself, in
     # parallel and while this one reads the file; a large index is loaded here once and shared
     source = _index_or_snapshot(False, snapshot, HAND_OVER_MAX_BYTES if _can_fork(workers) else 0)
-    accounts = source.accounts if not hasattr(source, "match") else len(source)
+    accounts = source.accounts if isinstance(source, index_snapshot.Snapshot) else len(source)
     loaded = time.perf_counter()
     try:
         total = max(0, _count_lines(leads) - 1)
@@ -464,7 +464,9 @@ def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountI
     ones answered before), so the processes carry the matching and this one the reading,
     deduplicating and writing."""
     global _FORKED_INDEX
-    index = source if hasattr(source, "match") else None
+    from api import index_snapshot
+
+    index = None if isinstance(source, index_snapshot.Snapshot) else source
 
     def here(leads: list) -> list[tuple]:
         return [_answer_columns(index.match(lead)) for lead in leads]
