@@ -17,12 +17,17 @@ from api import errors
 from api.cache import DEFAULT_PREFIX, make_cache
 from api.db import make_engine, make_sessionmaker
 from api.deps import Services
-from api.index_sync import IndexSync
+from api.matching.index_sync import IndexSync
 from api.metrics import Metrics
-from api.middleware import CachedStatusFastPath, MatchFastPath, RequestGuard
+from api.middleware import RequestGuard
 from api.responses import JSONBytesResponse
-from api.routes import accounts, activities, contacts, health, match, opportunities, rules, statuses
-from api.rule_sets import FollowingQualifier
+from api.accounts import routes as account_routes
+from api.matching import routes as matching_routes
+from api.matching.fast_path import MatchFastPath
+from api.ops import routes as ops_routes
+from api.qualification import routes as qualification_routes
+from api.qualification.fast_path import CachedStatusFastPath
+from api.qualification.rule_sets import FollowingQualifier
 from config import get_settings, load_matching_rules, load_qualification_rules
 from config.settings import Settings
 
@@ -51,7 +56,7 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
         on_change=lambda ids: holder["s"].invalidate(ids),
         on_size=metrics.index_accounts.set,
     )
-    # the rule set applied with `leadmatch rules apply` wins over the settings file (api.rule_sets)
+    # the rule set applied with `leadmatch rules apply` wins over the settings file (api/qualification/rule_sets.py)
     qualifier = FollowingQualifier(load_qualification_rules(settings.qualification_rules))
     qualifier.follow_database(engine)
     services = Services(settings=settings, engine=engine, sessions=sessions, index=sync, cache=cache,
@@ -92,8 +97,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     errors.install(app)
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
-    for module in (match, statuses, accounts, contacts, activities, opportunities, rules, health):
-        app.include_router(module.router)
+    for routes in (matching_routes, qualification_routes, account_routes, ops_routes):
+        app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)
     app.add_middleware(MatchFastPath)

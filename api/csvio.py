@@ -16,7 +16,7 @@ from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Iterator
 
-from matcher.types import Account, Lead
+from matcher.matching.types import Account, Lead
 
 ACCOUNT_COLUMNS = ("id", "name", "domains", "country", "region", "city", "parent_id", "owner")
 LEAD_FIELDS = tuple(f.name for f in fields(Lead))  # email, company, ..., in Lead's order

@@ -5,13 +5,17 @@
 acme.com, and regional children such as "Acme GmbH" in DE with acme.de, owned by the territory's
 seller), several domains per account, some contacts (some on domains the account does not list,
 which the matcher learns as contact evidence) and owners by territory.
+``demo`` is the ``leadmatch demo`` command that loads them.
 """
 from __future__ import annotations
 
 import random
+import sys
 from dataclasses import dataclass
 
-from api.store import AccountData, ContactData
+from api import console
+
+from api.accounts.store import AccountData, ContactData
 
 SEED = 20240601
 
@@ -124,3 +128,38 @@ def generate(n_accounts: int = 2000, seed: int = SEED) -> DemoData:
         accounts.append(acc)
         add_contacts(acc, domains)
     return DemoData(accounts[:n_accounts], [c for c in contacts if int(c.account_id[1:]) <= n_accounts])
+
+
+def demo() -> None:
+    """Migrate and load ~2,000 synthetic demo accounts (idempotent), then print example requests."""
+    from api.accounts import commands as account_commands
+    from api.accounts import store
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
+
+    settings = console.settings()
+    run(settings.database_url)
+    data = generate()
+    engine = make_engine(settings.database_url)
+    with session_scope(make_sessionmaker(engine)) as session:
+        accounts = store.upsert_accounts(session, data.accounts)
+        contacts, _ = store.upsert_contacts(session, data.contacts)
+    engine.dispose()
+    publish = account_commands.change_publisher()
+    if publish and (accounts.changed_ids or contacts.changed_ids):
+        publish(sorted({c.account_id for c in data.contacts} | set(accounts.changed_ids)))
+    console.err.print(f"demo data in {console.redact(settings.database_url)}: accounts {accounts.created} created, "
+              f"{accounts.updated} updated, {accounts.unchanged} unchanged; contacts {contacts.created} created, "
+              f"{contacts.updated} updated, {contacts.unchanged} unchanged")
+    base = "http://127.0.0.1:8000"
+    sys.stdout.write(f"""
+Start the API:   leadmatch serve
+Then try:
+  curl -s {base}/v1/match -H 'content-type: application/json' \\
+       -d '{{"email": "jane.doe@acme.de", "company": "ACME GmbH", "country": "DE"}}'
+  curl -s {base}/v1/match -H 'content-type: application/json' \\
+       -d '{{"email": "jane1987@gmail.com", "company": "Acme Corp", "country": "GB"}}'
+  curl -s {base}/v1/match -H 'content-type: application/json' -d '{{"company": "Acme Corporation"}}'
+  curl -s {base}/v1/accounts/D00001
+  curl -s {base}/readyz
+  API docs: {base}/docs
+""")

@@ -21,12 +21,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from api import db
 from api.cache import Cache
-from api.index_sync import IndexSync
+from api.matching.index_sync import IndexSync
 from api.metrics import Metrics
 from config.settings import Settings
 
 if TYPE_CHECKING:
-    from api.qualification import Qualifier
+    from api.qualification.service import Qualifier
 
 ACCOUNT_TTL_SECONDS = 60.0
 # Writers drop a status the moment they commit a change; the TTL only bounds how long a reader

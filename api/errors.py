@@ -21,13 +21,17 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass
-from typing import Any, Iterable, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from api.responses import JSONBytesResponse
+from api.schemas import ErrorOut
+
+if TYPE_CHECKING:
+    from api.accounts.store import InvalidItems
 
 log = logging.getLogger("leadmatch.api")
 
@@ -116,6 +120,31 @@ def pydantic_errors(errors: Iterable[dict[str, Any]], root: str = "") -> list[Fi
         msg = str(e.get("msg", "invalid"))
         out.append(FieldError(field_path(loc, root), msg.removeprefix("Value error, ")))
     return out
+
+
+# ---------------------------------------------------------------- helpers for the routes
+
+
+def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
+    text = {404: "Not found", 409: "Conflicts with the stored state", 413: "Body or item count over the limit",
+            422: "Invalid input", 503: "Not ready (index loading or a dependency down)"}
+    return {c: {"model": ErrorOut, "description": text.get(c, "Error")} for c in codes}
+
+
+def check_item_count(n: int, limit: int, what: str) -> None:
+    if n > limit:
+        msg = f"at most {limit} {what} per request (bulk_max_items); got {n}"
+        raise PayloadTooLarge(msg, [FieldError("items", msg)])
+    if n == 0:
+        raise ValidationFailed("the array is empty", [FieldError("items", f"send at least one of the {what}")])
+
+
+def invalid_items(exc: InvalidItems) -> ValidationFailed:
+    fields = [FieldError(f"items[{p.index}].{p.field}", p.message) for p in exc.problems]
+    summary = "nothing was stored: " + "; ".join(f"{f.field}: {f.message}" for f in fields[:3])
+    if len(fields) > 3:
+        summary += f" (and {len(fields) - 3} more)"
+    return ValidationFailed(summary, fields)
 
 
 def _render(exc: LeadmatchError) -> JSONBytesResponse:

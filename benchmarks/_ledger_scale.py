@@ -117,8 +117,8 @@ def _event_hash(type_: str, occurred_iso: str, contact_id: str | None, email: st
 
 
 def _check_hash_matches_api() -> None:
-    from api.ledger_store import activity_hash
-    from matcher.ledger import Activity
+    from api.qualification.store import activity_hash
+    from matcher.qualification.ledger import Activity
 
     t = datetime(2026, 1, 2, 3, 4, 5, 678000, tzinfo=timezone.utc)
     a = Activity(id="x", type="webinar", occurred_at=t, contact_id="C1", email="a@b.com", channel="event",

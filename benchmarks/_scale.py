@@ -14,7 +14,7 @@ import re
 from pathlib import Path
 from typing import Iterator
 
-from matcher.types import Account
+from matcher.matching.types import Account
 
 LINES = ("Holdings", "Group", "Labs", "Technologies", "Systems", "Partners", "Solutions",
          "International", "Digital", "Consulting", "Ventures", "Analytics", "Media", "Services",

@@ -38,7 +38,7 @@ PEERS = {  # key -> (label, peers.py method, extra args)
 def run_ours(data: Path):
     from api import csvio
     from config import load_matching_rules
-    from matcher import AccountIndex
+    from matcher.matching.index import AccountIndex
 
     rules = load_matching_rules()
     t0 = time.perf_counter()

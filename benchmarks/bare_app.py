@@ -23,7 +23,7 @@ from fastapi import FastAPI  # noqa: E402
 from fastapi import Path as PathParam  # noqa: E402
 from starlette.responses import Response  # noqa: E402
 
-from api.schemas import LeadIn  # noqa: E402
+from api.matching.schemas import LeadIn  # noqa: E402
 
 app = FastAPI(title="bare baselines")
 _STATUS_BODY = (Path(os.environ["BARE_STATUS_BODY"]).read_bytes() if os.environ.get("BARE_STATUS_BODY")

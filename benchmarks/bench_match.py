@@ -177,7 +177,7 @@ def cmd_latency(args) -> int:
 
     from api import csvio
     from config import load_matching_rules
-    from matcher import AccountIndex
+    from matcher.matching.index import AccountIndex
 
     data = C.data_dir(args.data)
     real = read_real_accounts(data / "accounts.csv")
@@ -273,7 +273,8 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
     """Write n scale accounts with the project's storage; skip when the DB already holds them."""
     from _scale import read_real_accounts, scale_accounts
 
-    from api import db, store
+    from api import db
+    from api.accounts import store
 
     db.migrate(url)
     engine = db.make_engine(url)
@@ -318,9 +319,10 @@ def _load_once(url: str, workers: int | None, snapshot_dir: str | None = None) -
     """Runs in a fresh process: build the index from the database, report time and RSS.
     With ``snapshot_dir``: as ``leadmatch match-file`` does, from a current snapshot there
     (``source: snapshot``), else built and then saved (the saving is not timed)."""
-    from api import db, index_load, index_snapshot
+    from api import db
+    from api.matching import index_load, index_snapshot
     from config import load_matching_rules
-    from matcher.index import bulk_building
+    from matcher.matching.index import bulk_building
 
     engine = db.make_engine(url)
     rules = load_matching_rules()

@@ -73,9 +73,9 @@ def _clear_statuses(url: str) -> None:
 def _recompute_once(url: str, workers: int, as_of: str, apply: bool) -> dict:
     """Runs in a fresh process: one recompute_all, its report and the process tree's resources."""
     from api.db import make_engine
-    from api.recompute import recompute_all
+    from api.qualification.recompute import recompute_all
     from config import load_qualification_rules
-    from matcher.qualify import compile_rules
+    from matcher.qualification.qualify import compile_rules
 
     engine = make_engine(url)
     compiled = compile_rules(load_qualification_rules())
@@ -310,11 +310,11 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     touched by the ingested events."""
     from sqlalchemy import select
 
-    from api import ledger_store
-    from api import models as m
+    from api.qualification import store as ledger_store
+    from api.db import rows as m
     from api.db import make_engine, make_sessionmaker
-    from api.rule_sets import current_rules
-    from matcher.qualify import compile_rules, evaluate_account
+    from api.qualification.rule_sets import current_rules
+    from matcher.qualification.qualify import compile_rules, evaluate_account
 
     contacts = sorted({item["contact_id"] for body in bodies for item in json.loads(body)})[:n * 3]
     engine = make_engine(url)

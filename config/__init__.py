@@ -10,14 +10,14 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 _WHERE = {
-    "MatchingRules": "config.rules", "load_matching_rules": "config.rules",
+    "MatchingRules": "config.matching", "load_matching_rules": "config.matching",
     "QualificationRules": "config.qualification", "load_qualification_rules": "config.qualification",
     "Settings": "config.settings", "get_settings": "config.settings",
 }
 
 if TYPE_CHECKING:
     from config.qualification import QualificationRules, load_qualification_rules
-    from config.rules import MatchingRules, load_matching_rules
+    from config.matching import MatchingRules, load_matching_rules
     from config.settings import Settings, get_settings
 
 __all__ = ["MatchingRules", "QualificationRules", "Settings", "get_settings", "load_matching_rules",

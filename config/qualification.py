@@ -20,8 +20,8 @@ from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from config.rules import _merge
-from matcher.ledger import ACCOUNT_STATUSES, CONTACT_STATUSES, ActivityType, ContactStatus, Direction
+from config.loading import merge_tables
+from config.vocabulary import ACCOUNT_STATUSES, CONTACT_STATUSES, ActivityType, ContactStatus, Direction
 
 DEFAULT_QUALIFICATION_PATH = Path(__file__).with_name("qualification.toml")
 
@@ -316,7 +316,7 @@ def load_qualification_rules(path: str | Path | None = None) -> QualificationRul
         override = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         if "version" not in override:
             data.pop("version", None)
-        data = _merge(data, override)
+        data = merge_tables(data, override)
     return QualificationRules.model_validate(data)
 
 

@@ -6,6 +6,7 @@ module never reads the environment.
 """
 from __future__ import annotations
 
+from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
 
@@ -28,7 +29,7 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/qualification.toml (qualifying actions, points,
     # decay, the account status decision list).
     qualification_rules: Path | None = None
-    # Where `leadmatch match-file` keeps index snapshots (api.index_snapshot); unset:
+    # Where `leadmatch match-file` keeps index snapshots (api/matching/index_snapshot.py); unset:
     # $XDG_CACHE_HOME/leadmatch, i.e. ~/.cache/leadmatch.
     cache_dir: Path | None = None
     # How far in the future (server clock) an activity's occurred_at or an opportunity's time may
@@ -43,6 +44,10 @@ class Settings(BaseSettings):
     # prefix of every cache key, so replicas of different deployments can share one Redis
     cache_prefix: str = "leadmatch:cache:"
     log_level: str = "info"
+
+    @property
+    def future_tolerance(self) -> timedelta:
+        return timedelta(seconds=self.future_tolerance_seconds)
 
     @field_validator("database_url")
     @classmethod

@@ -22,7 +22,7 @@ from sqlalchemy.engine import make_url
 
 from api.app import create_app
 from api.db import migrate
-from api.models import Base
+from api.db.rows import Base
 from config.settings import Settings
 
 PG_URL = os.environ.get("TEST_DATABASE_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")

@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from typer.testing import CliRunner
 
-from api import cli
+from api.matching import commands as matching_commands
 from api.cli import app
 from config import get_settings
 
@@ -80,7 +80,7 @@ def test_import_match_and_contacts(cli_env: str, tmp_path: Path, monkeypatch: py
     assert " | " in by_id["L1"]["reasons"] or by_id["L1"]["reasons"]
 
     # matching in forked processes changes nothing: same rows, same order, chunk borders included
-    monkeypatch.setattr(cli, "MATCH_CHUNK", 2)
+    monkeypatch.setattr(matching_commands, "MATCH_CHUNK", 2)
     for workers in ("1", "3"):
         again = tmp_path / f"results-{workers}.csv"
         r = runner.invoke(app, ["match-file", str(tmp_path / "leads.csv"), "--out", str(again), "--workers", workers])

@@ -6,7 +6,7 @@ from pathlib import Path
 import pytest
 
 from api import csvio
-from matcher import Lead
+from matcher.matching.types import Lead
 
 
 def _read(tmp_path: Path, text: str | bytes) -> list:

@@ -3,9 +3,11 @@ from __future__ import annotations
 
 import pytest
 
-from api import db, index_load, store
+from api import db
+from api.matching import index_load
+from api.accounts import store
 from config import load_matching_rules
-from matcher.types import Account, Lead
+from matcher.matching.types import Account, Lead
 
 RULES = load_matching_rules()
 

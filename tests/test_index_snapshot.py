@@ -7,7 +7,7 @@ from pathlib import Path
 import pytest
 from sqlalchemy import create_engine, text
 
-from api import index_snapshot
+from api.matching import index_snapshot
 from api.cli import app
 from config import load_matching_rules
 from tests.test_cli import ACCOUNTS, LEADS, cli_env, runner, write  # noqa: F401 - cli_env is a fixture
@@ -90,11 +90,11 @@ def test_snapshot_of_other_rules_code_or_database_is_not_used(cli_env: str, tmp_
 
 
 def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path) -> None:
-    from api import cli
+    from api.matching import commands as matching_commands
 
     assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "a.csv", ACCOUNTS))]).exit_code == 0
-    built = cli.build_index(snapshot=True)
-    loaded = cli.build_index(snapshot=True)
+    built = matching_commands.build_index(snapshot=True)
+    loaded = matching_commands.build_index(snapshot=True)
     assert [*loaded.prepared_accounts()] == [*built.prepared_accounts()]
     assert loaded._postings == built._postings and loaded._children == built._children
 

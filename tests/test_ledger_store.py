@@ -6,12 +6,13 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from api import ledger_store, store
-from api import models as m
+from api.qualification import store as ledger_store
+from api.accounts import store
+from api.db import rows as m
 from api.db import make_engine, make_sessionmaker, session_scope
-from api.ledger_store import OpportunityData
-from api.store import AccountData, ContactData
-from matcher import ledger as L
+from api.qualification.store import OpportunityData
+from api.accounts.store import AccountData, ContactData
+from matcher.qualification import ledger as L
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 NOW = T0 + timedelta(days=1)

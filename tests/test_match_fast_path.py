@@ -6,8 +6,8 @@ import json
 
 from fastapi.testclient import TestClient
 
-from api.schemas import LeadIn
-from api.routes.match import answer
+from api.matching.schemas import LeadIn
+from api.matching.service import answer
 from tests.conftest import account
 
 LEADS = [
@@ -91,7 +91,7 @@ def _call(middleware_app, scope: dict, body: bytes, parts: int = 1) -> list[dict
 
 
 def test_fast_path_answers_without_the_route_and_replays_the_body_otherwise(client: TestClient) -> None:
-    from api.middleware import MatchFastPath
+    from api.matching.fast_path import MatchFastPath
 
     _load(client)
     seen: list[bytes] = []

@@ -6,8 +6,10 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from config import load_matching_rules
-from matcher import Account, AccountIndex, Lead, keys, score
-from matcher.index import answer_key
+from matcher.matching.types import Account, Lead
+from matcher.matching.index import AccountIndex
+from matcher.matching import keys, score
+from matcher.matching.index import answer_key
 
 RULES = load_matching_rules()
 
@@ -230,7 +232,7 @@ def test_same_answers_in_every_process():
 
     script = (
         "from config import load_matching_rules\n"
-        "from matcher import Account, AccountIndex, Lead\n"
+        "from matcher.matching.index import AccountIndex\nfrom matcher.matching.types import Account, Lead\n"
         "idx = AccountIndex(load_matching_rules())\n"
         "idx.upsert_many(Account(f'Z{i}', f'Zeta {w} Labs', (), country='US') for i, w in enumerate(['north', 'south', 'east', 'west', 'north']))\n"
         "print([idx.match(Lead(company=c, country='US')).to_dict() for c in ['Zeta North', 'Zeta Labs', 'Zeta']])\n"

@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from config.qualification import PersonaRule, SeniorityRule, Titles, load_qualification_rules
-from matcher.persona import TitleClassifier, title_words
+from matcher.qualification.persona import TitleClassifier, title_words
 
 CLASSIFY = TitleClassifier(load_qualification_rules().titles)
 

@@ -14,7 +14,7 @@ import orjson
 import pytest
 from fastapi.testclient import TestClient
 
-from api import qualification
+from api.qualification import service as qualification
 from tests.conftest import account, app_client, contact, settings_for
 
 NOW = datetime.now(timezone.utc).replace(microsecond=0)
@@ -357,11 +357,12 @@ def test_two_writers_on_one_account_store_a_verdict_that_saw_both(database_url: 
     """The second writer waits for the first (row lock on PostgreSQL, the write lock on SQLite)
     and then evaluates a ledger with both events: the last verdict stored is never one that
     missed the other writer's event."""
-    from api import ledger_store, store
+    from api.qualification import store as ledger_store
+    from api.accounts import store
     from api.db import make_engine, make_sessionmaker, session_scope
-    from api.qualification import Qualifier
+    from api.qualification.service import Qualifier
     from config import load_qualification_rules
-    from matcher.ledger import Activity
+    from matcher.qualification.ledger import Activity
 
     engine = make_engine(database_url)
     sessions = make_sessionmaker(engine)

@@ -12,9 +12,9 @@ from hypothesis import strategies as st
 from pydantic import ValidationError
 
 from config.qualification import MANUAL_CONTACT_STATES, QualificationRules, load_qualification_rules
-from config.rules import _merge
+from config.loading import merge_tables
 from config.settings import Settings
-from matcher.ledger import (
+from matcher.qualification.ledger import (
     ACCOUNT_STATUSES,
     ACTIVITY_TYPES,
     CONTACT_STATUSES,
@@ -28,7 +28,7 @@ from matcher.ledger import (
     Opportunity,
     StageChange,
 )
-from matcher.qualify import (
+from matcher.qualification.qualify import (
     IllegalContactMove,
     TransitionTally,
     allowed_manual_moves,
@@ -86,7 +86,7 @@ def status_of(evaluation: AccountEvaluation, contact_id: str) -> str:
 
 def rules_with(**overrides) -> QualificationRules:
     """The default rules with parts replaced (tables merge, lists and values replace)."""
-    return QualificationRules.model_validate(_merge(RULES.model_dump(exclude={"version"}), overrides))
+    return QualificationRules.model_validate(merge_tables(RULES.model_dump(exclude={"version"}), overrides))
 
 
 def texts(evaluation: AccountEvaluation) -> str:

@@ -15,15 +15,16 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from api import ledger_store, recompute, rule_sets, store
-from api import models as m
+from api.qualification import store as ledger_store, recompute, rule_sets
+from api.accounts import store
+from api.db import rows as m
 from api.db import make_engine, make_sessionmaker, session_scope
-from api.ledger_store import OpportunityData
-from api.qualification import Qualifier
-from api.store import AccountData, ContactData
+from api.qualification.store import OpportunityData
+from api.qualification.service import Qualifier
+from api.accounts.store import AccountData, ContactData
 from config import load_qualification_rules
-from matcher import ledger as L
-from matcher import qualify
+from matcher.qualification import ledger as L
+from matcher.qualification import qualify
 from tests.conftest import app_client, settings_for
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -348,7 +349,7 @@ def test_a_running_app_follows_a_rule_set_applied_elsewhere(ledger_url: str) -> 
 def test_an_account_written_by_the_api_during_a_run_is_re_read_not_overwritten(ledger_url: str) -> None:
     if not ledger_url.startswith("postgresql"):
         pytest.skip("SQLite runs take the write lock before reading: nothing can come between")
-    from api.rule_sets import FollowingQualifier
+    from api.qualification.rule_sets import FollowingQualifier
 
     run(ledger_url, apply=True)
     rules = load_qualification_rules()

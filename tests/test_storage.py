@@ -6,10 +6,10 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from api import models as m
-from api import store
+from api.db import rows as m
+from api.accounts import store
 from api.db import make_engine, make_sessionmaker, migrate, session_scope
-from api.store import AccountData, ContactData
+from api.accounts.store import AccountData, ContactData
 
 
 @pytest.fixture

@@ -1,0 +1,109 @@
+"""Accounts and contacts for CRM sync: bulk idempotent upserts (PUT), read one account (GET, cached),
+delete one (DELETE). A contact's email domain becomes evidence for its account; its title gives its
+persona and seniority; events waiting for its email attach to it."""
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Body, Path
+
+from api import db
+from api.accounts import store
+from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
+from api.errors import FieldError, NotFound
+from api.qualification import store as ledger_store
+from api.responses import JSONBytesResponse
+from api.errors import check_item_count, error_responses, invalid_items
+from api.accounts.schemas import AccountIn, AccountOut, ContactIn
+from api.schemas import UpsertOut
+
+router = APIRouter(prefix="/v1", tags=["accounts"])
+
+AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
+
+
+@router.put(
+    "/accounts", response_model=UpsertOut, responses=error_responses(413, 422),
+    summary="Create or replace accounts in bulk (idempotent, atomic)",
+    description=(
+        "A JSON array of accounts, at most `bulk_max_items`. Each item replaces the stored account "
+        "with that id (fields left out are cleared). All or nothing: if any item is invalid "
+        "(e.g. a `parent_id` that is neither stored nor in this request, or a hierarchy cycle) the "
+        "answer is 422 naming `items[i].field` and nothing is stored. Sending the same payload again "
+        "changes nothing (`unchanged` counts it). Owners are created from the `owner` names."
+    ),
+)
+def put_accounts(items: Annotated[list[AccountIn], Body()], session: SessionDep,
+                 services: ServicesDep) -> dict[str, int]:
+    check_item_count(len(items), services.settings.bulk_max_items, "accounts")
+    data = [store.AccountData(
+        id=a.id, name=a.name, domains=tuple(a.domains), country=a.country, region=a.region, city=a.city,
+        parent_id=a.parent_id, owner=a.owner, phone=a.phone, aliases=tuple(a.aliases),
+        is_customer=a.is_customer, fit_tier=a.fit_tier, industry=a.industry, employees=a.employees,
+        attributes=a.attributes) for a in items]
+    try:
+        report = store.upsert_accounts(session, data)
+    except store.InvalidItems as exc:
+        raise invalid_items(exc) from None
+    if report.changed_ids:
+        db.after_commit(session, lambda: services.accounts_changed(report.changed_ids))
+        # fit data (tier, industry, size) feeds the qualifying rules
+        services.requalify(session, report.changed_ids)
+    return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
+
+
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses=error_responses(404),
+            summary="One stored account (cached)")
+def get_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> Any:
+    key = account_cache_key(account_id)
+    cached = services.cache.get(key)
+    if cached is not None:
+        return JSONBytesResponse(cached)
+    record = store.get_account(session, account_id)
+    if record is None:
+        raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
+    services.cache.set_json(key, record, ttl=ACCOUNT_TTL_SECONDS)
+    return JSONBytesResponse(record)
+
+
+@router.delete(
+    "/accounts/{account_id}", responses=error_responses(404),
+    summary="Delete an account",
+    description="Deletes the account, its domains and its contacts, opportunities, contracts and "
+                "statuses. Its child accounts stay and become top-level accounts (their `parent_id` is "
+                "cleared); they are listed in the answer. Its contacts' activities are kept as "
+                "unmatched events (they attach again if the person reappears as a contact); its "
+                "status history stays readable.",
+)
+def delete_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
+    ledger_store.forget_account(session, account_id)
+    children = store.delete_account(session, account_id)
+    if children is None:
+        raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
+    db.after_commit(session, lambda: services.accounts_changed(children, removed=[account_id]))
+    return {"deleted": account_id, "detached_children": children}
+
+
+@router.put(
+    "/contacts", response_model=UpsertOut, responses=error_responses(413, 422),
+    summary="Create or replace contacts in bulk (idempotent, atomic)",
+    description="A JSON array of contacts, at most `bulk_max_items`. Every `account_id` must be a "
+                "stored account (else 422 naming `items[i].account_id` and nothing is stored). "
+                "The registrable domain of each contact's email becomes evidence for its account. "
+                "Activities recorded for a contact's email before it was a contact attach to it, and "
+                "the statuses of the accounts concerned are re-evaluated in the same transaction.",
+)
+def put_contacts(items: Annotated[list[ContactIn], Body()], session: SessionDep,
+                 services: ServicesDep) -> dict[str, int]:
+    check_item_count(len(items), services.settings.bulk_max_items, "contacts")
+    data = [store.ContactData(id=c.id, account_id=c.account_id, email=c.email, first_name=c.first_name,
+                              last_name=c.last_name, title=c.title) for c in items]
+    try:
+        report, touched = store.upsert_contacts(session, data)
+    except store.InvalidItems as exc:
+        raise invalid_items(exc) from None
+    if touched:
+        db.after_commit(session, lambda: services.accounts_changed(sorted(touched)))
+    # a moved contact changes the account it left too: ``touched`` has both
+    services.requalify(session, touched | ledger_store.follow_contacts(session, report.changed_ids))
+    return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}

@@ -1,0 +1,58 @@
+"""Liveness, readiness and Prometheus metrics."""
+from __future__ import annotations
+
+from fastapi import APIRouter
+from sqlalchemy import text
+from starlette.concurrency import run_in_threadpool
+from starlette.responses import Response
+
+from api.deps import ServicesDep
+from api.metrics import CONTENT_TYPE_LATEST
+from api.responses import JSONBytesResponse
+from api.ops.schemas import ReadyOut
+
+router = APIRouter(tags=["ops"])
+
+
+@router.get("/healthz", summary="The process is alive")
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+def _check_db(services) -> tuple[bool, str | None]:  # noqa: ANN001
+    try:
+        with services.engine.connect() as conn:
+            conn.execute(text("SELECT 1"))
+        return True, None
+    except Exception as exc:  # noqa: BLE001 - any failure means "not ready"
+        return False, str(exc).splitlines()[0][:200]
+
+
+def _check_redis(services) -> tuple[bool, str | None]:  # noqa: ANN001
+    try:
+        services.redis.ping()
+        return True, None
+    except Exception as exc:  # noqa: BLE001
+        return False, str(exc)[:200]
+
+
+@router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}},
+            summary="Database reachable, index loaded, Redis reachable (when configured)")
+async def readyz(services: ServicesDep) -> JSONBytesResponse:
+    db_ok, db_detail = await run_in_threadpool(_check_db, services)
+    checks = {
+        "database": {"ok": db_ok, "detail": db_detail},
+        "index": {"ok": services.index.ready,
+                  "detail": f"{len(services.index)} accounts" if services.index.ready else "loading"},
+    }
+    if services.redis is not None:
+        r_ok, r_detail = await run_in_threadpool(_check_redis, services)
+        checks["redis"] = {"ok": r_ok, "detail": r_detail}
+    ready = all(c["ok"] for c in checks.values())
+    return JSONBytesResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+async def metrics(services: ServicesDep) -> Response:
+    services.metrics.index_accounts.set(len(services.index))
+    return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)

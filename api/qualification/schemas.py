@@ -1,0 +1,199 @@
+"""Bodies of the qualification routes: the ledger (activities, opportunities, contracts), flags,
+manual contact moves, statuses and their history."""
+from __future__ import annotations
+
+from datetime import date, datetime
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
+
+from api.schemas import Id, IsoTime, OptionalId, Text, check_email
+from config.vocabulary import ActivityType, ContactStatus, Direction, OpportunityState, OpportunityType
+from matcher.qualification.ledger import Activity
+
+ACTIVITY_EXAMPLE = {
+    "id": "evt-20261120-0001", "type": "demo_request", "occurred_at": "2026-11-20T09:30:00Z",
+    "contact_id": "C9001", "channel": "web", "campaign_id": "CMP-42", "direction": "inbound"}
+
+
+class ActivityIn(BaseModel):
+    """One engagement event. Name the person by ``contact_id`` or by ``email``; an email that
+    is no contact's yet is kept and attaches when a contact with that email is stored."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACTIVITY_EXAMPLE]})
+
+    id: Id = Field(description="the source's event id: sending it again is a no-op")
+    type: ActivityType
+    occurred_at: IsoTime
+    contact_id: OptionalId = None
+    email: Text(320) = None
+    channel: Text(100) = None
+    campaign_id: Text(64) = None
+    asset_id: Text(64) = Field(None, description="the content downloaded (content_download)")
+    page_kind: Text(100) = Field(None, description="pricing, product, blog, ... (page_view)")
+    direction: Direction | None = None
+
+    @field_validator("email")
+    @classmethod
+    def _email(cls, v: str | None) -> str | None:
+        return check_email(v)
+
+    @model_validator(mode="after")
+    def _needs_a_person(self) -> "ActivityIn":
+        if self.contact_id is None and self.email is None:
+            # reported on field 'contact_id' (see api.errors.MODEL_ERROR_FIELDS)
+            raise PydanticCustomError("contact_or_email", "an activity needs a contact_id or an email")
+        return self
+
+    def to_activity(self) -> Activity:
+        return Activity(id=self.id, type=self.type, occurred_at=self.occurred_at, contact_id=self.contact_id,
+                        email=self.email, channel=self.channel, campaign_id=self.campaign_id,
+                        asset_id=self.asset_id, page_kind=self.page_kind, direction=self.direction)
+
+
+class ActivityIngestOut(BaseModel):
+    created: int
+    unchanged: int = Field(description="events already stored with the same content")
+    unmatched: int = Field(description="new events whose email is no contact's yet (kept, attach later)")
+
+
+class OpportunityIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "O-311", "account_id": "A17", "primary_contact_id": "C9001", "owner": "Lena Vogel",
+        "type": "new_business", "stage": "discovery", "amount": 48000, "state": "open",
+        "opened_at": "2026-11-21T14:00:00Z", "closed_at": None}]})
+
+    id: Id
+    account_id: Id
+    primary_contact_id: OptionalId = None
+    owner: Text(300) = None
+    type: OpportunityType = "new_business"
+    stage: Text(100) = None
+    amount: float | None = Field(None, ge=0)
+    state: OpportunityState = "open"
+    opened_at: IsoTime | None = Field(None, description="left out: the stored value, or now for a new one")
+    closed_at: IsoTime | None = Field(None, description="required when state is won or lost")
+    stage_changed_at: IsoTime | None = Field(
+        None, description="when the current stage was entered; left out: when the service first sees it")
+
+
+class ContractIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "id": "K-2026-17", "account_id": "A17", "starts_on": "2026-01-01", "ends_on": "2026-12-31"}]})
+
+    id: Id
+    account_id: Id
+    starts_on: date
+    ends_on: date | None = Field(None, description="last day of the contract; left out: open-ended")
+
+
+class AccountFlagsIn(BaseModel):
+    """The manual account states. Both are replaced: a flag left out is cleared."""
+
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disqualified": True, "partner": False}]})
+
+    disqualified: bool = False
+    partner: bool = False
+
+
+class ContactMoveIn(BaseModel):
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
+        "status": "sales_working", "by": "Lena Vogel", "note": "first call booked"}]})
+
+    status: ContactStatus
+    at: IsoTime | None = Field(None, description="when the seller made the move; left out: now")
+    by: Text(300) = None
+    note: Text(2000) = None
+
+
+class ReasonOut(BaseModel):
+    rule: str
+    text: str
+    event_ids: list[str]
+    points: float | None
+    contact_id: str | None
+
+
+class ContactStateOut(BaseModel):
+    id: str
+    email: str | None
+    first_name: str | None
+    last_name: str | None
+    title: str | None
+    status: str
+    since: datetime | None
+    persona: str | None
+    seniority: str | None
+    reasons: list[ReasonOut]
+
+
+class ContactBriefOut(BaseModel):
+    id: str
+    name: str
+    title: str | None
+    status: str
+    since: datetime | None
+    persona: str | None
+    seniority: str | None
+
+
+class ContactsSummaryOut(BaseModel):
+    total: int
+    by_status: dict[str, int]
+    engaged: list[ContactBriefOut] = Field(
+        description="contacts in qualified, sales_working or opportunity_open, most recent first (at most 20)")
+
+
+class AccountStatusOut(BaseModel):
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "account_id": "A17", "status": "qualified", "since": "2026-11-20T09:30:00Z",
+        "summary": "Qualified since 2026-11-20: Jane Doe (VP Engineering) requested a demo; "
+                   "the account is ICP tier 1",
+        "reasons": [{"rule": "demo_request", "text": "Jane Doe (VP Engineering) requested a demo",
+                     "event_ids": ["evt-20261120-0001"], "points": None, "contact_id": "C9001"}],
+        "engagement_points": 85.0, "personas_engaged": ["engineering", "finance", "it"],
+        "rule_version": "2026-11-default",
+        "contacts": {"total": 7, "by_status": {"qualified": 1, "nurture": 4, "pre_qualified": 2},
+                     "engaged": [{"id": "C9001", "name": "Jane Doe", "title": "VP Engineering",
+                                  "status": "qualified", "since": "2026-11-20T09:30:00Z",
+                                  "persona": "engineering", "seniority": "vp"}]}}]})
+
+    account_id: str
+    status: str
+    since: datetime | None
+    summary: str
+    reasons: list[ReasonOut]
+    engagement_points: float
+    personas_engaged: list[str]
+    rule_version: str
+    contacts: ContactsSummaryOut
+
+
+class AccountContactsOut(BaseModel):
+    account_id: str
+    items: list[ContactStateOut]
+    next_after: str | None = Field(description="pass as `after` for the next page; null on the last page")
+
+
+class ContactMoveOut(BaseModel):
+    contact: ContactStateOut
+    account: AccountStatusOut
+
+
+class TransitionOut(BaseModel):
+    id: int
+    entity_kind: Literal["account", "contact"]
+    entity_id: str
+    at: datetime = Field(description="when the change was recorded")
+    since: datetime = Field(description="when the new status took effect according to the ledger")
+    old_status: str | None
+    new_status: str
+    reasons: list[ReasonOut]
+    rule_version: str
+
+
+class HistoryOut(BaseModel):
+    account_id: str
+    items: list[TransitionOut]
+    next_before: int | None = Field(description="pass as `before` for the next (older) page; null on the last")

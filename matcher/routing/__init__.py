@@ -1,0 +1,1 @@
+"""Who gets a lead once its account is decided."""
