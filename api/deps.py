@@ -4,7 +4,7 @@
 ``app.state``; the getters are ``async def`` on purpose: a plain ``def`` dependency would hop to
 the thread pool on every request, which the hot path (``/v1/match``) cannot afford.
 
-``SessionDep`` owns the transaction (style.md #4): it commits when the handler returned, rolls
+``SessionDep`` owns the transaction: it commits when the handler returned, rolls
 back when it raised, and only after a successful commit runs the callbacks registered with
 ``api.db.after_commit`` (index refresh, Redis notification, cache invalidation). Its scope is
 "function", so the commit happens before the response is sent and a failed commit is an error

@@ -110,7 +110,7 @@ def _people(data: Path) -> tuple[list[str], list[str], list[str]]:
 
 def _event_hash(type_: str, occurred_iso: str, contact_id: str | None, email: str | None, channel: str | None,
                 campaign_id: str | None, asset_id: str | None, page_kind: str | None, direction: str | None) -> str:
-    """``api.ledger_store.activity_hash`` of the event as sent (checked by ``_check_hash_matches_api``),
+    """``api.qualification.store.activity_hash`` of the event as sent (checked by ``_check_hash_matches_api``),
     so resending a benchmark event through the API is recognised as the same event."""
     content = (type_, occurred_iso, contact_id, email, channel, campaign_id, asset_id, page_kind, direction)
     return blake2b(orjson.dumps(content), digest_size=16).hexdigest()
@@ -125,7 +125,7 @@ def _check_hash_matches_api() -> None:
                  campaign_id="CMP-1", asset_id=None, page_kind=None, direction="inbound")
     mine = _event_hash("webinar", t.isoformat(), "C1", "a@b.com", "event", "CMP-1", None, None, "inbound")
     if activity_hash(a) != mine:
-        raise SystemExit("benchmarks/_ledger_scale.py: _event_hash no longer equals api.ledger_store.activity_hash")
+        raise SystemExit("benchmarks/_ledger_scale.py: _event_hash no longer equals api.qualification.store.activity_hash")
 
 
 def read_meta(conn) -> dict[str, str] | None:  # noqa: ANN001 - psycopg connection

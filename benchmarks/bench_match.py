@@ -13,9 +13,9 @@ batch       ``leadmatch match-file`` as a whole process (accounts imported befor
             snapshot a first (uncounted) run saved, and cold (--no-snapshot).
 latency     in-process: AccountIndex build time and memory at N scale accounts (see _scale.py),
             then per-lead latency p50/p99 over the dev leads (target p99 <= 2 ms).
-index-load  N scale accounts written with the project's storage (api.store.upsert_accounts) into
+index-load  N scale accounts written with the project's storage (api.accounts.store.upsert_accounts) into
             PostgreSQL and/or SQLite, then, in a fresh process, index built from the database with
-            api.store.load_accounts + upsert_many: seconds and RSS (targets <= 60 s and <= 1 GiB
+            api.accounts.store.load_accounts + upsert_many: seconds and RSS (targets <= 60 s and <= 1 GiB
             per million).
 http        POST /v1/match of the real app (uvicorn, 1 worker, app factory, dev accounts loaded)
             against benchmarks/bare_app.py (same body validation only), alternating rounds, wrk
@@ -369,7 +369,7 @@ def cmd_index_load(args) -> int:
         targets.append(("SQLite", f"sqlite:///{path}"))
     results = {}
     for name, url in targets:
-        say(f"{name}: writing {args.accounts:,} scale accounts with api.store.upsert_accounts "
+        say(f"{name}: writing {args.accounts:,} scale accounts with api.accounts.store.upsert_accounts "
             f"(chunks of {args.chunk:,}) into {url.split('@')[-1]}")
         wrote = _write_scale(url, args.accounts, data, args.chunk)
         if wrote is not None:

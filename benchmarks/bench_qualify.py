@@ -1,4 +1,4 @@
-"""Speed of qualification (issue 4), measured on PostgreSQL with a deterministic scale ledger.
+"""Speed of qualification, measured on PostgreSQL with a deterministic scale ledger.
 
     .venv/bin/python benchmarks/bench_qualify.py recompute   [--accounts 1000000] [--events 20000000] [--workers 2]
     .venv/bin/python benchmarks/bench_qualify.py ingest      [--accounts 100000] [--events 2000000] [--requests 60]
@@ -6,7 +6,7 @@
     (all take --json OUT; the ledgers come from benchmarks/_ledger_scale.py, built once per shape
     into a database of their own and reused; --fresh rebuilds)
 
-recompute    the full bulk path, ``api.recompute.recompute_all(apply=True)``, in a fresh process:
+recompute    the full bulk path, ``api.qualification.recompute.recompute_all(apply=True)``, in a fresh process:
              statuses and the transition log are emptied first, so every account and contact gets
              its first status written and logged (the heaviest run); then the same recompute again
              (same as_of: must write and log nothing). Seconds, accounts/s, events/s, peak RSS
@@ -311,7 +311,7 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     from sqlalchemy import select
 
     from api.qualification import store as ledger_store
-    from api.db import rows as m
+    from api.db.rows import AccountStatusRow, ContactRow
     from api.db import make_engine, make_sessionmaker
     from api.qualification.rule_sets import current_rules
     from matcher.qualification.qualify import compile_rules, evaluate_account
@@ -320,10 +320,10 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     engine = make_engine(url)
     compiled = compile_rules(current_rules(engine))
     with make_sessionmaker(engine)() as s:
-        accounts = sorted(set(s.scalars(select(m.Contact.account_id).where(m.Contact.id.in_(contacts)))))[:n]
+        accounts = sorted(set(s.scalars(select(ContactRow.account_id).where(ContactRow.id.in_(contacts)))))[:n]
         ledgers = ledger_store.load_ledgers(s, accounts)
-        stored = dict(s.execute(select(m.AccountStatus.account_id, m.AccountStatus.status)
-                                .where(m.AccountStatus.account_id.in_(accounts))).all())
+        stored = dict(s.execute(select(AccountStatusRow.account_id, AccountStatusRow.status)
+                                .where(AccountStatusRow.account_id.in_(accounts))).all())
     engine.dispose()
     now = datetime.now(timezone.utc)
     differ = sum(evaluate_account(ledgers[a], compiled, now).status != stored.get(a) for a in accounts)

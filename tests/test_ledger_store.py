@@ -8,7 +8,8 @@ from sqlalchemy import func, select
 
 from api.qualification import store as ledger_store
 from api.accounts import store
-from api.db import rows as m
+from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactStatusRow, OpportunityRow,
+                        OpportunityStageChangeRow)
 from api.db import make_engine, make_sessionmaker, session_scope
 from api.qualification.store import OpportunityData
 from api.accounts.store import AccountData, ContactData
@@ -56,7 +57,7 @@ def test_activities_are_idempotent_by_event_id(sessions) -> None:  # noqa: ANN00
     # the same instant written in another offset is the same event
     report, touched = ingest(sessions, event("E1", at=T0.astimezone(timezone(timedelta(hours=2)))))
     assert (report.created, report.unchanged) == (0, 1) and touched == set()
-    assert count(sessions, m.Activity) == 2
+    assert count(sessions, ActivityRow) == 2
 
 
 BAD_BATCHES = [
@@ -78,7 +79,7 @@ def test_a_bad_activity_fails_the_batch_and_stores_nothing(sessions, case: str, 
     with pytest.raises(store.InvalidItems) as exc:
         ingest(sessions, event("N1"), bad)
     assert problems(exc) == [(1, field)]
-    assert count(sessions, m.Activity) == 1
+    assert count(sessions, ActivityRow) == 1
 
 
 def test_future_tolerance_admits_a_little_clock_drift(sessions) -> None:  # noqa: ANN001
@@ -94,7 +95,7 @@ def test_unmatched_events_are_kept_and_attach_when_the_contact_appears(sessions)
         report, _ = store.upsert_contacts(s, [ContactData("K3", "A2", "new.person@acme.com")])
         assert ledger_store.follow_contacts(s, report.changed_ids) == {"A2"}
     with sessions() as s:
-        rows = dict(s.execute(select(m.Activity.id, m.Activity.contact_id)).all())
+        rows = dict(s.execute(select(ActivityRow.id, ActivityRow.contact_id)).all())
         ledgers = ledger_store.load_ledgers(s, ["A1", "A2"])
     assert rows == {"E1": "K3", "E2": "K1"}
     assert [a.id for a in ledgers["A2"].activities] == ["E1"]
@@ -163,7 +164,7 @@ def test_a_bad_opportunity_fails_the_batch(sessions, case: str, bad: Opportunity
     with pytest.raises(store.InvalidItems) as exc:
         upsert_opps(sessions, opp("O1"), bad)
     assert problems(exc) == [(1, field)]
-    assert count(sessions, m.Opportunity) == 0 and count(sessions, m.OpportunityStageChange) == 0
+    assert count(sessions, OpportunityRow) == 0 and count(sessions, OpportunityStageChangeRow) == 0
 
 
 def test_contracts_upsert_validate_and_move_between_accounts(sessions) -> None:  # noqa: ANN001
@@ -191,7 +192,7 @@ def test_a_ledger_has_everything_with_utc_times(sessions) -> None:  # noqa: ANN0
         assert ledger_store.set_account_flags(s, "A1", disqualified=True, partner=False, now=NOW) is False
         assert ledger_store.set_account_flags(s, "ghost", disqualified=True, partner=False) is None
         ledger_store.record_manual_move(s, L.ManualContactMove("K2", "disqualified", T0, by="Lena"), now=NOW)
-        s.execute(m.Account.__table__.update().where(m.Account.id == "A1").values(fit_tier="1", employees=900))
+        s.execute(AccountRow.__table__.update().where(AccountRow.id == "A1").values(fit_tier="1", employees=900))
     with sessions() as s:
         ledger = ledger_store.load_ledger(s, "A1")
         assert ledger_store.load_ledger(s, "ghost") is None
@@ -266,7 +267,7 @@ def test_forgetting_an_account_keeps_its_events_as_unmatched(sessions) -> None: 
         ledger_store.forget_account(s, "A1")
         store.delete_account(s, "A1")
     with sessions() as s:
-        assert s.execute(select(m.Activity.contact_id, m.Activity.account_id, m.Activity.email)).all() == [(None, None, "jane@acme.com")]
-    assert count(sessions, m.Opportunity) == count(sessions, m.OpportunityStageChange) == 0
-    assert count(sessions, m.AccountStatus) == count(sessions, m.ContactStatus) == 0
+        assert s.execute(select(ActivityRow.contact_id, ActivityRow.account_id, ActivityRow.email)).all() == [(None, None, "jane@acme.com")]
+    assert count(sessions, OpportunityRow) == count(sessions, OpportunityStageChangeRow) == 0
+    assert count(sessions, AccountStatusRow) == count(sessions, ContactStatusRow) == 0
     assert len(history(sessions)) == 2  # the record of what was decided stays

@@ -1,4 +1,4 @@
-"""Contact and account statuses (domain.md §4), one readable test per transition, the rules'
+"""Contact and account statuses , one readable test per transition, the rules'
 validation, manual moves, the rule-change preview, and properties over random ledgers."""
 from __future__ import annotations
 

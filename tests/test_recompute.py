@@ -1,8 +1,8 @@
-"""The bulk recompute (api.recompute), the `rules` commands and POST /v1/rules/preview, on SQLite
+"""The bulk recompute (api.qualification.recompute), the `rules` commands and POST /v1/rules/preview, on SQLite
 and PostgreSQL. No mocks: a varied ledger (contacts with titles, events by contact and by email,
 unmatched events, opportunities with stage changes, contracts, flags, manual moves) is written with
 the project's storage functions, then the bulk path is checked against the per-account path
-(``ledger_store.load_ledgers`` + ``matcher.qualify.evaluate_account`` + ``save_evaluations``).
+(``ledger_store.load_ledgers`` + ``matcher.qualification.qualify.evaluate_account`` + ``save_evaluations``).
 """
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 
 from api.qualification import store as ledger_store, recompute, rule_sets
 from api.accounts import store
-from api.db import rows as m
+from api.db.rows import AccountRow, AccountStatusRow, ContactRow, ContactStatusRow, StatusTransitionRow
 from api.db import make_engine, make_sessionmaker, session_scope
 from api.qualification.store import OpportunityData
 from api.qualification.service import Qualifier
@@ -123,7 +123,7 @@ def per_account(url: str, rules=None) -> dict[str, L.AccountEvaluation]:  # noqa
     compiled = qualify.compile_rules(rules or load_qualification_rules())
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
-        ids = list(s.scalars(select(m.Account.id)))
+        ids = list(s.scalars(select(AccountRow.id)))
         ledgers = ledger_store.load_ledgers(s, ids)
     engine.dispose()
     return {i: qualify.evaluate_account(ledgers[i], compiled, AS_OF) for i in ids}
@@ -134,13 +134,13 @@ def stored(url: str) -> tuple[dict, dict, int]:
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
         accounts = {r[0]: tuple(r[1:]) for r in s.execute(select(
-            m.AccountStatus.account_id, m.AccountStatus.status, m.AccountStatus.since, m.AccountStatus.reasons,
-            m.AccountStatus.engagement_points, m.AccountStatus.personas_engaged, m.AccountStatus.rule_version))}
+            AccountStatusRow.account_id, AccountStatusRow.status, AccountStatusRow.since, AccountStatusRow.reasons,
+            AccountStatusRow.engagement_points, AccountStatusRow.personas_engaged, AccountStatusRow.rule_version))}
         contacts = {r[0]: tuple(r[1:]) for r in s.execute(select(
-            m.ContactStatus.contact_id, m.ContactStatus.account_id, m.ContactStatus.status, m.ContactStatus.since,
-            m.ContactStatus.reasons, m.ContactStatus.persona, m.ContactStatus.seniority,
-            m.ContactStatus.rule_version))}
-        transitions = s.scalar(select(func.count()).select_from(m.StatusTransition))
+            ContactStatusRow.contact_id, ContactStatusRow.account_id, ContactStatusRow.status, ContactStatusRow.since,
+            ContactStatusRow.reasons, ContactStatusRow.persona, ContactStatusRow.seniority,
+            ContactStatusRow.rule_version))}
+        transitions = s.scalar(select(func.count()).select_from(StatusTransitionRow))
     engine.dispose()
     return accounts, contacts, transitions
 
@@ -191,7 +191,7 @@ def test_the_per_write_path_agrees_with_a_bulk_apply(ledger_url: str) -> None:
     engine = make_engine(ledger_url)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as s:
-        ids = list(s.scalars(select(m.Account.id)))
+        ids = list(s.scalars(select(AccountRow.id)))
         Qualifier(load_qualification_rules()).refresh(s, ids, now=AS_OF)
     engine.dispose()
     assert stored(ledger_url) == before  # not one row or transition differs
@@ -227,7 +227,7 @@ def test_apply_logs_the_moves_under_the_new_version_and_twice_logs_nothing(ledge
     assert {v[-1] for v in accounts.values()} == {v[-1] for v in contacts.values()} == {"test-changed-1"}
     engine = make_engine(ledger_url)
     with make_sessionmaker(engine)() as s:
-        versions = set(s.scalars(select(m.StatusTransition.rule_version).where(m.StatusTransition.id > logged)))
+        versions = set(s.scalars(select(StatusTransitionRow.rule_version).where(StatusTransitionRow.id > logged)))
     engine.dispose()
     assert versions == {"test-changed-1"}
     second = run(ledger_url, new_rules, apply=True, workers=2)
@@ -240,7 +240,7 @@ def test_a_contact_that_moved_without_a_recompute_is_stored_under_its_new_accoun
     engine = make_engine(ledger_url)
     factory = make_sessionmaker(engine)
     with session_scope(factory) as s:  # a sync that moved a person and skipped re-evaluation
-        k = s.execute(select(m.Contact).where(m.Contact.account_id == "A03").order_by(m.Contact.id)).scalars().first()
+        k = s.execute(select(ContactRow).where(ContactRow.account_id == "A03").order_by(ContactRow.id)).scalars().first()
         assert k is not None
         store.upsert_contacts(s, [ContactData(k.id, "A30", k.email, k.first_name, k.last_name, k.title)])
         ledger_store.follow_contacts(s, [k.id])
@@ -357,8 +357,8 @@ def test_an_account_written_by_the_api_during_a_run_is_re_read_not_overwritten(l
     factory = make_sessionmaker(engine)
     with factory() as s:  # an account of the run's second slice (A07-A13), with a contact
         account_id, contact_id = s.execute(
-            select(m.Contact.account_id, m.Contact.id).where(m.Contact.account_id.between("A07", "A13"))
-            .order_by(m.Contact.account_id, m.Contact.id)).first()
+            select(ContactRow.account_id, ContactRow.id).where(ContactRow.account_id.between("A07", "A13"))
+            .order_by(ContactRow.account_id, ContactRow.id)).first()
     compiled = qualify.compile_rules(rules)
     warnings: list[str] = []
     job = recompute._Job(url=ledger_url, rules=rules.model_dump(mode="json"), as_of=AS_OF, as_of_given=True,  # noqa: SLF001

@@ -6,7 +6,7 @@ import dataclasses
 import pytest
 from sqlalchemy import select
 
-from api.db import rows as m
+from api.db.rows import AccountRow, ContactRow, OwnerRow
 from api.accounts import store
 from api.db import make_engine, make_sessionmaker, migrate, session_scope
 from api.accounts.store import AccountData, ContactData
@@ -47,7 +47,7 @@ def test_round_trip_with_domains_owner_aliases_and_contacts(sessions) -> None:  
     with sessions() as s:
         loaded = {a.id: a for a in store.load_accounts(s)}
         record = store.get_account(s, "A1")
-        owners = set(s.scalars(select(m.Owner.name)))
+        owners = set(s.scalars(select(OwnerRow.name)))
     assert loaded["A1"].domains == ("acme.com", "acme.io")  # normalised host, sorted
     assert loaded["A1"].aliases == ("ACME Group",) and loaded["A1"].is_customer
     assert loaded["A1"].owner == "Dana Whitfield"
@@ -62,12 +62,12 @@ def test_same_payload_twice_changes_nothing(sessions) -> None:  # noqa: ANN001
     payload = [acc(), acc("A2", "Acme GmbH", domains=("acme.de",), parent_id="A1")]
     upsert(sessions, *payload)
     with sessions() as s:
-        before = {r[0]: r[1] for r in s.execute(select(m.Account.id, m.Account.updated_at))}
+        before = {r[0]: r[1] for r in s.execute(select(AccountRow.id, AccountRow.updated_at))}
     report = upsert(sessions, *payload)
     assert (report.created, report.updated, report.unchanged) == (0, 0, 2)
     assert report.changed_ids == []
     with sessions() as s:
-        after = {r[0]: r[1] for r in s.execute(select(m.Account.id, m.Account.updated_at))}
+        after = {r[0]: r[1] for r in s.execute(select(AccountRow.id, AccountRow.updated_at))}
     assert after == before
 
 
@@ -128,7 +128,7 @@ def test_delete_detaches_children_and_removes_contacts(sessions) -> None:  # noq
         assert store.delete_account(s, "nope") is None
     with sessions() as s:
         remaining = list(store.load_accounts(s))
-        assert s.scalar(select(m.Contact.id)) is None
+        assert s.scalar(select(ContactRow.id)) is None
     assert [(a.id, a.parent_id) for a in remaining] == [("C", None)]
 
 

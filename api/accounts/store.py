@@ -26,7 +26,7 @@ from typing import Any, Collection, Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Text, bindparam, cast, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
-from api.db import rows as m
+from api.db.rows import AccountDomainRow, AccountRow, ContactRow, OwnerRow
 from matcher import normalize
 from matcher.matching.types import Account as MatchAccount
 
@@ -137,7 +137,7 @@ def _existing_parents(session: Session, ids: Collection[str]) -> dict[str, str |
     """id -> parent_id for those of ``ids`` that exist in the database."""
     out: dict[str, str | None] = {}
     for chunk in _chunks(list(ids)):
-        rows = session.execute(select(m.Account.id, m.Account.parent_id).where(m.Account.id.in_(chunk)))
+        rows = session.execute(select(AccountRow.id, AccountRow.parent_id).where(AccountRow.id.in_(chunk)))
         out.update((r[0], r[1]) for r in rows)
     return out
 
@@ -200,7 +200,7 @@ def ensure_owners(session: Session, names: Iterable[str]) -> dict[str, int]:
     wanted = sorted({n for n in names if n})
     out: dict[str, int] = {}
     for chunk in _chunks(wanted):
-        out.update((r[0], r[1]) for r in session.execute(select(m.Owner.name, m.Owner.id).where(m.Owner.name.in_(chunk))))
+        out.update((r[0], r[1]) for r in session.execute(select(OwnerRow.name, OwnerRow.id).where(OwnerRow.name.in_(chunk))))
     missing = [n for n in wanted if n not in out]
     if missing:
         dialect = session.get_bind().dialect.name
@@ -209,10 +209,10 @@ def ensure_owners(session: Session, names: Iterable[str]) -> dict[str, int]:
         else:
             from sqlalchemy.dialects.sqlite import insert as dialect_insert
         # ON CONFLICT DO NOTHING: a concurrent sync may create the same owner first
-        stmt = dialect_insert(m.Owner).on_conflict_do_nothing(index_elements=["name"])
+        stmt = dialect_insert(OwnerRow).on_conflict_do_nothing(index_elements=["name"])
         for chunk in _chunks(missing):
             session.execute(stmt, [{"name": n, "active": True} for n in chunk])
-            out.update((r[0], r[1]) for r in session.execute(select(m.Owner.name, m.Owner.id).where(m.Owner.name.in_(chunk))))
+            out.update((r[0], r[1]) for r in session.execute(select(OwnerRow.name, OwnerRow.id).where(OwnerRow.name.in_(chunk))))
     return out
 
 
@@ -222,8 +222,8 @@ _ACCOUNT_FIELDS = ("name", "country", "region", "city", "parent_id", "owner_id",
                    "is_customer", "fit_tier", "industry", "employees", "attributes")
 
 
-_ACCOUNTS = m.Account.__table__
-_CONTACTS = m.Contact.__table__
+_ACCOUNTS = AccountRow.__table__
+_CONTACTS = ContactRow.__table__
 
 
 def _update_by_id(table, columns: Sequence[str]):  # noqa: ANN001, ANN202 - Table -> Update
@@ -270,13 +270,13 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
     now = _now()
     for chunk in _chunks(accounts):
         ids = [a.id for a in chunk]
-        cols = [getattr(m.Account, f) for f in _ACCOUNT_FIELDS]
-        stored = {r[0]: r[1:] for r in session.execute(select(m.Account.id, *cols).where(m.Account.id.in_(ids)))}
+        cols = [getattr(AccountRow, f) for f in _ACCOUNT_FIELDS]
+        stored = {r[0]: r[1:] for r in session.execute(select(AccountRow.id, *cols).where(AccountRow.id.in_(ids)))}
         stored_domains: dict[str, set[str]] = {}
         if stored:
             for acc_id, dom in session.execute(
-                select(m.AccountDomain.account_id, m.AccountDomain.domain)
-                .where(m.AccountDomain.account_id.in_(list(stored)))
+                select(AccountDomainRow.account_id, AccountDomainRow.domain)
+                .where(AccountDomainRow.account_id.in_(list(stored)))
             ):
                 stored_domains.setdefault(acc_id, set()).add(dom)
         inserts: list[dict] = []
@@ -317,10 +317,10 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
             if touch:
                 session.execute(_update_by_id(_ACCOUNTS, ["updated_at"]), _keyed(touch))
         if replace_domains:
-            session.execute(delete(m.AccountDomain).where(m.AccountDomain.account_id.in_(replace_domains)))
+            session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id.in_(replace_domains)))
             rows = [{"account_id": i, "domain": d} for i in replace_domains for d in domains[i]]
             if rows:
-                session.execute(insert(m.AccountDomain.__table__), rows)
+                session.execute(insert(AccountDomainRow.__table__), rows)
     return report
 
 
@@ -330,15 +330,15 @@ def delete_account(session: Session, account_id: str) -> list[str] | None:
     Returns the ids of the detached children (their ``parent_id`` is now NULL, so the index must
     reload them), or None if the account does not exist.
     """
-    if session.get(m.Account, account_id) is None:
+    if session.get(AccountRow, account_id) is None:
         return None
-    children = list(session.scalars(select(m.Account.id).where(m.Account.parent_id == account_id)))
+    children = list(session.scalars(select(AccountRow.id).where(AccountRow.parent_id == account_id)))
     if children:
-        session.execute(update(m.Account).where(m.Account.parent_id == account_id)
+        session.execute(update(AccountRow).where(AccountRow.parent_id == account_id)
                         .values(parent_id=None, updated_at=_now()).execution_options(synchronize_session=False))
-    session.execute(delete(m.AccountDomain).where(m.AccountDomain.account_id == account_id))
-    session.execute(delete(m.Contact).where(m.Contact.account_id == account_id))
-    session.execute(delete(m.Account).where(m.Account.id == account_id).execution_options(synchronize_session=False))
+    session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id == account_id))
+    session.execute(delete(ContactRow).where(ContactRow.account_id == account_id))
+    session.execute(delete(AccountRow).where(AccountRow.id == account_id).execution_options(synchronize_session=False))
     session.expunge_all()
     return children
 
@@ -346,7 +346,7 @@ def delete_account(session: Session, account_id: str) -> list[str] | None:
 def existing_account_ids(session: Session, ids: Collection[str]) -> set[str]:
     out: set[str] = set()
     for chunk in _chunks(sorted(set(ids))):
-        out.update(session.scalars(select(m.Account.id).where(m.Account.id.in_(chunk))))
+        out.update(session.scalars(select(AccountRow.id).where(AccountRow.id.in_(chunk))))
     return out
 
 
@@ -378,9 +378,9 @@ def upsert_contacts(session: Session, contacts: Sequence[ContactData], *,
     touched: set[str] = set()
     now = _now()
     for chunk in _chunks(contacts):
-        cols = [getattr(m.Contact, f) for f in _CONTACT_FIELDS]
+        cols = [getattr(ContactRow, f) for f in _CONTACT_FIELDS]
         stored = {r[0]: r[1:] for r in session.execute(
-            select(m.Contact.id, *cols).where(m.Contact.id.in_([c.id for c in chunk])))}
+            select(ContactRow.id, *cols).where(ContactRow.id.in_([c.id for c in chunk])))}
         inserts, updates = [], []
         for c in chunk:
             email = c.email.strip().lower() if c.email else None
@@ -417,39 +417,39 @@ def _account_stream_query(ids: Sequence[str] | None = None, id_range: tuple[str 
     (string_agg / group_concat), so building the index is one streamed result instead of an ORM
     load with relationship queries.
     """
-    doms = select(m.AccountDomain.account_id.label("aid"),
-                  func.aggregate_strings(m.AccountDomain.domain, ",").label("domains"))
-    cdist = select(m.Contact.account_id.label("aid"), m.Contact.email_domain.label("d")) \
-        .where(m.Contact.email_domain.is_not(None)).distinct()
-    ccount = select(m.Contact.account_id.label("aid"), func.count().label("n"))
+    doms = select(AccountDomainRow.account_id.label("aid"),
+                  func.aggregate_strings(AccountDomainRow.domain, ",").label("domains"))
+    cdist = select(ContactRow.account_id.label("aid"), ContactRow.email_domain.label("d")) \
+        .where(ContactRow.email_domain.is_not(None)).distinct()
+    ccount = select(ContactRow.account_id.label("aid"), func.count().label("n"))
     if ids is not None:
-        doms = doms.where(m.AccountDomain.account_id.in_(ids))
-        cdist = cdist.where(m.Contact.account_id.in_(ids))
-        ccount = ccount.where(m.Contact.account_id.in_(ids))
+        doms = doms.where(AccountDomainRow.account_id.in_(ids))
+        cdist = cdist.where(ContactRow.account_id.in_(ids))
+        ccount = ccount.where(ContactRow.account_id.in_(ids))
     low, high = id_range  # a slice [low, high) of the id order, for loading on several cores
     if low is not None:
-        doms = doms.where(m.AccountDomain.account_id >= low)
-        cdist = cdist.where(m.Contact.account_id >= low)
-        ccount = ccount.where(m.Contact.account_id >= low)
+        doms = doms.where(AccountDomainRow.account_id >= low)
+        cdist = cdist.where(ContactRow.account_id >= low)
+        ccount = ccount.where(ContactRow.account_id >= low)
     if high is not None:
-        doms = doms.where(m.AccountDomain.account_id < high)
-        cdist = cdist.where(m.Contact.account_id < high)
-        ccount = ccount.where(m.Contact.account_id < high)
-    doms = doms.group_by(m.AccountDomain.account_id).subquery("doms")
+        doms = doms.where(AccountDomainRow.account_id < high)
+        cdist = cdist.where(ContactRow.account_id < high)
+        ccount = ccount.where(ContactRow.account_id < high)
+    doms = doms.group_by(AccountDomainRow.account_id).subquery("doms")
     cdist = cdist.subquery("cdist")
     cdoms = select(cdist.c.aid, func.aggregate_strings(cdist.c.d, ",").label("domains")) \
         .group_by(cdist.c.aid).subquery("cdoms")
-    ccount = ccount.group_by(m.Contact.account_id).subquery("ccount")
-    a = m.Account.__table__
+    ccount = ccount.group_by(ContactRow.account_id).subquery("ccount")
+    a = AccountRow.__table__
     stmt = (
         select(a.c.id, a.c.name, doms.c.domains, a.c.country, a.c.region, a.c.city, a.c.parent_id,
-               m.Owner.__table__.c.name, a.c.phone,
+               OwnerRow.__table__.c.name, a.c.phone,
                # as text: nearly every account has none, and decoding '[]' a million times
                # costs seconds
                func.nullif(cast(a.c.aliases, Text), "[]"), cdoms.c.domains, a.c.is_customer,
                ccount.c.n)
         .select_from(a)
-        .outerjoin(m.Owner.__table__, m.Owner.__table__.c.id == a.c.owner_id)
+        .outerjoin(OwnerRow.__table__, OwnerRow.__table__.c.id == a.c.owner_id)
         .outerjoin(doms, doms.c.aid == a.c.id)
         .outerjoin(cdoms, cdoms.c.aid == a.c.id)
         .outerjoin(ccount, ccount.c.aid == a.c.id)
@@ -502,12 +502,12 @@ def load_accounts_by_id(session_or_conn: Session | Connection, ids: Iterable[str
 
 def get_account(session: Session, account_id: str) -> dict[str, Any] | None:
     """The stored record of one account, as the API shows it."""
-    acc = session.get(m.Account, account_id)
+    acc = session.get(AccountRow, account_id)
     if acc is None:
         return None
-    owner = session.get(m.Owner, acc.owner_id) if acc.owner_id is not None else None
-    domains = sorted(session.scalars(select(m.AccountDomain.domain).where(m.AccountDomain.account_id == account_id)))
-    contacts = session.scalar(select(func.count()).select_from(m.Contact).where(m.Contact.account_id == account_id))
+    owner = session.get(OwnerRow, acc.owner_id) if acc.owner_id is not None else None
+    domains = sorted(session.scalars(select(AccountDomainRow.domain).where(AccountDomainRow.account_id == account_id)))
+    contacts = session.scalar(select(func.count()).select_from(ContactRow).where(ContactRow.account_id == account_id))
     return {
         "id": acc.id, "name": acc.name, "domains": domains, "country": acc.country, "region": acc.region,
         "city": acc.city, "parent_id": acc.parent_id,
@@ -528,13 +528,13 @@ def refresh_planner_statistics(session_or_conn: Session | Connection, tables: Se
 
 
 def count_accounts(session_or_conn: Session | Connection) -> int:
-    return session_or_conn.execute(select(func.count()).select_from(m.Account)).scalar_one()
+    return session_or_conn.execute(select(func.count()).select_from(AccountRow)).scalar_one()
 
 
 def account_id_quantiles(session_or_conn: Session | Connection, parts: int, total: int | None = None) -> list[str]:
     """``parts - 1`` account ids splitting the id order into ``parts`` slices of equal size."""
     total = count_accounts(session_or_conn) if total is None else total
-    a = m.Account.__table__
+    a = AccountRow.__table__
     cuts = []
     for i in range(1, parts):
         cut = session_or_conn.execute(select(a.c.id).order_by(a.c.id).offset(total * i // parts).limit(1)).scalar()

@@ -5,7 +5,7 @@ List: ``AccountIndex.prepare``), which is pure and independent per account. For 
 the id order is cut into slices; each slice is read and prepared in its own *spawned* process
 (not forked: the API process has threads and a Redis client, and a fork would copy their locks
 mid-use; as with any spawn, the program's main module must be import-safe, i.e. guarded by
-``if __name__ == "__main__"``, as the ``leadmatch`` script, uvicorn and pytest are) and sent back in chunks as plain tuples (``matcher.keys.pack_features``). This process
+``if __name__ == "__main__"``, as the ``leadmatch`` script, uvicorn and pytest are) and sent back in chunks as plain tuples (``matcher.matching.keys.pack_features``). This process
 only files them (``AccountIndex.add_prepared``). The result is the index a one-process build
 makes: same accounts, same postings, so the same answers.
 """

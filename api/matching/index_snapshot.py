@@ -2,7 +2,7 @@
 
 ``leadmatch match-file`` builds the index from the database (most of it normalising names and
 splitting domains: about 25 µs an account, 50 s for a million accounts on PostgreSQL) and
-then throws it away. The snapshot keeps the prepared accounts (``matcher.keys.pack_features``)
+then throws it away. The snapshot keeps the prepared accounts (``matcher.matching.keys.pack_features``)
 and their filing (``AccountIndex.filing``) in a local file (marshal: only plain values, nothing
 that runs code on loading); the next run restores the index from them (``AccountIndex.restore``).
 
@@ -113,7 +113,7 @@ def read(path: Path, rules: MatchingRules, generation: tuple[str, int]) -> Snaps
 
 def restore(snapshot: Snapshot, rules: MatchingRules) -> AccountIndex | None:
     """The index a snapshot holds (accounts unpacked when first used), or None if the body is
-    damaged. The caller pauses the GC around this (``matcher.index.bulk_building``)."""
+    damaged. The caller pauses the GC around this (``matcher.matching.index.bulk_building``)."""
     try:
         accounts, filing = marshal.loads(snapshot.body)
         return AccountIndex.restore(rules, accounts, filing)

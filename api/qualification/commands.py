@@ -93,7 +93,7 @@ def _short(text: str) -> str:
     return text if len(text) <= MAX_REASON_CHARS else text[:MAX_REASON_CHARS - 1] + "…"
 
 
-def print_report(report, title: str) -> None:  # noqa: ANN001 - api.recompute.RecomputeReport
+def print_report(report, title: str) -> None:  # noqa: ANN001 - api.qualification.recompute.RecomputeReport
     """The transition matrix (stored status -> new status) and, per move, sample accounts with the
     reasons of their new status."""
     cells = report.preview.cells
@@ -166,7 +166,7 @@ def apply(
     migrate(settings.database_url)
     engine = make_engine(settings.database_url)
     try:
-        # recorded first, so API processes switch before the recompute, not after it (api.rule_sets)
+        # recorded first, so API processes switch before the recompute, not after it (api.qualification.rule_sets)
         with engine.begin() as conn:
             active = rule_sets.active_rule_set(conn)
             if active is not None and active.version == rules.version and active.rules != rules:

@@ -1,12 +1,12 @@
 """The bulk path of qualification: re-derive every account's status from the ledger.
 
 A rule change (``leadmatch rules apply``) or a scheduled ``leadmatch recompute`` evaluates every
-account with ``matcher.qualify`` (this module decides nothing about statuses) and either only
+account with ``matcher.qualification.qualify`` (this module decides nothing about statuses) and either only
 counts what would move (preview: the transition matrix from the stored statuses to the new ones,
 with sample accounts and their reasons) or stores the new statuses and logs every status that
 changed under the rule set's version. Both read the ledger table by table, never one account at
-a time, and group the rows into ``matcher.ledger.AccountLedger`` values with the same content and
-order per account as ``api.ledger_store.load_ledgers`` gives the per-write path.
+a time, and group the rows into ``matcher.qualification.ledger.AccountLedger`` values with the same content and
+order per account as ``api.qualification.store.load_ledgers`` gives the per-write path.
 
 PostgreSQL (``_stream_range``): the account ids are cut into a few contiguous ranges (twice as
 many as ``workers``, for balance), taken from a queue by ``workers`` processes. A process reads
@@ -20,7 +20,7 @@ pages all over the table, again and again (measured 3-4x the database time). Eve
 1. lock the slice's account rows (``FOR UPDATE`` in id order: the lock the per-write path takes
    in ``ledger_store.lock_accounts``), dropping accounts deleted since the snapshot;
 2. re-read and re-evaluate, under that lock, the accounts the per-write path re-evaluated since
-   the run began (``recompute_touched``, noted by ``api.rule_sets.FollowingQualifier``): their
+   the run began (``recompute_touched``, noted by ``api.qualification.rule_sets.FollowingQualifier``): their
    ledger is newer than the snapshot. The run is announced in ``recompute_runs`` before any
    snapshot is taken and waits for the transactions older than the announcement to end, so a
    write the snapshot misses is always a noted one;
@@ -64,7 +64,9 @@ from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.qualification import store as ledger_store
-from api.db import rows as m
+from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
+                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, RecomputeRunRow,
+                        RecomputeTouchedRow, StatusTransitionRow)
 from api.db import make_engine
 from config.qualification import QualificationRules
 from matcher.qualification import ledger as L
@@ -79,11 +81,11 @@ CODE_POINT_ORDER = "C"  # the collation whose order is Python's str order
 # (done accounts, total accounts) after each finished slice
 Progress = Callable[[int, int], None]
 
-_A, _C, _ACT = m.Account.__table__, m.Contact.__table__, m.Activity.__table__
-_O, _S, _K, _MV = (m.Opportunity.__table__, m.OpportunityStageChange.__table__, m.Contract.__table__,
-                   m.ManualContactMove.__table__)
-_AS, _CS, _T = m.AccountStatus.__table__, m.ContactStatus.__table__, m.StatusTransition.__table__
-_RUNS, _TOUCHED = m.RecomputeRun.__table__, m.RecomputeTouched.__table__
+_A, _C, _ACT = AccountRow.__table__, ContactRow.__table__, ActivityRow.__table__
+_O, _S, _K, _MV = (OpportunityRow.__table__, OpportunityStageChangeRow.__table__, ContractRow.__table__,
+                   ManualContactMoveRow.__table__)
+_AS, _CS, _T = AccountStatusRow.__table__, ContactStatusRow.__table__, StatusTransitionRow.__table__
+_RUNS, _TOUCHED = RecomputeRunRow.__table__, RecomputeTouchedRow.__table__
 
 
 @dataclass(slots=True)

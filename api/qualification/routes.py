@@ -61,7 +61,7 @@ def _status_bytes(services: Services, account_id: str) -> bytes:
     "/accounts/{account_id}/status", response_model=AccountStatusOut, responses=error_responses(404),
     summary="An account's status, since when and why (cached)",
     description=(
-        "The account's status code (domain.md section 4), since when, the reasons (rules and the "
+        "The account's status code (see docs/qualification.md), since when, the reasons (rules and the "
         "events that made them true, with points), a one-sentence `summary`, engagement points, "
         "the personas engaged and a summary of its contacts. Answered from cache (Redis when "
         "`REDIS_URL` is set); every change that affects the account drops the cached answer."

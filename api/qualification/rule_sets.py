@@ -4,7 +4,7 @@
 active one) before recomputing. From then on every process evaluates with that rule set, whatever
 its own ``LEADMATCH_QUALIFICATION_RULES`` says: statuses stored under two rule sets at once would
 not add up, and a changed settings file must not go live without the preview and the recompute
-(domain.md section 4, "Rules change"). A database where nothing was applied yet uses the settings
+(docs/qualification.md, "Rule-change preview"). A database where nothing was applied yet uses the settings
 file (or the shipped defaults).
 
 Running API processes notice a newly applied rule set on their next status write
@@ -25,13 +25,13 @@ from sqlalchemy import Connection, Engine, insert, select
 from sqlalchemy.exc import SQLAlchemyError
 from sqlalchemy.orm import Session
 
-from api.db import rows as m
+from api.db.rows import RuleSetRow
 from api.qualification.service import Qualifier
 from api.qualification.recompute import note_touched
 from config.qualification import DEFAULT_QUALIFICATION_PATH, QualificationRules, load_qualification_rules
 from config.loading import merge_tables
 
-_RULE_SETS = m.RuleSet.__table__
+_RULE_SETS = RuleSetRow.__table__
 log = logging.getLogger("leadmatch.rules")
 
 
@@ -60,7 +60,7 @@ def rules_from_toml(text: str) -> QualificationRules:
 
 def active_rule_set(conn: Connection | Session) -> AppliedRuleSet | None:
     row = conn.execute(select(_RULE_SETS.c.version, _RULE_SETS.c.rules, _RULE_SETS.c.source,
-                              m.RuleSet.applied_at).order_by(_RULE_SETS.c.id.desc()).limit(1)).first()
+                              RuleSetRow.applied_at).order_by(_RULE_SETS.c.id.desc()).limit(1)).first()
     if row is None:
         return None
     # stored whole (version included), so validating it back gives the very same rule set

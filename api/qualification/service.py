@@ -3,7 +3,7 @@
 After any write that changes an account's ledger (an activity, a contact, an opportunity, a
 contract, a flag, a manual move, the account's own fit data) the writer calls
 ``Services.requalify(session, account_ids)``: those accounts, and only those, are re-evaluated
-in full from their ledgers by ``matcher.qualify`` (so an incremental update is a full recompute
+in full from their ledgers by ``matcher.qualification.qualify`` (so an incremental update is a full recompute
 of one account, by construction), the verdicts are stored with the transition log inside the
 writer's transaction, and the cached status views are dropped after the commit.
 

@@ -2,7 +2,7 @@
 
 The ledger is what an account's status follows from: activities, opportunities (with the time
 each stage was entered), contracts, the manual account flags and sellers' contact moves. Like
-``api.store`` these functions take a ``Session``, never commit, validate a whole batch before
+``api.accounts.store`` these functions take a ``Session``, never commit, validate a whole batch before
 writing anything (``store.InvalidItems`` with per-item ``store.Problem``s), and write set-based
 (one SELECT of the stored rows per chunk, then executemany).
 
@@ -13,7 +13,7 @@ writing anything (``store.InvalidItems`` with per-item ``store.Problem``s), and 
 - An activity names its person by ``contact_id`` or by ``email``. An email that is no contact's
   yet is kept (``contact_id`` NULL) and attached by ``follow_contacts`` once a contact with that
   email is stored. ``activities.account_id`` is a copy of the contact's account, kept in step.
-- Reading: ``load_ledgers`` builds ``matcher.ledger.AccountLedger`` values (a handful of
+- Reading: ``load_ledgers`` builds ``matcher.qualification.ledger.AccountLedger`` values (a handful of
   queries per chunk of accounts). Writing the core's verdicts: ``save_evaluations`` upserts the
   current account and contact statuses and appends a ``status_transitions`` row for every
   status that changed; unchanged verdicts write nothing, so recomputing twice is a no-op.
@@ -29,21 +29,23 @@ import orjson
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
-from api.db import rows as m
+from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
+
+                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, StatusTransitionRow)
 from api.accounts.store import CHUNK, InvalidItems, Problem, UpsertReport, _chunks, _keyed, _now, _update_by_id, \
     existing_account_ids
 from matcher.qualification import ledger as L
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
 
-_ACTIVITIES = m.Activity.__table__
-_OPPORTUNITIES = m.Opportunity.__table__
-_STAGE_CHANGES = m.OpportunityStageChange.__table__
-_CONTRACTS = m.Contract.__table__
-_MOVES = m.ManualContactMove.__table__
-_ACCOUNT_STATUSES = m.AccountStatus.__table__
-_CONTACT_STATUSES = m.ContactStatus.__table__
-_TRANSITIONS = m.StatusTransition.__table__
+_ACTIVITIES = ActivityRow.__table__
+_OPPORTUNITIES = OpportunityRow.__table__
+_STAGE_CHANGES = OpportunityStageChangeRow.__table__
+_CONTRACTS = ContractRow.__table__
+_MOVES = ManualContactMoveRow.__table__
+_ACCOUNT_STATUSES = AccountStatusRow.__table__
+_CONTACT_STATUSES = ContactStatusRow.__table__
+_TRANSITIONS = StatusTransitionRow.__table__
 
 
 def _utc(value: datetime) -> datetime:
@@ -95,7 +97,7 @@ def existing_contacts(session: Session, ids: Collection[str]) -> dict[str, str]:
     out: dict[str, str] = {}
     for chunk in _chunks(sorted(set(ids))):
         out.update((r[0], r[1]) for r in session.execute(
-            select(m.Contact.id, m.Contact.account_id).where(m.Contact.id.in_(chunk))))
+            select(ContactRow.id, ContactRow.account_id).where(ContactRow.id.in_(chunk))))
     return out
 
 
@@ -104,8 +106,8 @@ def contacts_by_email(session: Session, emails: Collection[str]) -> dict[str, tu
     so the choice is the same on every run and every database."""
     out: dict[str, tuple[str, str]] = {}
     for chunk in _chunks(sorted(set(emails))):
-        rows = session.execute(select(m.Contact.email, m.Contact.id, m.Contact.account_id)
-                               .where(m.Contact.email.in_(chunk)).order_by(m.Contact.id))
+        rows = session.execute(select(ContactRow.email, ContactRow.id, ContactRow.account_id)
+                               .where(ContactRow.email.in_(chunk)).order_by(ContactRow.id))
         for email, contact_id, account_id in rows:
             out.setdefault(email, (contact_id, account_id))
     return out
@@ -157,7 +159,7 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     stored: dict[str, str] = {}
     for chunk in _chunks(list(first)):
         stored.update((r[0], r[1]) for r in session.execute(
-            select(m.Activity.id, m.Activity.content_hash).where(m.Activity.id.in_(chunk))))
+            select(ActivityRow.id, ActivityRow.content_hash).where(ActivityRow.id.in_(chunk))))
     problems.extend(Problem(i, "id", f"event {a_id!r} is already stored with different content "
                                      "(events are immutable; send a new id)")
                     for a_id, i in first.items() if a_id in stored and stored[a_id] != hashes[i])
@@ -199,7 +201,7 @@ def follow_contacts(session: Session, contact_ids: Collection[str]) -> set[str]:
     Reads first and updates only what is off, so a bulk import of contacts without events
     costs a few SELECTs per chunk, not an UPDATE per contact.
     """
-    a, c = _ACTIVITIES, m.Contact.__table__
+    a, c = _ACTIVITIES, ContactRow.__table__
     moved: list[tuple[str, str]] = []
     owner_of: dict[str, tuple[str, str]] = {}  # email -> (contact id, account id)
     for chunk in _chunks(sorted(set(contact_ids))):
@@ -292,10 +294,10 @@ def upsert_opportunities(session: Session, items: Sequence[OpportunityData], *, 
     _raise_if(_validate_opportunities(session, items, now, future_tolerance))
     report = UpsertReport()
     touched: set[str] = set()
-    cols = [getattr(m.Opportunity, f) for f in _OPPORTUNITY_FIELDS]
+    cols = [getattr(OpportunityRow, f) for f in _OPPORTUNITY_FIELDS]
     for chunk in _chunks(items):
         stored = {r[0]: r[1:] for r in session.execute(
-            select(m.Opportunity.id, *cols).where(m.Opportunity.id.in_([o.id for o in chunk])))}
+            select(OpportunityRow.id, *cols).where(OpportunityRow.id.in_([o.id for o in chunk])))}
         inserts, updates, stages = [], [], []
         for o in chunk:
             old = stored.get(o.id)
@@ -347,10 +349,10 @@ def upsert_contracts(session: Session, items: Sequence[L.Contract], *,
     _raise_if(problems)
     report = UpsertReport()
     touched: set[str] = set()
-    cols = [getattr(m.Contract, f) for f in _CONTRACT_FIELDS]
+    cols = [getattr(ContractRow, f) for f in _CONTRACT_FIELDS]
     for chunk in _chunks(items):
         stored = {r[0]: r[1:] for r in session.execute(
-            select(m.Contract.id, *cols).where(m.Contract.id.in_([c.id for c in chunk])))}
+            select(ContractRow.id, *cols).where(ContractRow.id.in_([c.id for c in chunk])))}
         inserts, updates = [], []
         for c in chunk:
             row = {"id": c.id, "account_id": c.account_id, "starts_on": c.starts_on, "ends_on": c.ends_on}
@@ -381,8 +383,8 @@ def set_account_flags(session: Session, account_id: str, *, disqualified: bool, 
                       now: datetime | None = None) -> bool | None:
     """Replace the manual flags. True if they changed, False if not, None if no such account.
     A flag being set records the time (the manual status's "since"); clearing it forgets it."""
-    stored = session.execute(select(m.Account.disqualified, m.Account.partner, m.Account.disqualified_at,
-                                    m.Account.partner_at).where(m.Account.id == account_id)).first()
+    stored = session.execute(select(AccountRow.disqualified, AccountRow.partner, AccountRow.disqualified_at,
+                                    AccountRow.partner_at).where(AccountRow.id == account_id)).first()
     if stored is None:
         return None
     if (bool(stored[0]), bool(stored[1])) == (disqualified, partner):
@@ -392,7 +394,7 @@ def set_account_flags(session: Session, account_id: str, *, disqualified: bool, 
     def since(flag: bool, was: bool, at: datetime | None) -> datetime | None:
         return (at if was else now) if flag else None
 
-    session.execute(update(m.Account).where(m.Account.id == account_id)
+    session.execute(update(AccountRow).where(AccountRow.id == account_id)
                     .values(disqualified=disqualified, partner=partner,
                             disqualified_at=since(disqualified, bool(stored[0]), stored[2]),
                             partner_at=since(partner, bool(stored[1]), stored[3]), updated_at=now)
@@ -410,8 +412,8 @@ def forget_account(session: Session, account_id: str) -> None:
     """Before an account is deleted: drop its ledger and current statuses; its events become
     unmatched again (kept by email, so they attach if the person shows up as a contact elsewhere).
     The transition log stays: it is the record of what was decided."""
-    contact_ids = select(m.Contact.id).where(m.Contact.account_id == account_id).scalar_subquery()
-    opportunity_ids = select(m.Opportunity.id).where(m.Opportunity.account_id == account_id).scalar_subquery()
+    contact_ids = select(ContactRow.id).where(ContactRow.account_id == account_id).scalar_subquery()
+    opportunity_ids = select(OpportunityRow.id).where(OpportunityRow.account_id == account_id).scalar_subquery()
     session.execute(delete(_MOVES).where(_MOVES.c.contact_id.in_(contact_ids)))
     session.execute(delete(_STAGE_CHANGES).where(_STAGE_CHANGES.c.opportunity_id.in_(opportunity_ids)))
     session.execute(delete(_OPPORTUNITIES).where(_OPPORTUNITIES.c.account_id == account_id))
@@ -419,7 +421,7 @@ def forget_account(session: Session, account_id: str) -> None:
     session.execute(delete(_CONTACT_STATUSES).where(_CONTACT_STATUSES.c.account_id == account_id))
     session.execute(delete(_ACCOUNT_STATUSES).where(_ACCOUNT_STATUSES.c.account_id == account_id))
     # an event sent by contact_id learns the contact's email first, or it could never attach again
-    contact = m.Contact.__table__
+    contact = ContactRow.__table__
     contact_email = select(contact.c.email).where(contact.c.id == _ACTIVITIES.c.contact_id).scalar_subquery()
     session.execute(update(_ACTIVITIES).where(_ACTIVITIES.c.account_id == account_id)
                     .values(email=func.coalesce(_ACTIVITIES.c.email, contact_email), account_id=None,
@@ -434,9 +436,9 @@ def activity_from_row(r) -> L.Activity:  # noqa: ANN001 - a row of ACTIVITY_COLU
                       campaign_id=r[6], asset_id=r[7], page_kind=r[8], direction=r[9])
 
 
-ACTIVITY_COLUMNS = (m.Activity.id, m.Activity.type, m.Activity.occurred_at, m.Activity.contact_id,
-                    m.Activity.email, m.Activity.channel, m.Activity.campaign_id, m.Activity.asset_id,
-                    m.Activity.page_kind, m.Activity.direction)
+ACTIVITY_COLUMNS = (ActivityRow.id, ActivityRow.type, ActivityRow.occurred_at, ActivityRow.contact_id,
+                    ActivityRow.email, ActivityRow.channel, ActivityRow.campaign_id, ActivityRow.asset_id,
+                    ActivityRow.page_kind, ActivityRow.direction)
 
 
 def load_ledgers(session: Session, account_ids: Iterable[str]) -> dict[str, L.AccountLedger]:
@@ -448,26 +450,26 @@ def load_ledgers(session: Session, account_ids: Iterable[str]) -> dict[str, L.Ac
         profiles = {r[0]: L.AccountProfile(id=r[0], name=r[1], fit_tier=r[2], industry=r[3], employees=r[4],
                                            disqualified=bool(r[5]), partner=bool(r[6]), disqualified_at=r[7],
                                            partner_at=r[8])
-                    for r in session.execute(select(m.Account.id, m.Account.name, m.Account.fit_tier,
-                                                    m.Account.industry, m.Account.employees,
-                                                    m.Account.disqualified, m.Account.partner,
-                                                    m.Account.disqualified_at, m.Account.partner_at)
-                                             .where(m.Account.id.in_(ids)))}
+                    for r in session.execute(select(AccountRow.id, AccountRow.name, AccountRow.fit_tier,
+                                                    AccountRow.industry, AccountRow.employees,
+                                                    AccountRow.disqualified, AccountRow.partner,
+                                                    AccountRow.disqualified_at, AccountRow.partner_at)
+                                             .where(AccountRow.id.in_(ids)))}
         if not profiles:
             continue
         parts: dict[str, dict[str, list]] = {i: {"contacts": [], "activities": [], "opportunities": [],
                                                  "contracts": [], "manual_moves": []} for i in profiles}
         contact_account: dict[str, str] = {}
-        for r in session.execute(select(m.Contact.id, m.Contact.account_id, m.Contact.title, m.Contact.email,
-                                        m.Contact.first_name, m.Contact.last_name, m.Contact.created_at)
-                                 .where(m.Contact.account_id.in_(ids)).order_by(m.Contact.id)):
+        for r in session.execute(select(ContactRow.id, ContactRow.account_id, ContactRow.title, ContactRow.email,
+                                        ContactRow.first_name, ContactRow.last_name, ContactRow.created_at)
+                                 .where(ContactRow.account_id.in_(ids)).order_by(ContactRow.id)):
             contact_account[r[0]] = r[1]
             parts[r[1]]["contacts"].append(L.Contact(id=r[0], account_id=r[1], title=r[2], email=r[3],
                                                      first_name=r[4], last_name=r[5],
                                                      created_at=_opt_utc(r[6])))
-        for r in session.execute(select(m.Activity.account_id, *ACTIVITY_COLUMNS)
-                                 .where(m.Activity.account_id.in_(ids))
-                                 .order_by(m.Activity.occurred_at, m.Activity.id)):
+        for r in session.execute(select(ActivityRow.account_id, *ACTIVITY_COLUMNS)
+                                 .where(ActivityRow.account_id.in_(ids))
+                                 .order_by(ActivityRow.occurred_at, ActivityRow.id)):
             parts[r[0]]["activities"].append(activity_from_row(r[1:]))
         stage_changes: dict[str, list[L.StageChange]] = {}
         o, s = _OPPORTUNITIES, _STAGE_CHANGES
@@ -475,21 +477,21 @@ def load_ledgers(session: Session, account_ids: Iterable[str]) -> dict[str, L.Ac
                 select(s.c.opportunity_id, s.c.stage, s.c.at).join(o, o.c.id == s.c.opportunity_id)
                 .where(o.c.account_id.in_(ids)).order_by(s.c.opportunity_id, s.c.at, s.c.id)):
             stage_changes.setdefault(opp_id, []).append(L.StageChange(stage, at))
-        for r in session.execute(select(m.Opportunity.id, *[getattr(m.Opportunity, f) for f in _OPPORTUNITY_FIELDS])
-                                 .where(m.Opportunity.account_id.in_(ids)).order_by(m.Opportunity.id)):
+        for r in session.execute(select(OpportunityRow.id, *[getattr(OpportunityRow, f) for f in _OPPORTUNITY_FIELDS])
+                                 .where(OpportunityRow.account_id.in_(ids)).order_by(OpportunityRow.id)):
             (opp_id, account_id, primary, owner, kind, stage, amount, state, opened_at, closed_at) = r
             parts[account_id]["opportunities"].append(L.Opportunity(
                 id=opp_id, account_id=account_id, state=state, type=kind, stage=stage, primary_contact_id=primary,
                 owner=owner, amount=amount, opened_at=opened_at, closed_at=closed_at,
                 stage_changes=tuple(stage_changes.get(opp_id, ()))))
-        for r in session.execute(select(m.Contract.id, m.Contract.account_id, m.Contract.starts_on,
-                                        m.Contract.ends_on).where(m.Contract.account_id.in_(ids))
-                                 .order_by(m.Contract.id)):
+        for r in session.execute(select(ContractRow.id, ContractRow.account_id, ContractRow.starts_on,
+                                        ContractRow.ends_on).where(ContractRow.account_id.in_(ids))
+                                 .order_by(ContractRow.id)):
             parts[r[1]]["contracts"].append(L.Contract(id=r[0], account_id=r[1], starts_on=r[2], ends_on=r[3]))
         mv = _MOVES
         for r in session.execute(select(mv.c.contact_id, mv.c.status, mv.c.at, mv.c.by, mv.c.note)
-                                 .join(m.Contact.__table__, m.Contact.__table__.c.id == mv.c.contact_id)
-                                 .where(m.Contact.__table__.c.account_id.in_(ids)).order_by(mv.c.at, mv.c.id)):
+                                 .join(ContactRow.__table__, ContactRow.__table__.c.id == mv.c.contact_id)
+                                 .where(ContactRow.__table__.c.account_id.in_(ids)).order_by(mv.c.at, mv.c.id)):
             parts[contact_account[r[0]]]["manual_moves"].append(
                 L.ManualContactMove(contact_id=r[0], status=r[1], at=r[2], by=r[3], note=r[4]))
         for account_id, profile in profiles.items():
@@ -506,7 +508,7 @@ def load_ledger(session: Session, account_id: str) -> L.AccountLedger | None:
 
 
 def contact_account(session: Session, contact_id: str) -> str | None:
-    return session.scalar(select(m.Contact.account_id).where(m.Contact.id == contact_id))
+    return session.scalar(select(ContactRow.account_id).where(ContactRow.id == contact_id))
 
 
 # ---------------------------------------------------------------- derived statuses
@@ -562,7 +564,7 @@ def lock_accounts(session: Session, account_ids: Collection[str]) -> None:
     if session.get_bind().dialect.name != "postgresql":
         return
     for chunk in _chunks(sorted(set(account_ids))):
-        session.execute(select(m.Account.id).where(m.Account.id.in_(chunk)).order_by(m.Account.id).with_for_update())
+        session.execute(select(AccountRow.id).where(AccountRow.id.in_(chunk)).order_by(AccountRow.id).with_for_update())
 
 
 def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation], *, rule_version: str,
@@ -575,20 +577,20 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
     """
     now = now or _now()
     report = SaveReport()
-    acc_cols = [getattr(m.AccountStatus, f) for f in _ACCOUNT_STATUS_FIELDS]
-    con_cols = [getattr(m.ContactStatus, f) for f in _CONTACT_STATUS_FIELDS]
+    acc_cols = [getattr(AccountStatusRow, f) for f in _ACCOUNT_STATUS_FIELDS]
+    con_cols = [getattr(ContactStatusRow, f) for f in _CONTACT_STATUS_FIELDS]
     for chunk in _chunks(evaluations):
         ids = [e.account_id for e in chunk]
         stored_acc = {r[0]: r[1:] for r in session.execute(
-            select(m.AccountStatus.account_id, *acc_cols).where(m.AccountStatus.account_id.in_(ids)))}
+            select(AccountStatusRow.account_id, *acc_cols).where(AccountStatusRow.account_id.in_(ids)))}
         evaluated_contacts = [c.contact_id for e in chunk for c in e.contacts]
         stored_con: dict[str, tuple] = {}
         for cchunk in _chunks(evaluated_contacts):
             stored_con.update((r[0], r[1:]) for r in session.execute(
-                select(m.ContactStatus.contact_id, *con_cols).where(m.ContactStatus.contact_id.in_(cchunk))))
+                select(ContactStatusRow.contact_id, *con_cols).where(ContactStatusRow.contact_id.in_(cchunk))))
         evaluated = set(evaluated_contacts)
-        gone = session.execute(select(m.ContactStatus.contact_id, m.ContactStatus.account_id)
-                               .where(m.ContactStatus.account_id.in_(ids))).all()
+        gone = session.execute(select(ContactStatusRow.contact_id, ContactStatusRow.account_id)
+                               .where(ContactStatusRow.account_id.in_(ids))).all()
         gone = [(cid, aid) for cid, aid in gone if cid not in evaluated]
         changed = {aid for _, aid in gone}
         acc_new, acc_upd, con_new, con_upd = [], [], [], []
@@ -650,14 +652,14 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
 
 
 def read_account_status(session: Session, account_id: str) -> dict[str, Any] | None:
-    cols = [getattr(m.AccountStatus, f) for f in _ACCOUNT_STATUS_FIELDS]
-    row = session.execute(select(*cols).where(m.AccountStatus.account_id == account_id)).first()
+    cols = [getattr(AccountStatusRow, f) for f in _ACCOUNT_STATUS_FIELDS]
+    row = session.execute(select(*cols).where(AccountStatusRow.account_id == account_id)).first()
     return None if row is None else dict(zip(_ACCOUNT_STATUS_FIELDS, row))
 
 
 def read_contact_states(session: Session, account_id: str) -> list[dict[str, Any]]:
     """The account's contacts with their stored statuses (None where none is stored), by id."""
-    c, s = m.Contact.__table__, _CONTACT_STATUSES
+    c, s = ContactRow.__table__, _CONTACT_STATUSES
     rows = session.execute(
         select(c.c.id, c.c.email, c.c.first_name, c.c.last_name, c.c.title, s.c.status, s.c.since, s.c.persona,
                s.c.seniority, s.c.reasons)

@@ -1,9 +1,9 @@
 """The account index: blocking postings in memory, then scoring of a bounded candidate set.
 
-Stage 1 looks the lead's keys (``matcher.keys``) up in postings per key kind; domain keys
+Stage 1 looks the lead's keys (``matcher.matching.keys``) up in postings per key kind; domain keys
 always count, name keys are taken rarest first and the candidates are capped by their shared
 word weight, so a lead never costs a scan over all accounts. Stage 2 scores each candidate
-(``matcher.score``) and ``matcher.decide`` turns the scores into one decision.
+(``matcher.matching.score``) and ``matcher.matching.decide`` turns the scores into one decision.
 
 Postings hold a bare id for a key with one account (most keys: domains, whole names), a tuple
 when a few share it and a set only for common keys: that keeps a million accounts within the
@@ -120,7 +120,7 @@ class AccountIndex:
 
     def prepare(self, account: Account) -> AccountFeatures:
         """The costly, index-independent half of an upsert (names, domains): a pure function of
-        the account and the rules, so it may run in another process (``api.index_load``)."""
+        the account and the rules, so it may run in another process (``api.matching.index_load``)."""
         return keys.account_features(account, self._names, self._country_aliases)
 
     def add_prepared(self, f: AccountFeatures) -> None:

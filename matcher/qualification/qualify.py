@@ -1,10 +1,10 @@
 """Account qualification (MQA): one account's ledger + the rules -> contact statuses, the account
 status, since when and why. Pure: no I/O, no clock (the caller passes ``as_of``), no randomness.
 
-How an account is evaluated (domain.md §4; choices where the spec is silent are in
+How an account is evaluated (the statuses and the choices made where they leave room are in
 docs/qualification.md):
 
-1. Every contact's title gives its seniority and persona (``matcher.persona``, cached by title).
+1. Every contact's title gives its seniority and persona (``matcher.qualification.persona``, cached by title).
 2. One pass over the activities up to ``as_of``: each earns points (activity type, page kind,
    multipliers of seniority, persona, account tier and direction; 0 excludes), decayed by age,
    summed per cap group and capped; personas engaged within the coverage window are counted; the
@@ -1050,7 +1050,7 @@ _WHY: dict[str, Callable[[_Evaluation, Mapping[str, tuple[Reason, ...]]], list[R
 }
 
 if set(_WHY) != set(ACCOUNT_CONDITIONS) or set(_BIT) != set(ACCOUNT_CONDITIONS):
-    raise RuntimeError("matcher.qualify must implement exactly config.qualification.ACCOUNT_CONDITIONS")
+    raise RuntimeError("matcher.qualification.qualify must implement exactly config.qualification.ACCOUNT_CONDITIONS")
 
 
 # ---------------------------------------------------------------- rule-change preview

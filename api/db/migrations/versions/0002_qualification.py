@@ -1,4 +1,4 @@
-"""Qualification (issue 4): the ledger (activities, opportunities and their stage changes,
+"""Qualification: the ledger (activities, opportunities and their stage changes,
 contracts, manual contact moves, account flags) and the derived statuses with their log.
 
 Revision ID: 0002
@@ -15,7 +15,7 @@ down_revision = "0001"
 branch_labels = None
 depends_on = None
 
-# api.models.UTCDateTime is this type with UTC conversion on the way in and out
+# api.db.rows.UTCDateTime is this type with UTC conversion on the way in and out
 UTC_DATETIME = sa.DateTime(timezone=True)
 
 

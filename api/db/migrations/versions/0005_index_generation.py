@@ -3,7 +3,7 @@
 Triggers on every table the index reads (accounts, account_domains, contacts, owners) count
 the changes, whoever makes them (the API, an import, a hand-written UPDATE), so an index
 snapshot taken at generation N is known to be current while the number is still N
-(``api.index_snapshot``). ``instance`` tells one database from another (or from itself
+(``api.matching.index_snapshot``). ``instance`` tells one database from another (or from itself
 recreated) so a snapshot is never taken for another database's.
 
 - SQLite (one writer at a time): row triggers add 1 to a single counter row.

@@ -1,136 +1,24 @@
-"""SQLAlchemy models: the tables as typed classes, identical on SQLite and PostgreSQL.
+"""The qualification tables: the ledger an account's status is derived from (activities,
+opportunities with their stage changes, contracts, manual contact moves) and what is derived
+from it (current account and contact statuses, the transition log), the applied rule sets and
+the bulk recompute's bookkeeping.
 
-Only portable column types are used (``JSON`` becomes ``json`` on PostgreSQL and text on SQLite).
-``accounts.parent_id`` deliberately has no enforced foreign key: a CRM sync may send a child
-before its parent, so ``api.store`` validates parents (they must exist in the database or in the
-same batch, and no cycles) instead of the database. ``contacts.account_id`` has none either, for
-the same reason; ``store.upsert_contacts`` checks it and ``store.delete_account`` cleans up.
-The Alembic migrations under ``api/migrations`` must be kept in step with this file.
-
-Qualification (issue 4) adds the ledger an account's status is derived from (activities,
-opportunities with their stage changes, contracts, manual contact moves, the account flags)
-and what is derived from it (current account and contact statuses, the transition log). The
-ledger tables carry no JSON and no enforced foreign keys, for the same sync-order reason and so
-the bulk recompute can stream them with plain SELECTs; ``api.ledger_store`` validates references.
-Their times are ``UTCDateTime``: aware UTC in and out on both databases.
+The ledger tables carry no JSON and no enforced foreign keys, for the same sync-order reason as
+the accounts and so the bulk recompute can stream them with plain SELECTs;
+``api/qualification/store.py`` validates references. Their times are ``UTCDateTime``: aware UTC
+in and out on both databases.
 """
 from __future__ import annotations
 
-from datetime import date, datetime, timezone
+from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import (JSON, Boolean, Date, DateTime, Float, ForeignKey, Index, Integer, String, Text, TypeDecorator,
-                        false, func, text, true)
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy import Date, Float, Index, Integer, JSON, String, Text, text
+from sqlalchemy.orm import Mapped, mapped_column
 
-# Lengths are generous caps, not business rules: they keep one bad row from storing megabytes.
-ID_LEN = 64
-NAME_LEN = 300
-DOMAIN_LEN = 253  # longest DNS name
-CODE_LEN = 32  # status codes, activity types, opportunity states: short fixed vocabularies
+from api.db.rows.base import Base, CODE_LEN, ID_LEN, NAME_LEN, UTCDateTime
 
-
-class UTCDateTime(TypeDecorator):
-    """A timezone-aware UTC ``datetime`` on both databases.
-
-    SQLite keeps no offset: a plain ``DateTime(timezone=True)`` stores an aware value's wall
-    clock and reads it back naive, so 10:00+02:00 would come back as 10:00. This stores UTC and
-    reads it back as UTC-aware, so ledger times compare and order the same on SQLite and
-    PostgreSQL. Naive values are taken as UTC.
-    """
-
-    impl = DateTime(timezone=True)
-    cache_ok = True
-
-    def process_bind_param(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
-        if value is None:
-            return None
-        value = value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
-
-    def process_result_value(self, value: datetime | None, dialect) -> datetime | None:  # noqa: ANN001
-        if value is None:
-            return None
-        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-class Base(DeclarativeBase):
-    pass
-
-
-class Owner(Base):
-    """A seller who owns accounts. Created automatically from the owner names accounts carry."""
-
-    __tablename__ = "owners"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
-    name: Mapped[str] = mapped_column(String(NAME_LEN), unique=True)
-    email: Mapped[str | None] = mapped_column(String(320))
-    active: Mapped[bool] = mapped_column(Boolean, default=True, server_default=true())
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True), server_default=func.now())
-
-
-class Account(Base):
-    __tablename__ = "accounts"
-
-    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)  # the CRM's id
-    name: Mapped[str] = mapped_column(String(NAME_LEN))
-    country: Mapped[str | None] = mapped_column(String(2))
-    region: Mapped[str | None] = mapped_column(String(100))
-    city: Mapped[str | None] = mapped_column(String(100))
-    parent_id: Mapped[str | None] = mapped_column(String(ID_LEN), index=True)
-    owner_id: Mapped[int | None] = mapped_column(ForeignKey("owners.id"), index=True)
-    phone: Mapped[str | None] = mapped_column(String(50))
-    aliases: Mapped[list[str]] = mapped_column(JSON, default=list)
-    is_customer: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    fit_tier: Mapped[str | None] = mapped_column(String(20))
-    industry: Mapped[str | None] = mapped_column(String(100))
-    employees: Mapped[int | None] = mapped_column(Integer)
-    # manual account states (PUT /v1/accounts/{id}/flags); PUT /v1/accounts leaves them alone
-    disqualified: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    partner: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
-    # when each flag was set (NULL while it is not): the manual status's "since"
-    disqualified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    partner_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
-    # other firmographics the CRM sends; not interpreted by the matcher
-    attributes: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-class AccountDomain(Base):
-    """A domain an account owns, stored as the normalised host (lower case, no ``www.``)."""
-
-    __tablename__ = "account_domains"
-
-    account_id: Mapped[str] = mapped_column(
-        ForeignKey("accounts.id", ondelete="CASCADE"), primary_key=True
-    )
-    domain: Mapped[str] = mapped_column(String(DOMAIN_LEN), primary_key=True)
-
-    # "which account owns acme.com" is the question conflicts and admin tools ask
-    __table_args__ = (Index("ix_account_domains_domain", "domain"),)
-
-
-class Contact(Base):
-    __tablename__ = "contacts"
-
-    id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
-    account_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
-    email: Mapped[str | None] = mapped_column(String(320))
-    # registrable domain of the email (us.ibm.com -> ibm.com): evidence for the account
-    email_domain: Mapped[str | None] = mapped_column(String(DOMAIN_LEN))
-    first_name: Mapped[str | None] = mapped_column(String(100))
-    last_name: Mapped[str | None] = mapped_column(String(100))
-    title: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-    updated_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
-
-
-# ---------------------------------------------------------------- qualification ledger
-
-
-class Activity(Base):
+class ActivityRow(Base):
     """One engagement event, immutable once stored (idempotent by ``id``, the source's event id).
 
     ``contact_id`` is NULL while the person is unmatched; ``email`` is kept so the event attaches
@@ -161,7 +49,7 @@ class Activity(Base):
                             postgresql_where=text("contact_id IS NULL")),)
 
 
-class Opportunity(Base):
+class OpportunityRow(Base):
     __tablename__ = "opportunities"
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -178,7 +66,7 @@ class Opportunity(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class OpportunityStageChange(Base):
+class OpportunityStageChangeRow(Base):
     """The time an opportunity entered a stage; appended whenever a sync brings a new stage."""
 
     __tablename__ = "opportunity_stage_changes"
@@ -189,7 +77,7 @@ class OpportunityStageChange(Base):
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class Contract(Base):
+class ContractRow(Base):
     __tablename__ = "contracts"
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -200,7 +88,7 @@ class Contract(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ManualContactMove(Base):
+class ManualContactMoveRow(Base):
     """A seller's move of a contact, kept so a recompute replays it at its time."""
 
     __tablename__ = "manual_contact_moves"
@@ -217,7 +105,7 @@ class ManualContactMove(Base):
 # ---------------------------------------------------------------- derived statuses
 
 
-class AccountStatus(Base):
+class AccountStatusRow(Base):
     """The current status of an account as the core last derived it (one row per account)."""
 
     __tablename__ = "account_statuses"
@@ -232,7 +120,7 @@ class AccountStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class ContactStatus(Base):
+class ContactStatusRow(Base):
     __tablename__ = "contact_statuses"
 
     contact_id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
@@ -246,7 +134,7 @@ class ContactStatus(Base):
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class StatusTransition(Base):
+class StatusTransitionRow(Base):
     """One change of an account's or a contact's status, append-only.
 
     ``at`` is when the service recorded the change, ``since`` when the new status took effect
@@ -273,7 +161,7 @@ class StatusTransition(Base):
                       Index("ix_status_transitions_entity", "entity_kind", "entity_id", "id"))
 
 
-class RuleSet(Base):
+class RuleSetRow(Base):
     """A qualification rule set that was applied (``leadmatch rules apply``); the newest row is
     the active one. Kept whole, so the rules behind any logged ``rule_version`` can be read back
     and every process evaluates with the same rules whatever its own settings file says."""
@@ -287,7 +175,7 @@ class RuleSet(Base):
     applied_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
-class RecomputeRun(Base):
+class RecomputeRunRow(Base):
     """A bulk recompute that is writing (``api.recompute``); ``finished_at`` NULL while it runs.
     While one runs, every status write of the per-write path notes its accounts in
     ``recompute_touched``, so the run re-reads those instead of storing a verdict from its older
@@ -301,7 +189,7 @@ class RecomputeRun(Base):
     finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-class RecomputeTouched(Base):
+class RecomputeTouchedRow(Base):
     """An account the per-write path re-evaluated while a recompute run was writing."""
 
     __tablename__ = "recompute_touched"
