@@ -14,7 +14,7 @@ import pytest
 
 from tests.conftest import account, app_client, settings_for
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[3]
 
 
 def free_port() -> int:

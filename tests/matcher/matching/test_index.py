@@ -239,7 +239,7 @@ def test_same_answers_in_every_process():
     )
     outs = {
         subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, check=True,
-                       env={"PYTHONHASHSEED": seed, "PATH": ""}, cwd=str(__import__("pathlib").Path(__file__).parents[1])).stdout
+                       env={"PYTHONHASHSEED": seed, "PATH": ""}, cwd=str(__import__("pathlib").Path(__file__).parents[3])).stdout
         for seed in ("1", "2", "3")
     }
     assert len(outs) == 1

@@ -10,7 +10,7 @@ from sqlalchemy import create_engine, text
 from api.matching import index_snapshot
 from api.cli import app
 from config import load_matching_rules
-from tests.test_cli import ACCOUNTS, LEADS, cli_env, runner, write  # noqa: F401 - cli_env is a fixture
+from tests.api.test_cli import ACCOUNTS, LEADS, cli_env, runner, write  # noqa: F401 - cli_env is a fixture
 
 
 def _match(tmp_path: Path, leads: Path, name: str, *extra: str) -> tuple[str, list[dict]]:
