@@ -25,7 +25,7 @@ import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 import _common as C  # noqa: E402
 
 PEERS = {  # key -> (label, peers.py method, extra args)
@@ -69,7 +69,7 @@ def run_ours(data: Path):
 def start_peer(py: Path, data: Path, key: str, out_dir: Path):
     _, method, extra = PEERS[key]
     out = out_dir / f"{key}.csv"
-    cmd = [str(py), str(C.BENCH_DIR / "peers.py"), "--accounts", str(data / "accounts.csv"),
+    cmd = [str(py), str(C.BENCH_DIR / "matching" / "peers.py"), "--accounts", str(data / "accounts.csv"),
            "--leads", str(data / "leads.csv"), "--method", method, "--out", str(out), *extra]
     proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     return proc, out

@@ -3,7 +3,7 @@
     .venv/bin/python benchmarks/bench_qualify.py recompute   [--accounts 1000000] [--events 20000000] [--workers 2]
     .venv/bin/python benchmarks/bench_qualify.py ingest      [--accounts 100000] [--events 2000000] [--requests 60]
     .venv/bin/python benchmarks/bench_qualify.py status-http [--duration 10] [--rounds 3] [--connections 32]
-    (all take --json OUT; the ledgers come from benchmarks/_ledger_scale.py, built once per shape
+    (all take --json OUT; the ledgers come from benchmarks/qualification/ledger_scale.py, built once per shape
     into a database of their own and reused; --fresh rebuilds)
 
 recompute    the full bulk path, ``api.qualification.recompute.recompute_all(apply=True)``, in a fresh process:
@@ -42,13 +42,13 @@ import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 import _common as C  # noqa: E402
-import _ledger_scale as S  # noqa: E402
-import bench_match as BM  # noqa: E402 - shares the HTTP helpers (servers, wrk, setup line)
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # ledger_scale.py
+import ledger_scale as S  # noqa: E402 - beside this file
 
-say = BM.say
-PG_ADMIN_URL = BM.PG_ADMIN_URL
+say = C.say
+PG_ADMIN_URL = C.PG_ADMIN_URL
 
 
 def load_line() -> str:
@@ -154,7 +154,7 @@ def _say_run(label: str, r: dict) -> None:
 
 def cmd_recompute(args) -> int:
     data = C.data_dir(args.data)
-    say(BM.setup_line())
+    say(C.setup_line())
     shape = S.Shape(args.accounts, args.events, args.seed)
     url, meta = S.ensure(PG_ADMIN_URL, shape, data, fresh=args.fresh, say=say)
     say(f"ledger: {int(meta['rows_accounts']):,} accounts, {int(meta['rows_contacts']):,} contacts, "
@@ -181,7 +181,7 @@ def cmd_recompute(args) -> int:
         f"(median of {args.repeats}; target <= 300 s for 1M/20M) = {r0['accounts'] / med:,.0f} accounts/s, "
         f"{r0['activities'] / med:,.0f} events/s, peak RSS {max(r['first']['peak_rss_bytes'] for r in runs) / 2**20:,.0f} MiB; "
         f"no-op recompute {C.median([r['again']['seconds'] for r in runs]):.1f} s")
-    BM._emit_json(args, {"bench": "recompute", "shape": shape.as_meta(), "meta": meta, "runs": runs})
+    C.emit_json(args, {"bench": "recompute", "shape": shape.as_meta(), "meta": meta, "runs": runs})
     return 0
 
 
@@ -234,7 +234,7 @@ def cmd_ingest(args) -> int:
     import httpx
 
     data = C.data_dir(args.data)
-    say(BM.setup_line())
+    say(C.setup_line())
     shape = S.Shape(args.accounts, args.events, args.seed)
     url, meta = S.ensure(PG_ADMIN_URL, shape, data, fresh=args.fresh, say=say)
     _ensure_current_statuses(url, 2)
@@ -242,7 +242,7 @@ def cmd_ingest(args) -> int:
     bodies = _event_batches(contacts, args.requests + args.warmup, args.batch, args.seed)
     env = {**os.environ, "DATABASE_URL": url, "PYTHONPATH": str(C.REPO), "LEADMATCH_BULK_MAX_ITEMS": str(args.batch)}
     env.pop("REDIS_URL", None)
-    port = BM._free_port()
+    port = C.free_port()
     cmd = [sys.executable, "-m", "uvicorn", "--factory", "api.app:create_app", "--host", "127.0.0.1",
            "--port", str(port), "--workers", "1", "--no-access-log", "--log-level", "warning"]
     say(f"ledger {url.rsplit('/', 1)[-1]}: {int(meta['rows_accounts']):,} accounts, "
@@ -253,7 +253,7 @@ def cmd_ingest(args) -> int:
     latencies: list[float] = []
     errors: list[str] = []
     try:
-        BM._wait_http(f"http://127.0.0.1:{port}/readyz", 600, proc)
+        C.wait_http(f"http://127.0.0.1:{port}/readyz", 600, proc)
         base = f"http://127.0.0.1:{port}"
         with httpx.Client(base_url=base, timeout=300) as client:
             for body in bodies[:args.warmup]:
@@ -286,7 +286,7 @@ def cmd_ingest(args) -> int:
         wall = time.perf_counter() - t0
         load1 = os.getloadavg()[0]
     finally:
-        BM._stop(proc)
+        C.stop(proc)
     if errors:
         say(f"  {len(errors)} failed requests, first: {errors[0]}")
         return 1
@@ -299,7 +299,7 @@ def cmd_ingest(args) -> int:
         f"({args.batch} events per request, {args.concurrency} client threads; request latency p50 "
         f"{C.percentile(lat, 0.5) * 1000:.0f} ms, p99 {C.percentile(lat, 0.99) * 1000:.0f} ms); "
         f"load average {load0:.2f} -> {load1:.2f}")
-    BM._emit_json(args, {"bench": "ingest", "events": events, "seconds": wall, "events_per_s": events / wall,
+    C.emit_json(args, {"bench": "ingest", "events": events, "seconds": wall, "events_per_s": events / wall,
                          "batch": args.batch, "concurrency": args.concurrency, "latencies_s": lat,
                          "status_mismatches": mismatches, "checked": checked})
     return 0
@@ -383,7 +383,7 @@ def cmd_status_http(args) -> int:
 
     data = C.data_dir(args.data)
     use_wrk = shutil.which("wrk") is not None and not args.httpx
-    say(BM.setup_line())
+    say(C.setup_line())
     shape = S.Shape(args.accounts, args.events, args.seed)
     url, meta = S.ensure(PG_ADMIN_URL, shape, data, fresh=args.fresh, say=say)
     _ensure_current_statuses(url, 2)
@@ -404,13 +404,13 @@ def cmd_status_http(args) -> int:
             env.pop("REDIS_URL", None)
         uv = [sys.executable, "-m", "uvicorn", "--host", "127.0.0.1", "--workers", "1", "--no-access-log",
               "--log-level", "warning"]
-        ports = {"leadmatch": BM._free_port(), "bare": BM._free_port()}
+        ports = {"leadmatch": C.free_port(), "bare": C.free_port()}
         procs = {}
         try:
             procs["leadmatch"] = subprocess.Popen(uv + ["--factory", "api.app:create_app", "--port",
                                                         str(ports["leadmatch"])], env=env, cwd=str(C.REPO),
                                                   stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            BM._wait_http(f"http://127.0.0.1:{ports['leadmatch']}/readyz", 600, procs["leadmatch"])
+            C.wait_http(f"http://127.0.0.1:{ports['leadmatch']}/readyz", 600, procs["leadmatch"])
             # the bare answer: a real status document of a typical size (the median over the ids)
             import httpx
 
@@ -421,7 +421,7 @@ def cmd_status_http(args) -> int:
             procs["bare"] = subprocess.Popen(uv + ["--app-dir", str(C.BENCH_DIR), "bare_app:app", "--port",
                                                    str(ports["bare"])], env=env, cwd=str(C.REPO),
                                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-            BM._wait_http(f"http://127.0.0.1:{ports['bare']}/healthz", 120, procs["bare"])
+            C.wait_http(f"http://127.0.0.1:{ports['bare']}/healthz", 120, procs["bare"])
             sizes = [len(d) for d in docs]
             say(f"servers: uvicorn 1 worker each, --no-access-log; leadmatch = api.app:create_app on PostgreSQL "
                 f"{url.rsplit('/', 1)[-1]}, status cache {'Redis ' + args.redis if args.redis else 'in-process'}; "
@@ -444,7 +444,7 @@ def cmd_status_http(args) -> int:
                         filled = time.monotonic()  # the pass below stores every answer again
                     _warm(ports[name], ids)
                     if use_wrk:
-                        r = BM._run_wrk(lua, ports[name], args)
+                        r = C.run_wrk(lua, ports[name], args)
                     else:
                         p = subprocess.run([sys.executable, "-c", STATUS_HTTPX_CLIENT, str(ports[name]),
                                             str(args.connections), str(args.duration), str(ids_json)],
@@ -456,11 +456,11 @@ def cmd_status_http(args) -> int:
                         f"non-2xx {r['non2xx']} {r['socket_errors']}; {load_line()}")
         finally:
             for proc in procs.values():
-                BM._stop(proc)
+                C.stop(proc)
     ml, mb = C.median(rps["leadmatch"]), C.median(rps["bare"])
     say(f"RESULT status-http: GET /v1/accounts/{{id}}/status leadmatch {ml:,.0f} req/s (from cache), bare {mb:,.0f} "
         f"req/s, ratio {ml / mb:.2f} (target >= 0.8), medians of {args.rounds} alternating rounds")
-    BM._emit_json(args, {"bench": "status-http", "leadmatch_rps": rps["leadmatch"], "bare_rps": rps["bare"],
+    C.emit_json(args, {"bench": "status-http", "leadmatch_rps": rps["leadmatch"], "bare_rps": rps["bare"],
                          "ratio": ml / mb, "generator": "wrk" if use_wrk else "httpx"})
     return 0
 

@@ -2,7 +2,7 @@
 
 Shape, grown from the development data (``../shared/data/dev``):
 
-- accounts: the dev accounts, then variants of them (``_scale.scale_accounts``) up to N, with an
+- accounts: the dev accounts, then variants of them (``_common.scale_accounts``) up to N, with an
   owner, an ICP tier (1: 10 %, 2: 20 %, 3: 40 %, none: 30 %), an industry and a head count;
   0.5 % carry the manual Disqualified flag, 0.3 % Partner.
 - contacts: 1 to 12 per account (mean ~3), names and titles drawn from the dev leads, emails at
@@ -37,7 +37,7 @@ from typing import Callable
 
 import orjson
 
-from _scale import read_real_accounts, scale_accounts
+from _common import read_real_accounts, scale_accounts
 
 DEFAULT_SEED = 20261125
 CHUNK_ACCOUNTS = 20_000
@@ -125,7 +125,7 @@ def _check_hash_matches_api() -> None:
                  campaign_id="CMP-1", asset_id=None, page_kind=None, direction="inbound")
     mine = _event_hash("webinar", t.isoformat(), "C1", "a@b.com", "event", "CMP-1", None, None, "inbound")
     if activity_hash(a) != mine:
-        raise SystemExit("benchmarks/_ledger_scale.py: _event_hash no longer equals api.qualification.store.activity_hash")
+        raise SystemExit("benchmarks/qualification/ledger_scale.py: _event_hash no longer equals api.qualification.store.activity_hash")
 
 
 def read_meta(conn) -> dict[str, str] | None:  # noqa: ANN001 - psycopg connection

@@ -11,7 +11,7 @@ batch       ``leadmatch match-file`` as a whole process (accounts imported befor
             string_grouper pipeline as a whole process (peers venv), same lead list, alternating
             runs; leads/s medians and their ratio (target >= 3x). Ours twice: with the index
             snapshot a first (uncounted) run saved, and cold (--no-snapshot).
-latency     in-process: AccountIndex build time and memory at N scale accounts (see _scale.py),
+latency     in-process: AccountIndex build time and memory at N scale accounts (see benchmarks/_common.py),
             then per-lead latency p50/p99 over the dev leads (target p99 <= 2 ms).
 index-load  N scale accounts written with the project's storage (api.accounts.store.upsert_accounts) into
             PostgreSQL and/or SQLite, then, in a fresh process, index built from the database with
@@ -30,36 +30,19 @@ import csv
 import gc
 import json
 import os
-import platform
 import random
-import re
 import shutil
-import signal
-import socket
 import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 import _common as C  # noqa: E402
 
 LEAD_COLUMNS = ("lead_id", "email", "company", "country", "region", "city", "phone", "website",
                 "first_name", "last_name", "title")
-
-
-def say(msg: str) -> None:
-    print(msg, flush=True)
-
-
-def setup_line() -> str:
-    try:
-        cpu = next(line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name"))
-    except (OSError, StopIteration):
-        cpu = platform.processor() or "?"
-    return (f"setup: {platform.python_implementation()} {platform.python_version()}, {os.cpu_count()} cores "
-            f"({cpu}), {platform.system()} {platform.release()}")
 
 
 # ----------------------------------------------------------------------------------- lead lists
@@ -120,28 +103,28 @@ def cmd_batch(args) -> int:
         write_leads(leads, perturbed_leads(data, args.rows))
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", LEADMATCH_CACHE_DIR=str(tmp / "cache"))
         env.pop("REDIS_URL", None)
-        say(setup_line())
-        say(f"lead list: {args.rows} rows ({leads}), dev leads repeated with new people and retyped companies")
+        C.say(C.setup_line())
+        C.say(f"lead list: {args.rows} rows ({leads}), dev leads repeated with new people and retyped companies")
         distinct = len({(r["email"].rpartition("@")[2].lower(), r["company"], r["country"], r["region"], r["city"],
                          r["phone"], r["website"]) for r in perturbed_leads(data, args.rows)})
-        say(f"  about {distinct} distinct (email domain, company, place) combinations: colleagues share an answer")
+        C.say(f"  about {distinct} distinct (email domain, company, place) combinations: colleagues share an answer")
         t = time.perf_counter()
         subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([*lm, "import-accounts", str(data / "accounts.csv")], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        say(f"accounts imported into scratch SQLite with `leadmatch import-accounts` in {time.perf_counter() - t:.1f} s")
+        C.say(f"accounts imported into scratch SQLite with `leadmatch import-accounts` in {time.perf_counter() - t:.1f} s")
         ours_cmd = [*lm, "match-file", str(leads), "--out", str(tmp / "ours.csv")]
         cold_cmd = [*ours_cmd, "--no-snapshot"]
-        peer_cmd = [str(peers_py), str(C.BENCH_DIR / "peers.py"), "--accounts", str(data / "accounts.csv"),
+        peer_cmd = [str(peers_py), str(C.BENCH_DIR / "matching" / "peers.py"), "--accounts", str(data / "accounts.csv"),
                     "--leads", str(leads), "--method", "domain_sg", "--out", str(tmp / "peer.csv")]
-        say("ours: " + " ".join(ours_cmd[-4:]) + "   (DATABASE_URL=sqlite:///<tmp>/bench.db)")
-        say("  ours     = with the index snapshot an earlier run saved (the accounts have not changed since)")
-        say("  ours-cold = --no-snapshot: the index built from the database in the run")
-        say("peer: peers.py --method domain_sg (pandas + tldextract domain join, then string_grouper "
+        C.say("ours: " + " ".join(ours_cmd[-4:]) + "   (DATABASE_URL=sqlite:///<tmp>/bench.db)")
+        C.say("  ours     = with the index snapshot an earlier run saved (the accounts have not changed since)")
+        C.say("  ours-cold = --no-snapshot: the index built from the database in the run")
+        C.say("peer: peers.py --method domain_sg (pandas + tldextract domain join, then string_grouper "
             "match_most_similar(min_similarity=0.8) on the rest), reading accounts.csv")
         t = time.perf_counter()
         subprocess.run(ours_cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        say(f"first run (builds the index and saves the snapshot, not counted): {time.perf_counter() - t:.2f} s")
+        C.say(f"first run (builds the index and saves the snapshot, not counted): {time.perf_counter() - t:.2f} s")
         times = {"ours": [], "ours-cold": [], "peer": []}
         for rep in range(args.repeats):
             for name, cmd in (("ours", ours_cmd), ("peer", peer_cmd), ("ours-cold", cold_cmd)):
@@ -150,18 +133,18 @@ def cmd_batch(args) -> int:
                                    text=True, timeout=args.timeout)
                 dt = time.perf_counter() - t
                 if p.returncode != 0:
-                    say(f"{name} run {rep + 1} failed (exit {p.returncode}): {p.stderr[-1500:]}")
+                    C.say(f"{name} run {rep + 1} failed (exit {p.returncode}): {p.stderr[-1500:]}")
                     return 1
                 times[name].append(dt)
-                say(f"  run {rep + 1} {name}: {dt:.2f} s = {args.rows / dt:,.0f} leads/s")
+                C.say(f"  run {rep + 1} {name}: {dt:.2f} s = {args.rows / dt:,.0f} leads/s")
         n_ours, n_peer = count_rows(tmp / "ours.csv"), count_rows(tmp / "peer.csv")
         mo, mc, mp = C.median(times["ours"]), C.median(times["ours-cold"]), C.median(times["peer"])
-        say(f"output rows: ours {n_ours}, peer {n_peer} (input {args.rows})")
-        say(f"RESULT batch: leadmatch match-file {args.rows / mo:,.0f} leads/s (median {mo:.2f} s; "
+        C.say(f"output rows: ours {n_ours}, peer {n_peer} (input {args.rows})")
+        C.say(f"RESULT batch: leadmatch match-file {args.rows / mo:,.0f} leads/s (median {mo:.2f} s; "
             f"cold {args.rows / mc:,.0f} leads/s, {mc:.2f} s), domain join + string_grouper "
             f"{args.rows / mp:,.0f} leads/s (median {mp:.2f} s), ratio {mp / mo:.2f}x (cold {mp / mc:.2f}x; "
             f"target >= 3x), {args.repeats} alternating runs each")
-        _emit_json(args, {"bench": "batch", "rows": args.rows, "ours_s": times["ours"],
+        C.emit_json(args, {"bench": "batch", "rows": args.rows, "ours_s": times["ours"],
                           "ours_cold_s": times["ours-cold"], "peer_s": times["peer"],
                           "ours_leads_per_s": args.rows / mo, "peer_leads_per_s": args.rows / mp,
                           "ratio": mp / mo, "ratio_cold": mp / mc})
@@ -173,7 +156,7 @@ def cmd_batch(args) -> int:
 def cmd_latency(args) -> int:
     import tracemalloc
 
-    from _scale import read_real_accounts, scale_accounts
+    from _common import read_real_accounts, scale_accounts
 
     from api import csvio
     from config import load_matching_rules
@@ -183,9 +166,9 @@ def cmd_latency(args) -> int:
     real = read_real_accounts(data / "accounts.csv")
     leads = [r.lead for r in csvio.iter_leads(data / "leads.csv") if isinstance(r, csvio.LeadRow)]
     rules = load_matching_rules()
-    say(setup_line())
-    say(f"accounts: {args.accounts:,} ({min(args.accounts, len(real)):,} real dev accounts + variants from "
-        f"benchmarks/_scale.py, generated lazily while the index is built); leads: {len(leads)} dev leads")
+    C.say(C.setup_line())
+    C.say(f"accounts: {args.accounts:,} ({min(args.accounts, len(real)):,} real dev accounts + variants from "
+        f"benchmarks/_common.py, generated lazily while the index is built); leads: {len(leads)} dev leads")
 
     # tracemalloc slows allocation several-fold, so time and RSS come from a clean build and the
     # allocation peak from a second build (on at most --tracemalloc-accounts accounts).
@@ -197,7 +180,7 @@ def cmd_latency(args) -> int:
     build_s = time.perf_counter() - t0
     gc.collect()
     rss_delta = C.rss_bytes() - rss0
-    say(f"index build: {build_s:.1f} s for {len(index):,} accounts "
+    C.say(f"index build: {build_s:.1f} s for {len(index):,} accounts "
         f"({build_s / len(index) * 1e6:.1f} s per million); RSS +{rss_delta / 2**20:,.0f} MiB "
         f"({rss_delta / len(index) * 1e6 / 2**30:.2f} GiB per million)")
 
@@ -216,7 +199,7 @@ def cmd_latency(args) -> int:
             decisions[res.decision] = decisions.get(res.decision, 0) + 1
     lat.sort()
     p50, p90, p99 = (C.percentile(lat, q) for q in (0.5, 0.9, 0.99))
-    say(f"latency over {len(lat):,} matches ({args.passes} passes x {len(leads)} leads, GC "
+    C.say(f"latency over {len(lat):,} matches ({args.passes} passes x {len(leads)} leads, GC "
         f"{'on' if gc_was else 'off'}): p50 {p50:.3f} ms, p90 {p90:.3f} ms, p99 {p99:.3f} ms, "
         f"max {lat[-1]:.1f} ms, mean {sum(lat) / len(lat):.3f} ms; decisions {decisions}")
     result = {"bench": "latency", "accounts": len(index), "build_s": build_s, "rss_delta_bytes": rss_delta,
@@ -234,31 +217,30 @@ def cmd_latency(args) -> int:
         tm_s = time.perf_counter() - t0
         cur, peak = tracemalloc.get_traced_memory()
         tracemalloc.stop()
-        say(f"tracemalloc (separate build of {tm_n:,} accounts, {tm_s:.0f} s under tracing): "
+        C.say(f"tracemalloc (separate build of {tm_n:,} accounts, {tm_s:.0f} s under tracing): "
             f"peak {peak / 2**20:,.0f} MiB, held after build {cur / 2**20:,.0f} MiB "
             f"= {cur / tm_n * 1e6 / 2**30:.2f} GiB per million accounts")
         result.update(tracemalloc_accounts=tm_n, tracemalloc_peak_bytes=peak, tracemalloc_current_bytes=cur)
         del ix2
-    say(f"RESULT latency: {args.accounts:,} accounts, p50 {p50:.3f} ms, p99 {p99:.3f} ms (target <= 2 ms); "
+    C.say(f"RESULT latency: {args.accounts:,} accounts, p50 {p50:.3f} ms, p99 {p99:.3f} ms (target <= 2 ms); "
         f"build {build_s:.1f} s; RSS +{rss_delta / 2**30:.2f} GiB")
-    _emit_json(args, result)
+    C.emit_json(args, result)
     return 0
 
 
 # ----------------------------------------------------------------------------------- index-load
 
-PG_ADMIN_URL = "postgresql+psycopg://postgres@127.0.0.1:5432/postgres"
 PG_BENCH_DB = "leadmatch_bench"
 
 
 def _pg_url(db: str) -> str:
-    return PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
+    return C.PG_ADMIN_URL.rsplit("/", 1)[0] + "/" + db
 
 
 def _ensure_pg_db(name: str, fresh: bool) -> None:
     from sqlalchemy import create_engine, text
 
-    eng = create_engine(PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
+    eng = create_engine(C.PG_ADMIN_URL, isolation_level="AUTOCOMMIT")
     with eng.connect() as c:
         exists = c.execute(text("SELECT 1 FROM pg_database WHERE datname = :n"), {"n": name}).first()
         if exists and fresh:
@@ -271,7 +253,7 @@ def _ensure_pg_db(name: str, fresh: bool) -> None:
 
 def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
     """Write n scale accounts with the project's storage; skip when the DB already holds them."""
-    from _scale import read_real_accounts, scale_accounts
+    from _common import read_real_accounts, scale_accounts
 
     from api import db
     from api.accounts import store
@@ -282,7 +264,7 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
     with db.session_scope(factory) as s:
         have = store.count_accounts(s)
     if have == n:
-        say(f"  {url.split('@')[-1]}: already holds {n:,} accounts, reusing them (--fresh to rewrite)")
+        C.say(f"  {url.split('@')[-1]}: already holds {n:,} accounts, reusing them (--fresh to rewrite)")
         engine.dispose()
         return None
     if have:
@@ -299,14 +281,14 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
         done += len(batch)
         batch = []
 
-    # validate=False: accounts.parent_id has no enforced foreign key (see api/models.py) and the
+    # validate=False: accounts.parent_id has no enforced foreign key (see api/db/rows/accounts.py) and the
     # generator yields each parent before the variants that point at it.
     for a in scale_accounts(real, n):
         batch.append(a)
         if len(batch) >= chunk:
             flush()
             if done % (chunk * 20) == 0:
-                say(f"    {done:,} written ({time.perf_counter() - t0:.0f} s)")
+                C.say(f"    {done:,} written ({time.perf_counter() - t0:.0f} s)")
     if batch:
         flush()
     with db.session_scope(factory) as s:
@@ -355,7 +337,7 @@ def _load_once(url: str, workers: int | None, snapshot_dir: str | None = None) -
 
 def cmd_index_load(args) -> int:
     data = C.data_dir(args.data)
-    say(setup_line())
+    C.say(C.setup_line())
     targets = []
     if args.db in ("postgres", "both"):
         _ensure_pg_db(PG_BENCH_DB, args.fresh)
@@ -369,20 +351,20 @@ def cmd_index_load(args) -> int:
         targets.append(("SQLite", f"sqlite:///{path}"))
     results = {}
     for name, url in targets:
-        say(f"{name}: writing {args.accounts:,} scale accounts with api.accounts.store.upsert_accounts "
+        C.say(f"{name}: writing {args.accounts:,} scale accounts with api.accounts.store.upsert_accounts "
             f"(chunks of {args.chunk:,}) into {url.split('@')[-1]}")
         wrote = _write_scale(url, args.accounts, data, args.chunk)
         if wrote is not None:
-            say(f"  written in {wrote:.0f} s ({args.accounts / wrote:,.0f} accounts/s)")
+            C.say(f"  written in {wrote:.0f} s ({args.accounts / wrote:,.0f} accounts/s)")
         def load(label: str, *extra: str) -> dict | None:
             p = subprocess.run([sys.executable, __file__, "_load-index", "--url", url,
                                 *(["--workers", str(args.workers)] if args.workers else []), *extra],
                                capture_output=True, text=True, timeout=args.timeout)
             if p.returncode != 0:
-                say(f"  load failed: {p.stderr[-2000:]}")
+                C.say(f"  load failed: {p.stderr[-2000:]}")
                 return None
             r = json.loads(p.stdout.strip().splitlines()[-1])
-            say(f"  {label}: {r['accounts']:,} accounts in {r['load_s']:.1f} s, "
+            C.say(f"  {label}: {r['accounts']:,} accounts in {r['load_s']:.1f} s, "
                 f"RSS +{r['rss_delta_bytes'] / 2**20:,.0f} MiB (fresh process; from the {r['source']})")
             return r
 
@@ -404,54 +386,21 @@ def cmd_index_load(args) -> int:
         med_s = C.median([r["load_s"] for r in runs])
         med_rss = C.median([r["rss_delta_bytes"] for r in runs])
         n = runs[0]["accounts"]
-        say(f"RESULT index-load {name}: {n:,} accounts, median {med_s:.1f} s "
+        C.say(f"RESULT index-load {name}: {n:,} accounts, median {med_s:.1f} s "
             f"= {med_s / n * 1e6:.1f} s per million (target <= 60), index RSS {med_rss / 2**30:.2f} GiB "
             f"= {med_rss / n * 1e6 / 2**30:.2f} GiB per million (target <= 1)")
         if snap_runs:
             snap_s = C.median([r["load_s"] for r in snap_runs])
-            say(f"RESULT index-load {name} from the snapshot (leadmatch match-file): median {snap_s:.1f} s "
+            C.say(f"RESULT index-load {name} from the snapshot (leadmatch match-file): median {snap_s:.1f} s "
                 f"= {snap_s / n * 1e6:.1f} s per million, RSS "
                 f"{C.median([r['rss_delta_bytes'] for r in snap_runs]) / n * 1e6 / 2**30:.2f} GiB per million")
         results[name] = {"accounts": n, "runs": runs, "median_s": med_s, "median_rss_bytes": med_rss,
                          "snapshot_runs": snap_runs}
-    _emit_json(args, {"bench": "index-load", **results})
+    C.emit_json(args, {"bench": "index-load", **results})
     return 0
 
 
 # ----------------------------------------------------------------------------------- http
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _wait_http(url: str, timeout: float, proc: subprocess.Popen) -> None:
-    import urllib.error
-    import urllib.request
-
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"server exited with {proc.returncode} before {url} answered")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as r:
-                if r.status == 200:
-                    return
-        except (urllib.error.URLError, ConnectionError, OSError):
-            pass
-        time.sleep(0.3)
-    raise RuntimeError(f"{url} not ready after {timeout:.0f} s")
-
-
-def _stop(proc: subprocess.Popen) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGINT)
-        try:
-            proc.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 def _lead_bodies(data: Path) -> list[str]:
@@ -484,23 +433,6 @@ def _write_lua(path: Path, bodies: list[str]) -> None:
             eq += "="
         items.append(f"  [{eq}[{b}]{eq}],")
     path.write_text(WRK_LUA % "\n".join(items))
-
-
-def _run_wrk(lua: Path, port: int, args) -> dict:
-    cmd = ["wrk", f"-t{args.threads}", f"-c{args.connections}", f"-d{args.duration}s", "--latency",
-           "-s", str(lua), f"http://127.0.0.1:{port}/v1/match"]
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=args.duration + 60)
-    out = p.stdout
-    m = re.search(r"Requests/sec:\s+([\d.]+)", out)
-    if p.returncode != 0 or not m:
-        raise RuntimeError(f"wrk failed: {p.stderr or out}")
-    non2xx = re.search(r"Non-2xx or 3xx responses:\s+(\d+)", out)
-    errs = re.search(r"Socket errors:.*", out)
-    p99 = re.search(r"^\s+99%\s+(\S+)", out, re.M)
-    p50 = re.search(r"^\s+50%\s+(\S+)", out, re.M)
-    return {"rps": float(m.group(1)), "non2xx": int(non2xx.group(1)) if non2xx else 0,
-            "socket_errors": errs.group(0) if errs else "", "p50": p50.group(1) if p50 else "?",
-            "p99": p99.group(1) if p99 else "?"}
 
 
 HTTPX_CLIENT = r"""
@@ -545,7 +477,7 @@ def cmd_http(args) -> int:
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'http.db'}")
         env.pop("REDIS_URL", None)
         env = {**env, "PYTHONPATH": str(C.REPO)}
-        say(setup_line())
+        C.say(C.setup_line())
         subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
         subprocess.run([*lm, "import-accounts", str(data / "accounts.csv")], env=env, check=True,
                        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -563,44 +495,39 @@ def cmd_http(args) -> int:
         procs, ports = {}, {}
         try:
             for name, (cmd, ready) in servers.items():
-                ports[name] = _free_port()
+                ports[name] = C.free_port()
                 procs[name] = subprocess.Popen(cmd + ["--port", str(ports[name])], env=env, cwd=str(C.REPO),
                                                stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
             for name, (_, ready) in servers.items():
-                _wait_http(f"http://127.0.0.1:{ports[name]}{ready}", 180, procs[name])
+                C.wait_http(f"http://127.0.0.1:{ports[name]}{ready}", 180, procs[name])
             gen = (f"wrk -t{args.threads} -c{args.connections} -d{args.duration}s, Lua script cycling through "
                    f"{len(bodies)} dev-lead bodies" if use_wrk else
                    f"asyncio httpx client process, {args.connections} keep-alive connections, {args.duration}s")
-            say(f"servers: uvicorn 1 worker each, --no-access-log; leadmatch = api.app:create_app "
+            C.say(f"servers: uvicorn 1 worker each, --no-access-log; leadmatch = api.app:create_app "
                 f"(SQLite with the {data.name} accounts imported), bare = benchmarks/bare_app.py "
                 f"(api.schemas.LeadIn only)")
-            say(f"load generator: {gen}; both servers stay up, only the measured one gets traffic")
+            C.say(f"load generator: {gen}; both servers stay up, only the measured one gets traffic")
             rps = {"leadmatch": [], "bare": []}
             for rnd in range(args.rounds):
                 order = ("leadmatch", "bare") if rnd % 2 == 0 else ("bare", "leadmatch")
                 for name in order:
-                    r = (_run_wrk(lua, ports[name], args) if use_wrk
+                    r = (C.run_wrk(lua, ports[name], args) if use_wrk
                          else _run_httpx(bodies_json, ports[name], args))
                     rps[name].append(r["rps"])
-                    say(f"  round {rnd + 1} {name:9s}: {r['rps']:,.0f} req/s, latency p50 {r['p50']} p99 {r['p99']}, "
+                    C.say(f"  round {rnd + 1} {name:9s}: {r['rps']:,.0f} req/s, latency p50 {r['p50']} p99 {r['p99']}, "
                         f"non-2xx {r['non2xx']} {r['socket_errors']}")
         finally:
             for proc in procs.values():
-                _stop(proc)
+                C.stop(proc)
         ml, mb = C.median(rps["leadmatch"]), C.median(rps["bare"])
-        say(f"RESULT http: POST /v1/match leadmatch {ml:,.0f} req/s, bare validation-only {mb:,.0f} req/s, "
+        C.say(f"RESULT http: POST /v1/match leadmatch {ml:,.0f} req/s, bare validation-only {mb:,.0f} req/s, "
             f"ratio {ml / mb:.2f} (target >= 0.7), medians of {args.rounds} alternating rounds")
-        _emit_json(args, {"bench": "http", "leadmatch_rps": rps["leadmatch"], "bare_rps": rps["bare"],
+        C.emit_json(args, {"bench": "http", "leadmatch_rps": rps["leadmatch"], "bare_rps": rps["bare"],
                           "ratio": ml / mb, "generator": "wrk" if use_wrk else "httpx"})
     return 0
 
 
 # ----------------------------------------------------------------------------------- main
-
-def _emit_json(args, obj) -> None:
-    if getattr(args, "json", None):
-        Path(args.json).write_text(json.dumps(obj, indent=2) + "\n")
-        say(f"figures written to {args.json}")
 
 
 def main(argv=None) -> int:
