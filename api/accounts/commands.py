@@ -155,7 +155,7 @@ def import_contacts(
     batch_size: Annotated[int, typer.Option(min=1, help="contacts per transaction")] = IMPORT_BATCH,
 ) -> None:
     """Upsert contacts from a CSV. Rows with an unknown account or a malformed email are skipped."""
-    from api.qualification import store as ledger_store
+    from api.qualification import service as qualification_service
     from api.accounts import store
     from api.db import make_engine, make_sessionmaker, migrate as run
     from matcher import normalize
@@ -197,7 +197,7 @@ def import_contacts(
         report, touched = store.upsert_contacts(session, batch, validate=False)
         # events recorded for these people's emails before they were contacts attach to them now;
         # their accounts' statuses follow at the next recompute
-        ledger_store.follow_contacts(session, report.changed_ids)
+        qualification_service.contacts_stored(session, report.changed_ids)
         return report, sorted(touched)
 
     _import_in_batches("contacts", rows, batch_size, sessions, upsert, errors, started)

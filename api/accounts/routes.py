@@ -11,7 +11,7 @@ from api import db
 from api.accounts import store
 from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
 from api.errors import FieldError, NotFound
-from api.qualification import store as ledger_store
+from api.qualification import service as qualification_service
 from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses, invalid_items
 from api.accounts.schemas import AccountIn, AccountOut, ContactIn
@@ -76,7 +76,7 @@ def get_account(account_id: AccountId, session: SessionDep, services: ServicesDe
                 "status history stays readable.",
 )
 def delete_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> dict[str, Any]:
-    ledger_store.forget_account(session, account_id)
+    qualification_service.account_deleted(session, account_id)
     children = store.delete_account(session, account_id)
     if children is None:
         raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
@@ -105,5 +105,5 @@ def put_contacts(items: Annotated[list[ContactIn], Body()], session: SessionDep,
     if touched:
         db.after_commit(session, lambda: services.accounts_changed(sorted(touched)))
     # a moved contact changes the account it left too: ``touched`` has both
-    services.requalify(session, touched | ledger_store.follow_contacts(session, report.changed_ids))
+    services.requalify(session, touched | qualification_service.contacts_stored(session, report.changed_ids))
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}

@@ -51,7 +51,7 @@ def _index_or_snapshot(long_lived: bool, snapshot: bool, hand_over_bytes: int): 
                           f"{time.perf_counter() - started:.2f} s")
                 return index
     from api.matching import index_load
-    from api.accounts import store
+    from api.matching import store
     from api.db import make_engine
 
     engine = make_engine(settings.database_url)

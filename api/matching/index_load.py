@@ -23,7 +23,7 @@ from typing import Callable
 
 from sqlalchemy import Engine
 
-from api.accounts import store
+from api.matching import store
 from api.db import make_engine
 from config.matching import MatchingRules
 from matcher.matching.index import AccountIndex

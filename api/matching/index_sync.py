@@ -24,7 +24,7 @@ from typing import Callable, Iterable, Sequence
 import orjson
 
 from api.matching import index_load
-from api.accounts import store
+from api.matching import store
 from config.matching import MatchingRules
 from matcher.matching.index import AccountIndex
 from matcher.matching.types import Lead, MatchResult

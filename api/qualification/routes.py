@@ -19,6 +19,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
+from api.accounts import service as account_service
 from api.accounts import store
 from api.deps import STATUS_TTL_SECONDS, Services, ServicesDep, SessionDep, status_cache_key
 from api.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -107,7 +108,7 @@ def get_account_history(account_id: AccountId, session: SessionDep,
                         kind: Literal["all", "account", "contact"] = "all") -> dict[str, Any]:
     kinds = ("account", "contact") if kind == "all" else (kind,)
     items = ledger_store.read_history(session, account_id, kinds=kinds, before=before, limit=limit + 1)
-    if not items and before is None and not store.existing_account_ids(session, [account_id]):
+    if not items and before is None and not account_service.account_exists(session, account_id):
         raise _no_account(account_id)
     page = items[:limit]
     return {"account_id": account_id, "items": page, "next_before": page[-1]["id"] if len(items) > limit else None}

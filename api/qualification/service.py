@@ -149,3 +149,18 @@ def status_document(account_id: str, account: dict[str, Any], contacts: list[dic
 
 def encode(document: Any) -> bytes:
     return orjson.dumps(document)
+
+
+# ---------------------------------------------------------------- what other domains tell qualification
+
+
+def contacts_stored(session: Session, contact_ids: Collection[str]) -> set[str]:
+    """Contacts were created or changed: events waiting for their emails attach to them. Returns
+    the accounts whose ledgers changed (the caller re-qualifies them)."""
+    return ledger_store.follow_contacts(session, contact_ids)
+
+
+def account_deleted(session: Session, account_id: str) -> None:
+    """An account is being deleted: drop its ledger and statuses, keep its history, keep its
+    contacts' events as unmatched (by email)."""
+    ledger_store.forget_account(session, account_id)

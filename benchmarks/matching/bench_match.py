@@ -15,7 +15,7 @@ latency     in-process: AccountIndex build time and memory at N scale accounts (
             then per-lead latency p50/p99 over the dev leads (target p99 <= 2 ms).
 index-load  N scale accounts written with the project's storage (api.accounts.store.upsert_accounts) into
             PostgreSQL and/or SQLite, then, in a fresh process, index built from the database with
-            api.accounts.store.load_accounts + upsert_many: seconds and RSS (targets <= 60 s and <= 1 GiB
+            api.matching.store.load_accounts + upsert_many: seconds and RSS (targets <= 60 s and <= 1 GiB
             per million).
 http        POST /v1/match of the real app (uvicorn, 1 worker, app factory, dev accounts loaded)
             against benchmarks/bare_app.py (same body validation only), alternating rounds, wrk
@@ -257,12 +257,13 @@ def _write_scale(url: str, n: int, data: Path, chunk: int) -> float | None:
 
     from api import db
     from api.accounts import store
+    from api.matching import store as index_store
 
     db.migrate(url)
     engine = db.make_engine(url)
     factory = db.make_sessionmaker(engine)
     with db.session_scope(factory) as s:
-        have = store.count_accounts(s)
+        have = index_store.count_accounts(s)
     if have == n:
         C.say(f"  {url.split('@')[-1]}: already holds {n:,} accounts, reusing them (--fresh to rewrite)")
         engine.dispose()

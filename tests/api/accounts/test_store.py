@@ -8,6 +8,7 @@ from sqlalchemy import select
 
 from api.db.rows import AccountRow, ContactRow, OwnerRow
 from api.accounts import store
+from api.matching import store as index_store
 from api.db import make_engine, make_sessionmaker, migrate, session_scope
 from api.accounts.store import AccountData, ContactData
 
@@ -45,7 +46,7 @@ def test_round_trip_with_domains_owner_aliases_and_contacts(sessions) -> None:  
         store.upsert_contacts(s, [ContactData("K1", "A2", "max@mail.acme-gruppe.de"),
                                   ContactData("K2", "A2", "eva@acme.de")])
     with sessions() as s:
-        loaded = {a.id: a for a in store.load_accounts(s)}
+        loaded = {a.id: a for a in index_store.load_accounts(s)}
         record = store.get_account(s, "A1")
         owners = set(s.scalars(select(OwnerRow.name)))
     assert loaded["A1"].domains == ("acme.com", "acme.io")  # normalised host, sorted
@@ -109,7 +110,7 @@ def test_invalid_batches_store_nothing(sessions, case: str, batch: list, expecte
     problem = info.value.problems[0]
     assert (problem.index - 1, problem.field) == (index, field) and words in problem.message
     with sessions() as s:
-        assert [a.id for a in store.load_accounts(s)] == ["P"]
+        assert [a.id for a in index_store.load_accounts(s)] == ["P"]
 
 
 def test_parent_may_come_after_child_in_one_batch_and_cycles_through_db_are_refused(sessions) -> None:  # noqa: ANN001
@@ -127,7 +128,7 @@ def test_delete_detaches_children_and_removes_contacts(sessions) -> None:  # noq
         assert store.delete_account(s, "P") == ["C"]
         assert store.delete_account(s, "nope") is None
     with sessions() as s:
-        remaining = list(store.load_accounts(s))
+        remaining = list(index_store.load_accounts(s))
         assert s.scalar(select(ContactRow.id)) is None
     assert [(a.id, a.parent_id) for a in remaining] == [("C", None)]
 
@@ -151,7 +152,7 @@ def test_contacts_are_idempotent_and_moving_one_touches_both_accounts(sessions) 
 def test_load_accounts_by_id_skips_missing(sessions) -> None:  # noqa: ANN001
     upsert(sessions, acc("A"), acc("B", "Bolt Ltd", domains=("bolt.co.uk",)))
     with sessions() as s:
-        found = store.load_accounts_by_id(s, ["B", "missing"])
+        found = index_store.load_accounts_by_id(s, ["B", "missing"])
     assert list(found) == ["B"] and found["B"].domains == ("bolt.co.uk",)
 
 
@@ -160,4 +161,4 @@ def test_bulk_upsert_of_thousands_is_set_based(sessions) -> None:  # noqa: ANN00
     assert upsert(sessions, *many).created == 3000
     assert upsert(sessions, *many).unchanged == 3000
     with sessions() as s:
-        assert store.count_accounts(s) == 3000
+        assert index_store.count_accounts(s) == 3000
