@@ -681,22 +681,6 @@ def test_the_result_does_not_depend_on_the_order_of_the_ledger(ledger_: AccountL
 
 
 @PROPERTY
-@given(ledgers(), st.integers(0, 2**32))
-def test_incremental_updates_equal_a_full_recompute(ledger_: AccountLedger, seed: int) -> None:
-    full = evaluate(ledger_, AS_OF)
-    events = list(ledger_.activities)
-    random.Random(seed).shuffle(events)
-    growing = replace(ledger_, activities=())
-    for event in events:  # one event at a time, as a stream would deliver them
-        growing = replace(growing, activities=growing.activities + (event,))
-        evaluate(growing, AS_OF)
-    assert evaluate(growing, AS_OF) == full
-    prefix = replace(ledger_, activities=ledger_.activities[: len(events) // 2])
-    evaluate(prefix, AS_OF)
-    assert evaluate(ledger_, AS_OF) == full
-
-
-@PROPERTY
 @given(ledgers(), as_of_times)
 def test_evaluating_twice_gives_the_same_result(ledger_: AccountLedger, as_of: datetime) -> None:
     first = evaluate(ledger_, as_of)
