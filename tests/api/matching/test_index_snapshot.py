@@ -89,12 +89,27 @@ def test_snapshot_of_other_rules_code_or_database_is_not_used(cli_env: str, tmp_
     assert "restored by each matching process" in out and rows3 == rows
 
 
-def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path) -> None:
+def test_the_loaded_index_answers_as_the_built_one(cli_env: str, tmp_path: Path,
+                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     from api.matching import commands as matching_commands
+    from api.matching import index_load
 
+    calls: list[str] = []  # which way each index came: read from the database or restored
+
+    def spy(name: str, function):  # noqa: ANN001, ANN202
+        def called(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+            calls.append(name)
+            return function(*args, **kwargs)
+        return called
+
+    monkeypatch.setattr(index_load, "build_index", spy("database", index_load.build_index))
+    monkeypatch.setattr(index_snapshot, "restore", spy("snapshot", index_snapshot.restore))
     assert runner.invoke(app, ["import-accounts", str(write(tmp_path, "a.csv", ACCOUNTS))]).exit_code == 0
     built = matching_commands.build_index(snapshot=True)
+    assert calls == ["database"]
     loaded = matching_commands.build_index(snapshot=True)
+    assert calls == ["database", "snapshot"]  # the second one never read the accounts
+    assert len(loaded) == len(built) == 3
     assert [*loaded.prepared_accounts()] == [*built.prepared_accounts()]
     assert loaded._postings == built._postings and loaded._children == built._children
 
