@@ -8,30 +8,44 @@ from fastapi.testclient import TestClient
 
 from api.matching.schemas import LeadIn
 from api.matching.service import answer
+from config import load_matching_rules
 from tests.conftest import account
 
 LEADS = [
     {"email": "jane@acme.com", "company": "Acme Corp", "country": "US"},
-    {"email": "jane1987@gmail.com", "company": "ACME Corporation"},
-    {"company": "Globex", "first_name": "Hank", "unknown_field": 1},
+    {"email": "jane1987@gmail.com", "company": "ACME Corporation", "country": "US"},
+    {"company": "Globex", "country": "DE", "first_name": "Hank", "unknown_field": 1},
     {"email": "nobody@unknown-domain.io"},
+]
+# What each lead must get from the two accounts of ``_load``: (decision, account, evidence, owner, queue).
+# acme.com is A1's own domain; a free-mail lead matches on A1's exact name in A1's country;
+# 'Globex' is A2's name without its legal form, in A2's country; unknown-domain.io is nobody's
+# and there is no company: the fallback queue (config/matching.toml [routing]).
+EXPECTED = [
+    ("matched", "A1", "email_domain", "Dana Whitfield", None),
+    ("matched", "A1", "name_exact", "Dana Whitfield", None),
+    ("matched", "A2", "name_exact", "Lena Vogel", None),
+    ("no_match", None, None, None, load_matching_rules().routing.fallback_queue),
 ]
 
 
 def _load(client: TestClient) -> None:
-    body = [account("A1"), account("A2", "Globex Inc", domains=["globex.com"], country="DE")]
+    body = [account("A1"), account("A2", "Globex Inc", domains=["globex.com"], country="DE", owner="Lena Vogel")]
     assert client.put("/v1/accounts", json=body).status_code == 200
 
 
 def test_fast_answer_is_the_routes_answer(client: TestClient) -> None:
     _load(client)
     services = client.app.state.services
-    for lead in LEADS:
+    for lead, expected in zip(LEADS, EXPECTED, strict=True):
         raw = json.dumps(lead).encode()
         fast = client.post("/v1/match", content=raw, headers={"content-type": "application/json"})
         # FastAPI also parses a '+json' type as JSON; the fast path leaves that to the route
         routed = client.post("/v1/match", content=raw, headers={"content-type": "application/vnd.lead+json"})
         assert fast.status_code == routed.status_code == 200
+        body = fast.json()
+        assert (body["decision"], body["account_id"], body["evidence"], body["route"]["owner"],
+                body["route"]["queue"]) == expected, (lead, body["reasons"])
         assert fast.content == routed.content
         assert fast.json() == answer(services, LeadIn.model_validate(lead))
         assert fast.headers["content-type"] == "application/json"
@@ -114,6 +128,7 @@ def test_fast_path_answers_without_the_route_and_replays_the_body_otherwise(clie
     sent = _call(fast, dict(scope), valid, parts=3)  # a body in several messages is read whole
     assert seen == [] and sent[0]["status"] == 200
     assert json.loads(sent[1]["body"]) == answer(client.app.state.services, LeadIn.model_validate(LEADS[0]))
+    assert json.loads(sent[1]["body"])["account_id"] == EXPECTED[0][1]
     invalid = b'{"email": "not-an-email"}'
     sent = _call(fast, dict(scope), invalid, parts=2)
     assert seen == [invalid] and sent[0]["status"] == 299  # the route got the whole body
