@@ -5,6 +5,7 @@ import os
 import socket
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 from typing import Callable, Iterator
@@ -83,10 +84,46 @@ def test_changes_through_a_reach_b(database_url: str, redis_url: str, redis_name
 
 
 @pytest.mark.redis
-def test_listener_ignores_its_own_messages_and_bad_ones(database_url: str, redis_url: str, redis_namespace: str) -> None:
-    settings = settings_for(database_url, redis_url, channel=redis_namespace + "index")
-    with app_client(settings, cache_prefix=redis_namespace + "cache:") as a:
-        sync = a.app.state.services.index
-        sync.handle_message(b"not json")
-        sync.handle_message(b'{"origin": "%s", "op": "upsert", "ids": ["x"]}' % sync.origin.encode())
-        assert a.get("/readyz").json()["checks"]["redis"]["ok"]
+def test_listener_ignores_its_own_messages_and_bad_ones(database_url: str, redis_url: str, redis_namespace: str,
+                                                        monkeypatch: pytest.MonkeyPatch) -> None:
+    import orjson
+    import redis
+
+    from api.matching.index_sync import publish_change
+
+    channel = redis_namespace + "index"
+    settings = settings_for(database_url, redis_url, channel=channel)
+    client = redis.Redis.from_url(redis_url)
+    watcher = client.pubsub(ignore_subscribe_messages=True)
+    watcher.subscribe(channel)  # what goes over the channel, as every other server hears it
+    try:
+        with app_client(settings, cache_prefix=redis_namespace + "cache:") as a:
+            sync = a.app.state.services.index
+            reread: list[list[str]] = []  # ids the listener thread re-read from the database
+            apply = sync._apply
+
+            def listening_apply(ids) -> None:  # noqa: ANN001
+                if threading.current_thread().name == "leadmatch-index-listener":
+                    reread.append(sorted(ids))
+                apply(ids)
+
+            monkeypatch.setattr(sync, "_apply", listening_apply)
+            assert a.put("/v1/accounts", json=[account("Z1", "Zorblax Industries", domains=["zorblax.com"])]).status_code == 200
+            # a bad message and another process's change after this server's own: once the listener
+            # has re-read Z2, it has been through the other two
+            client.publish(channel, b"not json")
+            publish_change(client, channel, "another-process", "upsert", ["Z2"])
+            wait_for(lambda: ["Z2"] in reread, 10, "the listener to handle the other process's change")
+            assert reread == [["Z2"]]  # its own change and the bad message were not re-read
+            assert a.get("/readyz").json()["checks"]["redis"]["ok"]
+        heard = []
+        deadline = time.monotonic() + 5
+        while len(heard) < 3 and time.monotonic() < deadline:
+            if (msg := watcher.get_message(timeout=0.5)) is not None:
+                heard.append(msg["data"])
+        # the server's own change did go out on the channel, first
+        assert heard[0] == orjson.dumps({"origin": sync.origin, "op": "upsert", "ids": ["Z1"]}), heard
+        assert len(heard) == 3
+    finally:
+        watcher.close()
+        client.close()
