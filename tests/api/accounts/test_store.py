@@ -4,12 +4,13 @@ from __future__ import annotations
 import dataclasses
 
 import pytest
+from alembic.script import ScriptDirectory
 from sqlalchemy import select
 
 from api.db.rows import AccountRow, ContactRow, OwnerRow
 from api.accounts import store
 from api.matching import store as index_store
-from api.db import make_engine, make_sessionmaker, migrate, session_scope
+from api.db import alembic_config, make_engine, make_sessionmaker, migrate, session_scope
 from api.accounts.store import AccountData, ContactData
 
 
@@ -31,9 +32,39 @@ def upsert(sessions, *accounts: AccountData) -> store.UpsertReport:  # noqa: ANN
         return store.upsert_accounts(s, list(accounts))
 
 
-def test_migrate_is_idempotent(database_url: str) -> None:
+def _schema_and_data(database_url: str) -> tuple:
+    """Every table with its columns and indexes, the Alembic revision, the stored accounts and
+    the index generation (migration 0005): what migrating again must leave as it was."""
+    from sqlalchemy import inspect, text
+
+    from api.matching import index_snapshot
+
+    engine = make_engine(database_url)
+    try:
+        with engine.connect() as conn:
+            inspector = inspect(conn)
+            tables = {t: (sorted((c["name"], str(c["type"]), c["nullable"]) for c in inspector.get_columns(t)),
+                          sorted((i["name"], tuple(i["column_names"])) for i in inspector.get_indexes(t)))
+                      for t in inspector.get_table_names()}
+            revision = conn.execute(text("SELECT version_num FROM alembic_version")).scalars().all()
+            accounts = conn.execute(select(AccountRow.id, AccountRow.name, AccountRow.updated_at)).all()
+            generation = index_snapshot.read_generation(conn)
+    finally:
+        engine.dispose()
+    return tables, revision, accounts, generation
+
+
+def test_migrate_is_idempotent(database_url: str, sessions) -> None:  # noqa: ANN001
+    upsert(sessions, acc(), acc("A2", "Acme GmbH", domains=("acme.de",), parent_id="A1"))
+    before = _schema_and_data(database_url)
+    tables, revision, accounts, _ = before
+    heads = ScriptDirectory.from_config(alembic_config(database_url)).get_heads()
+    assert revision == heads and len(heads) == 1  # at the newest migration
+    assert {"accounts", "account_domains", "contacts", "status_transitions"} <= set(tables)
+    assert [a[0] for a in sorted(accounts)] == ["A1", "A2"]
     migrate(database_url)
     migrate(database_url)
+    assert _schema_and_data(database_url) == before
 
 
 def test_round_trip_with_domains_owner_aliases_and_contacts(sessions) -> None:  # noqa: ANN001
