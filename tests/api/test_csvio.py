@@ -50,9 +50,21 @@ def test_a_file_without_lead_columns_is_refused(tmp_path: Path) -> None:
         _read(tmp_path, "")
 
 
+def test_an_unterminated_quote_runs_to_the_end_of_the_file(tmp_path: Path) -> None:
+    # a quoted field goes on over line ends until its closing quote; without one, until the end of
+    # the file: the rows before it are read, the rest of the file is that one field
+    rows = _read(tmp_path, 'email,company\nx@y.com,Ok\na@b.com,"unterminated\nc@d.com,Globex\n')
+    assert rows == [csvio.LeadRow(2, "1", Lead(email="x@y.com", company="Ok")),
+                    csvio.LeadRow(4, "3", Lead(email="a@b.com", company="unterminated\nc@d.com,Globex"))]
+    # swallowing more than a field may hold makes the row an error naming the field, not a lead
+    rest = "".join(f"p{i}@d.com,Company {i}\n" for i in range(100))  # over MAX_FIELD_CHARS
+    rows = _read(tmp_path, 'email,company\nx@y.com,Ok\na@b.com,"unterminated\n' + rest)
+    assert rows[0] == csvio.LeadRow(2, "1", Lead(email="x@y.com", company="Ok")) and len(rows) == 2
+    assert (rows[1].line, rows[1].row_id, rows[1].field) == (103, "102", "company"), rows[1]
+
+
 def test_an_unreadable_row_does_not_stop_the_file(tmp_path: Path) -> None:
-    rows = _read(tmp_path, 'email,company\na@b.com,"unterminated\n')
-    assert all(isinstance(r, (csvio.LeadRow, csvio.RowError)) for r in rows)
     rows = _read(tmp_path, b"email,company\na@b.com,Acme\n\xff\xfe,bad\nc@d.com,Globex\n")
     assert isinstance(rows[0], csvio.LeadRow) and rows[0].lead.company == "Acme"
     assert any(isinstance(r, csvio.RowError) and "cannot be parsed" in r.message for r in rows)
+    assert len(rows) == 3 and rows[2] == csvio.LeadRow(4, "3", Lead(email="c@d.com", company="Globex"))
