@@ -127,3 +127,55 @@ def test_listener_ignores_its_own_messages_and_bad_ones(database_url: str, redis
     finally:
         watcher.close()
         client.close()
+
+
+@pytest.mark.redis
+def test_command_line_imports_reach_a_running_server(database_url: str, redis_url: str, redis_namespace: str,
+                                                     monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    """`leadmatch import-accounts` / `import-contacts` with REDIS_URL: a server that is already
+    running matches against what they stored, without a restart (README, "Several replicas")."""
+    from api.cli import app
+    from config import get_settings
+    from tests.api.test_cli import runner, write
+
+    channel = redis_namespace + "index"
+    for name, value in (("DATABASE_URL", database_url), ("REDIS_URL", redis_url), ("LEADMATCH_INDEX_CHANNEL", channel),
+                        ("LEADMATCH_CACHE_PREFIX", redis_namespace + "cache:")):
+        monkeypatch.setenv(name, value)
+    get_settings.cache_clear()
+    header = "id,name,domains,country,region,city,parent_id,owner\n"
+
+    def leadmatch(*args: str) -> None:
+        r = runner.invoke(app, [*args])
+        assert r.exit_code == 0, r.output
+
+    try:
+        with app_client(settings_for(database_url, redis_url, channel=channel),
+                        cache_prefix=redis_namespace + "cache:") as server:
+            def match(**lead: str) -> dict:
+                r = server.post("/v1/match", json=lead)
+                assert r.status_code == 200, r.text
+                return r.json()
+
+            assert match(email="x@zorblax.com")["decision"] == "no_match"
+            leadmatch("import-accounts", str(write(tmp_path, "a.csv",
+                                                   header + "Z1,Zorblax Industries,zorblax.com,GB,,London,,Oliver Hughes\n")))
+            wait_for(lambda: match(email="x@zorblax.com")["account_id"] == "Z1", 10, "the server to see the import")
+            assert match(email="x@zorblax.com")["route"]["owner"] == "Oliver Hughes"
+
+            # a contact's email domain becomes evidence for the contact's account
+            assert match(email="ann@zorb-mail.io")["decision"] == "no_match"
+            leadmatch("import-contacts", str(write(tmp_path, "k.csv", "id,account_id,email\nK1,Z1,max@zorb-mail.io\n")))
+            wait_for(lambda: match(email="ann@zorb-mail.io")["account_id"] == "Z1", 10,
+                     "the server to see the contact's domain")
+            assert match(email="ann@zorb-mail.io")["evidence"] == "contact_domain"
+
+            # a changed domain and owner: the old domain stops matching, the new one routes to the new owner
+            leadmatch("import-accounts", str(write(tmp_path, "b.csv",
+                                                   header + "Z1,Zorblax Industries,zorblax.net,GB,,London,,Olivia Hughes\n")))
+            wait_for(lambda: match(email="x@zorblax.net")["account_id"] == "Z1", 10, "the server to see the new domain")
+            assert match(email="x@zorblax.net")["route"]["owner"] == "Olivia Hughes"
+            old_domain = match(email="x@zorblax.com")  # at most a look-alike of the name now, never matched
+            assert old_domain["account_id"] is None and old_domain["evidence"] != "email_domain", old_domain
+    finally:
+        get_settings.cache_clear()
