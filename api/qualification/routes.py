@@ -38,6 +38,9 @@ router = APIRouter(prefix="/v1", tags=["qualification"])
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 ContactId = Annotated[str, Path(min_length=1, max_length=64, examples=["C9001"])]
+# status_transitions.id is an SQL INTEGER (api/db/migrations/versions/0002_qualification.py): a
+# larger `before` names no row, and the databases refuse to compare the column with it (500)
+MAX_TRANSITION_ID = 2**31 - 1
 
 
 def _no_account(account_id: str) -> NotFound:
@@ -104,7 +107,7 @@ def get_account_contacts(account_id: AccountId, session: SessionDep, services: S
 )
 def get_account_history(account_id: AccountId, session: SessionDep,
                         limit: Annotated[int, Query(ge=1, le=500)] = 50,
-                        before: Annotated[int | None, Query(ge=1)] = None,
+                        before: Annotated[int | None, Query(ge=1, le=MAX_TRANSITION_ID)] = None,
                         kind: Literal["all", "account", "contact"] = "all") -> dict[str, Any]:
     kinds = ("account", "contact") if kind == "all" else (kind,)
     items = ledger_store.read_history(session, account_id, kinds=kinds, before=before, limit=limit + 1)

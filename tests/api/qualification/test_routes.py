@@ -263,6 +263,47 @@ def test_history_pages_newest_first(seeded: TestClient) -> None:
     assert seeded.get("/v1/accounts/ghost/history").status_code == 404
 
 
+def test_history_answers_kind_limit_and_before(seeded: TestClient) -> None:
+    ok(seeded.post("/v1/activities", json=[activity("E1")]))
+    ok(seeded.post("/v1/contacts/K1/status", json={"status": "sales_working"}))
+    # A1's log as written, newest first: the seller's move (the contact's row before the account's
+    # row it causes), the demo request, the two contacts' first statuses, the account's first status
+    expected = [("account", "A1", "qualified", "sales_working"), ("contact", "K1", "qualified", "sales_working"),
+                ("account", "A1", "pre_qualified", "qualified"), ("contact", "K1", "pre_qualified", "qualified"),
+                ("contact", "K2", None, "pre_qualified"), ("contact", "K1", None, "pre_qualified"),
+                ("account", "A1", None, "pre_qualified")]
+    assert history(seeded) == expected
+    assert history(seeded, kind="all") == expected
+    assert history(seeded, kind="account") == [h for h in expected if h[0] == "account"]
+    assert history(seeded, kind="contact") == [h for h in expected if h[0] == "contact"]
+    ids = [h["id"] for h in ok(seeded.get("/v1/accounts/A1/history"))["items"]]
+
+    def page(**params) -> tuple[list[tuple], int | None]:
+        body = ok(seeded.get("/v1/accounts/A1/history", params=params))
+        return [(h["entity_kind"], h["entity_id"], h["old_status"], h["new_status"]) for h in body["items"]], \
+            body["next_before"]
+
+    assert page(limit=3) == (expected[:3], ids[2])
+    assert page(limit=3, before=ids[2]) == (expected[3:6], ids[5])
+    assert page(limit=3, before=ids[5]) == (expected[6:], None)
+    assert page(limit=7) == (expected, None)  # exactly all: no further page
+    assert page(before=ids[0]) == (expected[1:], None)  # strictly older than `before`
+    assert page(before=ids[-1]) == ([], None)
+    contact_rows = [h for h in expected if h[0] == "contact"]
+    contact_ids = [i for i, h in zip(ids, expected) if h[0] == "contact"]
+    assert page(kind="contact", limit=3) == (contact_rows[:3], contact_ids[2])
+    assert page(kind="contact", limit=3, before=contact_ids[2]) == (contact_rows[3:], None)
+    assert page(kind="account", before=ids[2]) == ([expected[6]], None)
+    # the largest id the column can hold is still a cursor; anything above it is refused, naming `before`
+    assert page(before=2**31 - 1) == (expected, None)
+    for params, field in [({"limit": 0}, "limit"), ({"limit": 501}, "limit"), ({"kind": "everything"}, "kind"),
+                          ({"before": 0}, "before"), ({"before": 2**31}, "before"), ({"before": 2**63}, "before"),
+                          ({"before": 10**30}, "before"), ({"before": "newest"}, "before")]:
+        r = seeded.get("/v1/accounts/A1/history", params=params)
+        assert r.status_code == 422, (params, r.text)
+        assert [f["field"].split(".")[-1] for f in r.json()["fields"]] == [field], r.json()
+
+
 def test_contacts_page_by_id(seeded: TestClient) -> None:
     ok(seeded.put("/v1/contacts", json=[contact(f"K{i}", "A1", f"p{i}@acme.com") for i in range(3, 8)]))
     page = ok(seeded.get("/v1/accounts/A1/contacts", params={"limit": 4}))
