@@ -6,7 +6,9 @@ tier-1 account qualifies the contact and so the account.
 """
 from __future__ import annotations
 
+import os
 import threading
+import time
 from datetime import datetime, timedelta, timezone
 from typing import Iterator
 
@@ -223,6 +225,10 @@ BAD_DEALS = [
     ("opportunity negative amount", "/v1/opportunities", opportunity("O2", amount=-1), "items[1].amount"),
     ("opportunity future opened_at", "/v1/opportunities", opportunity("O2", opened_at=iso(NOW + timedelta(days=1))),
      "items[1].opened_at"),
+    ("opportunity future closed_at", "/v1/opportunities",
+     opportunity("O2", state="won", closed_at=iso(NOW + timedelta(days=1))), "items[1].closed_at"),
+    ("opportunity future stage_changed_at", "/v1/opportunities",
+     opportunity("O2", stage_changed_at=iso(NOW + timedelta(days=1))), "items[1].stage_changed_at"),
     ("contract bad date", "/v1/contracts", {"id": "C2", "account_id": "A1", "starts_on": "2026-02-30"},
      "items[1].starts_on"),
     ("contract ends before it starts", "/v1/contracts",
@@ -243,6 +249,49 @@ def test_bad_opportunities_and_contracts_name_the_field(seeded: TestClient, case
     assert field in [f["field"] for f in r.json()["fields"]], r.json()
     assert status(seeded) == before
     assert ok(seeded.put(path, json=[good]))["created"] == 1  # the good item was not stored half-way
+
+
+def test_deal_times_a_little_ahead_of_the_clock_are_taken(seeded: TestClient) -> None:
+    """Refused only beyond LEADMATCH_FUTURE_TOLERANCE_SECONDS (300) ahead of the server clock."""
+    soon = iso(datetime.now(timezone.utc).replace(microsecond=0) + timedelta(seconds=120))
+    assert ok(seeded.put("/v1/opportunities", json=[opportunity(stage_changed_at=soon)]))["created"] == 1
+    assert ok(seeded.put("/v1/opportunities", json=[opportunity(state="won", closed_at=soon)]))["updated"] == 1
+    later = iso(datetime.now(timezone.utc) + timedelta(seconds=400))
+    r = seeded.put("/v1/opportunities", json=[opportunity("O2", state="lost", closed_at=later)])
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["items[0].closed_at"], r.text
+
+
+def test_times_without_an_offset_are_utc(seeded: TestClient) -> None:
+    # a server clock in New York: a time without an offset read as local time would be 5 hours off
+    tz = os.environ.get("TZ")
+    os.environ["TZ"] = "America/New_York"
+    time.tzset()
+    try:
+        demo_at = NOW - timedelta(days=2)  # UTC
+        naive = demo_at.replace(tzinfo=None).isoformat()
+        assert ok(seeded.post("/v1/activities", json=[activity("E1") | {"occurred_at": naive}]))["created"] == 1
+        body = status(seeded)
+        assert body["status"] == "qualified" and datetime.fromisoformat(body["since"]) == demo_at
+        # the same instant with an offset is the same event
+        same = (demo_at + timedelta(hours=2)).replace(tzinfo=None).isoformat() + "+02:00"
+        assert ok(seeded.post("/v1/activities", json=[activity("E1") | {"occurred_at": same}]))["unchanged"] == 1
+
+        opened_at = NOW - timedelta(days=1)
+        deal = opportunity(opened_at=opened_at.replace(tzinfo=None).isoformat())
+        assert ok(seeded.put("/v1/opportunities", json=[deal]))["created"] == 1
+        assert ok(seeded.put("/v1/opportunities", json=[opportunity(opened_at=iso(opened_at))]))["unchanged"] == 1
+        body = status(seeded)  # an open opportunity since it opened
+        assert body["status"] == "opportunity_open" and datetime.fromisoformat(body["since"]) == opened_at
+        moved_at = NOW - timedelta(hours=1)
+        move = {"status": "nurture", "at": moved_at.replace(tzinfo=None).isoformat()}
+        assert ok(seeded.post("/v1/contacts/K2/status", json=move))["contact"]["status"] == "nurture"
+        assert datetime.fromisoformat(contacts(seeded)["K2"]["since"]) == moved_at
+    finally:
+        if tz is None:
+            del os.environ["TZ"]
+        else:
+            os.environ["TZ"] = tz
+        time.tzset()
 
 
 def test_history_pages_newest_first(seeded: TestClient) -> None:
