@@ -13,7 +13,7 @@ from typing import Callable, Iterator
 import httpx
 import pytest
 
-from tests.conftest import account, app_client, settings_for
+from tests.conftest import account, app_client, contact, settings_for
 
 ROOT = Path(__file__).resolve().parents[3]
 
@@ -79,6 +79,11 @@ def test_changes_through_a_reach_b(database_url: str, redis_url: str, redis_name
         wait_for(lambda: b_match(server_b, email="x@zorblax.com")["account_id"] == "Z1", 10, "B to see the new account")
         a.put("/v1/accounts", json=[account("Z1", "Zorblax Industries", domains=["zorblax.com", "zorb.io"])])
         wait_for(lambda: b_match(server_b, email="x@zorb.io")["account_id"] == "Z1", 10, "B to see the new domain")
+        # a contact's email domain is evidence for its account, on B too
+        assert b_match(server_b, email="ann@zorb-mail.io")["account_id"] is None
+        assert a.put("/v1/contacts", json=[contact("K1", "Z1", "max@zorb-mail.io")]).status_code == 200
+        wait_for(lambda: b_match(server_b, email="ann@zorb-mail.io")["account_id"] == "Z1", 10,
+                 "B to see the contact's domain")
         assert a.delete("/v1/accounts/Z1").status_code == 200
         wait_for(lambda: b_match(server_b, email="x@zorblax.com")["account_id"] is None, 10, "B to drop the account")
 
