@@ -5,9 +5,10 @@ api/deps.py, through api/qualification/service.py); ``leadmatch recompute``
 (api/qualification/recompute.py ``recompute_all``) evaluates every account from the whole
 ledger. A seeded random sequence of single writes (events by contact and by email, opportunities
 opening, moving stage and closing, contracts, flags, contacts moving between accounts or
-appearing for waiting events, sellers' manual moves, fit changes) goes through the API; then a
-recompute at the same instant must find nothing to move and write nothing: every stored status,
-``since``, reason and point total is already what the whole ledger gives.
+appearing for waiting events, sellers' manual moves, fit changes) goes through the API; after
+each write, and at the end, a recompute at the same instant must find nothing to move and write
+nothing: every stored status, ``since``, reason and point total is already what the whole ledger
+gives.
 
 Statuses decay with time (half-life points), so the service's evaluation clock is held at one
 instant (``FIXED``) for the whole sequence and the recompute runs ``as_of`` that instant.
