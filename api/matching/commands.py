@@ -126,7 +126,7 @@ def match_file(
     lead_id,decision,account_id,confidence,owner,reasons (an unreadable row: decision=error)."""
     from api import csvio
     from api.matching import index_snapshot
-    from matcher.matching.index import match_distinct
+    from matcher.matching import distinct
 
     workers = workers or os.cpu_count() or 1
     started = time.perf_counter()
@@ -146,7 +146,7 @@ def match_file(
             task = progress.add_task("matching leads", total=total)
             for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK):
                 readable = [it.lead for it in items if not isinstance(it, csvio.RowError)]
-                answers = match_distinct(readable, memo, answer_many)
+                answers = distinct.match_distinct(readable, memo, answer_many)
                 for row in _result_rows(items, answers):
                     writer.writerow(row)
                     counts[row[1]] = counts.get(row[1], 0) + 1
@@ -217,7 +217,7 @@ def _answer_in_fork(leads: list) -> list[tuple]:
 def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountIndex | Snapshot
     """A function from distinct leads to their output columns, in order: in this process, or
     spread over ``workers`` forked processes that share the built index or restore it from
-    the snapshot ``source``. Only distinct leads are sent (``match_distinct`` leaves out the
+    the snapshot ``source``. Only distinct leads are sent (``distinct.match_distinct`` leaves out the
     ones answered before), so the processes carry the matching and this one the reading,
     deduplicating and writing."""
     global _FORKED_INDEX

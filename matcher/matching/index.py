@@ -20,8 +20,7 @@ from bisect import bisect_left
 from typing import Callable, Iterable, Iterator
 
 from config.matching import MatchingRules
-from matcher.matching import decide, keys, score
-from matcher import normalize
+from matcher.matching import decide, distinct, keys, score, similarity
 from matcher.matching.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
 from matcher.matching.types import Account, Lead, MatchResult
@@ -32,8 +31,6 @@ from matcher.matching.types import Account, Lead, MatchResult
 # Tuples cost 8 bytes an entry where a set costs about 40: that is most of the index's memory.
 _Posting = str | tuple[str, ...] | set[str]
 _TUPLE_MAX = 16
-# answers a match_many memo holds at most, so that a huge file of distinct leads stays bounded
-MEMO_LIMIT = 100_000
 # key kinds whose values repeat across accounts (words, initials): interned so each is stored
 # once; domains and whole names are nearly unique, and interning them would only add a table
 _SHARED_KINDS = frozenset({keys.TOKEN, keys.ACRONYM})
@@ -288,7 +285,7 @@ class AccountIndex:
         return sorted(found)
 
     def name_similarity(self, a: AccountFeatures, b: AccountFeatures) -> float:
-        return max((score.name_similarity(x, y, self.weight) for x in a.names for y in b.names), default=0.0)
+        return max((similarity.name_similarity(x, y, self.weight) for x in a.names for y in b.names), default=0.0)
 
     # ------------------------------------------------------------------ matching
 
@@ -314,9 +311,9 @@ class AccountIndex:
 
     def match_many(self, leads: Iterable[Lead], memo: dict | None = None,
                    answer_many: Callable[[list[Lead]], list] | None = None) -> list:
-        """Answers in order, each distinct lead matched once (``match_distinct``); by default
-        the answers are this index's ``match`` results."""
-        return match_distinct(leads, memo, answer_many or (lambda todo: [self.match(lead) for lead in todo]))
+        """Answers in order, each distinct lead matched once (``distinct.match_distinct``); by
+        default the answers are this index's ``match`` results."""
+        return distinct.match_distinct(leads, memo, answer_many or (lambda todo: [self.match(lead) for lead in todo]))
 
     def _children_of(self, account_id: str) -> tuple[str, ...]:
         cur = self._children.get(account_id)
@@ -360,47 +357,6 @@ def _unfile(table: dict[str, _Posting], key: str, account_id: str) -> None:
         del table[key]
     else:
         table[key] = rest[0] if len(rest) == 1 else rest
-
-
-def answer_key(lead: Lead) -> tuple:
-    """Everything a lead's answer depends on: two leads with the same key get the same answer
-    from the same index. The person (names, title) and a well-formed email's local part play
-    no part; the raw texts the reasons quote do."""
-    domain = normalize.email_domain(lead.email)
-    email = ("@", domain) if domain is not None else lead.email
-    return (email, lead.company, lead.country, lead.region, lead.city, lead.phone, lead.website)
-
-
-def match_distinct(leads: Iterable[Lead], memo: dict | None, answer_many: Callable[[list[Lead]], list]) -> list:
-    """Answers in order, where ``answer_many(leads)`` answers distinct leads: leads with the same
-    ``answer_key`` (colleagues at one company on a tradeshow list) are answered once. ``memo``
-    keeps answers across calls, only while the index behind ``answer_many`` does not change;
-    it is emptied when it would pass MEMO_LIMIT answers. Needs no index itself, so the
-    answering may happen in other processes."""
-    memo = {} if memo is None else memo
-    leads = list(leads)
-    keys = [answer_key(lead) for lead in leads]
-    here: dict = {}
-    missing: dict = {}
-    for key, lead in zip(keys, leads):
-        if key in here or key in missing:
-            continue
-        answer = memo.get(key)
-        if answer is None:
-            missing[key] = lead
-        else:
-            here[key] = answer
-    if missing:
-        todo = list(missing.values())
-        answers = answer_many(todo)
-        if len(answers) != len(todo):
-            raise ValueError(f"answer_many gave {len(answers)} answers for {len(todo)} leads")
-        fresh = dict(zip(missing, answers))
-        here.update(fresh)
-        if len(memo) + len(fresh) > MEMO_LIMIT:
-            memo.clear()
-        memo.update(fresh)
-    return [here[key] for key in keys]
 
 
 def _posting_has(posting: tuple[str, ...] | set[str], account_id: str) -> bool:

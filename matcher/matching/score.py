@@ -9,13 +9,12 @@ email domain then add or subtract small, named amounts. Every adjustment leaves 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable
-
-from rapidfuzz.distance import Indel
 
 from config.matching import MatchingRules
 from matcher import normalize
+from matcher.matching import similarity
 from matcher.matching.keys import AccountFeatures, LeadFeatures
+from matcher.matching.similarity import Weight
 from matcher.normalize import NormalizedName
 
 EVIDENCE_RANK = {
@@ -32,8 +31,6 @@ EVIDENCE_RANK = {
 }
 DOMAIN_LEVELS = ("email_domain", "website_domain", "contact_domain")
 
-Weight = Callable[[str], float]
-
 
 @dataclass(slots=True)
 class Scored:
@@ -48,73 +45,15 @@ class Scored:
         return self.features.account.id
 
 
-def _token_similarity(a: str, b: str) -> float:
-    if a == b:
-        return 1.0
-    short, long_ = (a, b) if len(a) <= len(b) else (b, a)
-    if len(short) < 4:  # short words: a one-letter change is another word
-        return 0.0
-    # an abbreviation ('bancorp' / 'bancorporation', 'tech' / 'technologies'), but not a
-    # near-identical word with a letter added ('perfect' / 'perfecta'), which is another name
-    if long_.startswith(short) and len(long_) >= 1.5 * len(short):
-        return 0.9
-    s = Indel.normalized_similarity(a, b)
-    return s if s >= 0.85 else 0.0
-
-
-def name_similarity(x: NormalizedName, y: NormalizedName, weight: Weight) -> float:
-    """Weighted soft token overlap in [0, 1]; rare words count more than generic ones.
-
-    Each word of either name is matched to its most similar word in the other name; the
-    similarity is the weighted share of matched words over both names. Names written with or
-    without spaces ('Jamasoftware' / 'Jama Software') are compared as a whole as well.
-    """
-    if not x or not y:
-        return 0.0
-    if x == y:
-        return 1.0
-    total = 0.0
-    matched = 0.0
-    for a_tokens, b_tokens in ((x, y), (y, x)):
-        for a in a_tokens:
-            w = weight(a)
-            total += w
-            best = 0.0
-            for b in b_tokens:
-                s = _token_similarity(a, b)
-                if s > best:
-                    best = s
-                    if s == 1.0:
-                        break
-            matched += w * best
-    token_sim = matched / total if total else 0.0
-    kx, ky = x.key, y.key
-    whole = 0.0
-    if kx == ky:
-        whole = 0.99  # same letters, different spacing: not quite an exact name
-    elif min(len(kx), len(ky)) >= 6:
-        s = Indel.normalized_similarity(kx, ky)
-        if s >= 0.92:
-            whole = s * 0.97
-    return max(token_sim, whole)
-
-
-def _contains(x: NormalizedName | None, y: NormalizedName | None) -> bool:
-    if x is None or y is None:
-        return False
-    a, b = set(x), set(y)
-    return a <= b or b <= a
-
-
 def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_min: float) -> tuple[float, str, NormalizedName | None, NormalizedName | None]:
     """(similarity, level, lead name, account name) of the best name pairing."""
     best = (0.0, "", None, None)
     for ln in lead.names:
         for an in acc.names:
-            s = name_similarity(ln, an, weight)
+            s = similarity.name_similarity(ln, an, weight)
             if s > best[0]:
                 best = (s, "name_exact" if s == 1.0 else "name_similar", ln, an)
-    if best[1] == "name_similar" and best[0] >= core_min and _contains(best[2], best[3]):
+    if best[1] == "name_similar" and best[0] >= core_min and similarity.one_contains_the_other(best[2], best[3]):
         # one name is the other plus words that weigh little: 'Admera Health' / 'Admera'
         best = (best[0], "name_core", best[2], best[3])
     if best[1] != "name_exact":
@@ -135,28 +74,6 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
                 elif len(an) == 1 and normalize.acronym(ln) == an[0]:
                     best = (0.8, "name_acronym", ln, an)
     return best
-
-
-def domain_resembles_name(domain: str | None, acc: AccountFeatures) -> bool:
-    """Does a domain's name part look like the account's name ('grandroundshealth' ~ 'Grand Rounds')?"""
-    label = normalize.domain_label(domain)
-    if not label or len(label) < 3:
-        return False
-    label = label.replace("-", "")
-    if label in acc.labels:
-        return True
-    joined = domain.replace(".", "").replace("-", "")  # openf.in reads as OpenFin
-    for n in acc.names:
-        k = n.key
-        # the domain may add to the name (grandroundshealth.com for Grand Rounds) or shorten
-        # its tail (amyrisbiotech.com for Amyris Biotechnologies); only called for exact names
-        if len(k) >= 4 and (k in label or k == joined):
-            return True
-        if len(label) >= 5 and k.startswith(label):
-            return True
-        if Indel.normalized_similarity(k, label) >= 0.85:
-            return True
-    return False
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
@@ -233,7 +150,7 @@ def score(lead: LeadFeatures, acc: AccountFeatures, rules: MatchingRules, weight
         if name_level not in ("name_exact", "name_alias"):
             s = min(s + ev.unknown_corporate_domain, rules.thresholds.match - 0.05)
             reasons.append(f"the lead's domain {own} is not a domain of this account and the names differ")
-        elif domain_resembles_name(own, acc):
+        elif similarity.domain_resembles_name(own, acc):
             s += ev.name_agrees_with_domain
             reasons.append(f"the lead's domain {own} agrees with the name")
         else:

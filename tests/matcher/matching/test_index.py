@@ -10,7 +10,7 @@ from matcher.matching.types import Account, Lead
 from matcher.matching.index import AccountIndex
 from matcher import normalize
 from matcher.matching import decide, keys, score
-from matcher.matching.index import answer_key
+from matcher.matching.distinct import answer_key
 
 RULES = load_matching_rules()
 
