@@ -11,11 +11,20 @@ import tomllib
 from pathlib import Path
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
 from config.loading import merge_tables
 
 DEFAULT_RULES_PATH = Path(__file__).with_name("matching.toml")
+
+# The evidence ladder's levels, strongest first: the labels a candidate's evidence can have (the
+# `evidence` of an answer and of its candidates). Which levels exist is fixed by the code that finds
+# them, ``matcher/matching/evidence.py``, which checks at import that it knows exactly these; their
+# order (`evidence.ladder`, by default this one) and their scores are rules.
+EVIDENCE_LEVELS: tuple[str, ...] = (
+    "email_domain", "website_domain", "contact_domain", "name_exact", "name_alias", "name_core",
+    "name_domain_label", "cctld_variant", "name_similar", "name_acronym",
+)
 
 TieBreak = Literal[
     "stronger_evidence",
@@ -52,17 +61,23 @@ class Thresholds(_Strict):
 
 
 class Evidence(_Strict):
-    """Scores of the evidence ladder, strongest first; each level's name is also its reason label."""
+    """The evidence ladder's order and the scores of its levels. What each level means, its kind and
+    the reason a seller reads: ``matcher/matching/evidence.py`` (and its table in docs/architecture.md)."""
 
+    # the levels, strongest first: a level's rank is its position here. `stronger_evidence` breaks
+    # ties by it, and a family's members scoring alike are told apart by it. Every level once.
+    ladder: list[str] = list(EVIDENCE_LEVELS)
+    # each level's score
     email_domain: float = 0.99  # lead email's registrable domain is a domain the account owns
     website_domain: float = 0.97  # lead's website is a domain the account owns
     contact_domain: float = 0.93  # domain learned from the account's contacts' emails
-    cctld_variant: float = 0.6  # siemens.de for an account owning siemens.com: weak on its own
     name_exact: float = 0.92  # normalised names equal, no domain evidence either way
     name_alias: float = 0.9  # lead company is a configured alias of the account
-    name_acronym: float = 0.7  # 'IBM' ~ 'International Business Machines'
     name_core: float = 0.9  # one name is the other plus light words: 'Admera Health' ~ 'Admera'
     name_domain_label: float = 0.88  # 'Stackdriver' is the name of stackdriver.com, owned by Google
+    cctld_variant: float = 0.6  # siemens.de for an account owning siemens.com: weak on its own
+    # name_similar has no score of its own: name_exact's, scaled by the similarity
+    name_acronym: float = 0.7  # 'IBM' ~ 'International Business Machines'
     # bonuses and penalties added to the name/domain score
     name_agrees_with_domain: float = 0.05
     country_agrees: float = 0.04
@@ -73,6 +88,21 @@ class Evidence(_Strict):
     # a corporate email domain that belongs to no account makes a pure name match less certain:
     # the person may work for a namesake
     unknown_corporate_domain: float = -0.12
+
+    @field_validator("ladder")
+    @classmethod
+    def _every_level_once(cls, ladder: list[str]) -> list[str]:
+        unknown = [level for level in ladder if level not in EVIDENCE_LEVELS]
+        if unknown:
+            raise ValueError(f"unknown evidence level {', '.join(map(repr, unknown))}; "
+                             f"the levels are {', '.join(EVIDENCE_LEVELS)}")
+        missing = [level for level in EVIDENCE_LEVELS if level not in ladder]
+        if missing:
+            raise ValueError(f"the ladder misses {', '.join(map(repr, missing))}: it ranks every level once")
+        twice = [level for level in EVIDENCE_LEVELS if ladder.count(level) > 1]
+        if twice:
+            raise ValueError(f"the ladder lists {', '.join(map(repr, twice))} more than once: it ranks every level once")
+        return ladder
 
 
 class Names(_Strict):

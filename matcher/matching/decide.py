@@ -7,7 +7,7 @@ from typing import Callable
 
 from config.matching import MatchingRules
 from matcher.matching.keys import AccountFeatures, LeadFeatures
-from matcher.matching.score import EVIDENCE_RANK, Scored
+from matcher.matching.evidence import Scored
 from matcher.matching.types import Candidate, MatchResult
 from matcher.routing import owner
 
@@ -32,7 +32,7 @@ def family_root(account_id: str, lookup: Lookup, max_depth: int = 10) -> str:
 def _tie_key(name: str, s: Scored, lead: LeadFeatures, gap: float):
     a = s.features
     if name == "stronger_evidence":
-        return EVIDENCE_RANK.get(s.evidence, 99)
+        return s.level.rank
     if name == "better_name":
         return -round(s.name_similarity / gap) if gap else -s.name_similarity
     if name == "same_country":
@@ -114,7 +114,7 @@ def decide(lead: LeadFeatures, scored: list[Scored], rules: MatchingRules, looku
     for s in scored:
         root = family_root(s.account_id, lookup)
         cur = best_per_family.get(root)
-        if cur is None or (s.score, -EVIDENCE_RANK.get(s.evidence, 99)) > (cur.score, -EVIDENCE_RANK.get(cur.evidence, 99)):
+        if cur is None or (s.score, -s.level.rank) > (cur.score, -cur.level.rank):
             best_per_family[root] = s
     families = sorted(best_per_family.values(), key=lambda s: s.score, reverse=True)
     top = families[0]
@@ -139,7 +139,7 @@ def decide(lead: LeadFeatures, scored: list[Scored], rules: MatchingRules, looku
 
     chosen = top.features
     regional_note = None
-    if top.evidence in ("email_domain", "website_domain", "contact_domain", "cctld_variant", "name_exact", "name_alias", "name_similar"):
+    if top.level.regional_child:
         chosen, regional_note = pick_regional(top.features, lead, lookup, children, similarity, rules)
     confidence = top.score
     if confidence >= th.match and not ambiguous:

@@ -3,7 +3,8 @@
 Stage 1 looks the lead's keys (``matcher.matching.keys``) up in postings per key kind; domain keys
 always count, name keys are taken rarest first and the candidates are capped by their shared
 word weight, so a lead never costs a scan over all accounts. Stage 2 scores each candidate
-(``matcher.matching.score``) and ``matcher.matching.decide`` turns the scores into one decision.
+on the evidence ladder (``matcher.matching.evidence``) and ``matcher.matching.decide`` turns the
+scores into one decision.
 
 Postings hold a bare id for a key with one account (most keys: domains, whole names), a tuple
 when a few share it and a set only for common keys: that keeps a million accounts within the
@@ -20,7 +21,7 @@ from bisect import bisect_left
 from typing import Callable, Iterable, Iterator
 
 from config.matching import MatchingRules
-from matcher.matching import decide, distinct, keys, score, similarity
+from matcher.matching import decide, distinct, evidence, keys, similarity
 from matcher.matching.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
 from matcher.matching.types import Account, Lead, MatchResult
@@ -56,6 +57,7 @@ class AccountIndex:
         self._names = NameNormalizer(rules.names.legal_forms)
         self._country_aliases = {k.lower(): v.upper() for k, v in rules.country_aliases.items()}
         self._generic = frozenset(w.lower() for w in rules.names.generic_words)
+        self._ladder = evidence.ladder(rules)
         self._aliases = self._alias_table(rules.aliases)
         self._features: dict[str, AccountFeatures] = {}
         # the accounts' features by id; a restored index swaps in one that unpacks on first use
@@ -303,7 +305,7 @@ class AccountIndex:
             acc = self._lookup(aid)
             if acc is None:
                 continue
-            s = score.score(f, acc, self.rules, self.weight, self._generic)
+            s = evidence.score(f, acc, self._ladder, self.rules, self.weight, self._generic)
             if s is not None:
                 scored.append(s)
         return decide.decide(f, scored, self.rules, self._lookup, self._children_of,

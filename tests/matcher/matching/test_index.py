@@ -9,7 +9,7 @@ from config import load_matching_rules
 from matcher.matching.types import Account, Lead
 from matcher.matching.index import AccountIndex
 from matcher import normalize
-from matcher.matching import decide, keys, score
+from matcher.matching import decide, evidence, keys
 from matcher.matching.distinct import answer_key
 
 RULES = load_matching_rules()
@@ -198,7 +198,7 @@ def slow_scan(accounts, lead, idx):
     # in id order, as the index hands over its candidates (equal scores keep that order)
     prepared = {a.id: keys.account_features(a, names, aliases) for a in sorted(accounts, key=lambda a: a.id)}
     f = idx.features_of(lead)
-    scored = [s for acc in prepared.values() if (s := score.score(f, acc, RULES, idx.weight, generic)) is not None]
+    scored = [s for acc in prepared.values() if (s := evidence.score(f, acc, evidence.ladder(RULES), RULES, idx.weight, generic)) is not None]
     return decide.decide(f, scored, RULES, prepared.get, lambda account_id: (), idx.name_similarity, [])
 
 
@@ -217,7 +217,7 @@ def test_index_returns_what_a_brute_force_scan_would(accounts, lead):
     # what the weight floor prunes could never have been matched automatically
     pruned = brute - set(idx.candidate_ids(f, limit=10_000))
     for aid in pruned:
-        s = score.score(f, idx._features[aid], RULES, idx.weight, idx._generic)
+        s = evidence.score(f, idx._features[aid], evidence.ladder(RULES), RULES, idx.weight, idx._generic)
         assert s is None or s.score < RULES.thresholds.match, (aid, s)
     # and blocking loses nothing that counts: the index decides as a scan scoring every account
     # does. Below the review threshold it may see less (a name of common words only is not

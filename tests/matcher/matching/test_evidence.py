@@ -1,0 +1,135 @@
+"""The evidence ladder: its order, what each level is, and that the docs show it as it is."""
+from __future__ import annotations
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from config import load_matching_rules
+from matcher.matching import evidence
+from matcher.matching.index import AccountIndex
+from matcher.matching.types import Account, Lead
+
+RULES = load_matching_rules()
+ROOT = Path(__file__).resolve().parents[3]
+
+# The order decisions have always used (the ranks of the stronger_evidence tie-break and of a
+# family's stand-in), written out here rather than read from the code under test.
+DEFAULT_ORDER = [
+    "email_domain", "website_domain", "contact_domain", "name_exact", "name_alias", "name_core",
+    "name_domain_label", "cctld_variant", "name_similar", "name_acronym",
+]
+
+
+def test_default_ladder_is_the_order_decisions_use():
+    levels = evidence.ladder(RULES)
+    assert list(levels) == DEFAULT_ORDER
+    assert [level.rank for level in levels.values()] == list(range(len(DEFAULT_ORDER)))
+
+
+@pytest.mark.parametrize("description,order", [
+    ("default order", DEFAULT_ORDER),
+    ("reversed", DEFAULT_ORDER[::-1]),
+    ("acronym first", ["name_acronym", *DEFAULT_ORDER[:-1]]),
+], ids=lambda x: x if isinstance(x, str) else None)
+def test_ranks_follow_the_configured_order_and_are_total(description, order):
+    rules = RULES.model_copy(update={"evidence": RULES.evidence.model_copy(update={"ladder": order})})
+    levels = evidence.ladder(rules)
+    ranks = {label: level.rank for label, level in levels.items()}
+    assert ranks == {label: i for i, label in enumerate(order)}
+    # total: every level has a rank and no two share one
+    assert sorted(ranks.values()) == list(range(len(DEFAULT_ORDER)))
+
+
+# description, level, kind, score (default rules), regional child, same name
+LEVELS = [
+    ("an owned email domain", "email_domain", "domain", 0.99, True, False),
+    ("an owned website", "website_domain", "domain", 0.97, True, False),
+    ("a domain the contacts use", "contact_domain", "domain", 0.93, True, False),
+    ("the same name", "name_exact", "name", 0.92, True, True),
+    ("an alias from the rules", "name_alias", "name", 0.90, True, True),
+    ("a core name", "name_core", "name", 0.90, False, False),
+    ("a brand named like an owned domain", "name_domain_label", "name", 0.88, False, False),
+    ("a country-code variant", "cctld_variant", "variant", 0.60, True, False),
+    ("a similar name starts from name_exact's score", "name_similar", "name", 0.92, True, False),
+    ("an acronym", "name_acronym", "name", 0.70, False, False),
+]
+
+
+@pytest.mark.parametrize("description,label,kind,score,regional_child,same_name", LEVELS, ids=[c[0] for c in LEVELS])
+def test_level(description, label, kind, score, regional_child, same_name):
+    level = evidence.ladder(RULES)[label]
+    assert (level.label, level.kind, level.regional_child, level.same_name) == (label, kind, regional_child, same_name)
+    assert level.score == pytest.approx(score)
+
+
+def test_a_level_score_comes_from_the_rules():
+    rules = RULES.model_copy(update={"evidence": RULES.evidence.model_copy(update={"name_exact": 0.5, "cctld_variant": 0.3})})
+    levels = evidence.ladder(rules)
+    assert (levels["name_exact"].score, levels["name_similar"].score, levels["cctld_variant"].score) == (0.5, 0.5, 0.3)
+
+
+def _ranked_first(label: str):
+    order = [label, *(x for x in DEFAULT_ORDER if x != label)]
+    return RULES.model_copy(update={"evidence": RULES.evidence.model_copy(update={"ladder": order})})
+
+
+PLACE = {"country": "US", "region": "CA", "city": "Mountain View", "phone": "+1 650 253 0000"}
+RANKED = [
+    Account("X1", "Acme", ("acme.com",)),  # the lead's email domain: 0.99
+    Account("Y1", "Acme Inc"),  # the same name, and the lead's domain reads like it: 0.92 + 0.05
+    # one family; the rules' alias table has google ~ alphabet. Both names score 1.0 with the place.
+    Account("G0", "Alphabet Inc.", **PLACE),
+    Account("G1", "Google", parent_id="G0", **PLACE),
+]
+ACME = Lead(email="jo@acme.com", company="Acme")
+GOOGLE = Lead(email="jo@gmail.com", company="Google", **PLACE)
+
+# description, rules, lead, decision, account, evidence
+BY_RANK = [
+    ("scoring alike, the stronger evidence wins", RULES, ACME, "matched", "X1", "email_domain"),
+    ("a ladder ranking the same name first lets it win", _ranked_first("name_exact"), ACME, "matched", "Y1", "name_exact"),
+    ("a family's member with the stronger evidence stands for it", RULES, GOOGLE, "matched", "G1", "name_exact"),
+    ("a ladder ranking aliases first lets the alias stand for the family", _ranked_first("name_alias"), GOOGLE, "matched", "G0", "name_alias"),
+]
+
+
+@pytest.mark.parametrize("description,rules,lead,decision,account_id,level", BY_RANK, ids=[c[0] for c in BY_RANK])
+def test_decisions_follow_the_ladder_ranks(description, rules, lead, decision, account_id, level):
+    index = AccountIndex(rules)
+    index.upsert_many(RANKED)
+    result = index.match(lead)
+    assert (result.decision, result.account_id, result.evidence) == (decision, account_id, level), result.reasons
+
+
+def _doc_table() -> list[str]:
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
+    after = text.split("## The evidence ladder", 1)[1]
+    return [line for line in after.splitlines() if line.startswith("|")][: 2 + len(DEFAULT_ORDER)]
+
+
+def test_docs_list_the_levels_in_the_ladder_order():
+    rows = _doc_table()[2:]
+    assert [re.match(r"\| (\d+) \| `(\w+)` \|", row).groups() for row in rows] == \
+        [(str(i), label) for i, label in enumerate(DEFAULT_ORDER)]
+
+
+def test_docs_table_is_the_ladder():
+    expected = evidence.markdown_table(evidence.ladder(RULES))
+    assert "\n".join(_doc_table()) + "\n" == expected, (
+        "docs/architecture.md's ladder table is out of date; replace it with:\n" + expected)
+
+
+def test_the_code_refuses_levels_it_does_not_implement():
+    """matcher.matching.evidence checks at import that it knows exactly config's levels."""
+    script = (
+        "import config.matching as m\n"
+        "m.EVIDENCE_LEVELS = m.EVIDENCE_LEVELS + ('name_phonetic',)\n"
+        "import matcher.matching.evidence\n"
+    )
+    run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
+    assert run.returncode != 0
+    assert "RuntimeError" in run.stderr and "EVIDENCE_LEVELS" in run.stderr
