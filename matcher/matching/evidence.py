@@ -61,6 +61,11 @@ def _reason_function(template: str) -> Callable[..., str]:
     return eval(f"lambda {''.join(f + ', ' for f in fields)}**_: f{template!r}")
 
 
+# Reason fields. Domain levels: {domain} (the lead's), {account_id}, {account_name}; cctld_variant
+# also {owned} (the account's domains it varies). Name levels: {lead} (the lead's company, quoted),
+# {account} (the account's name, quoted; another name of it as "'x' (a name of 'Y')"),
+# {similarity}; name_core {extra} (the words one name adds), name_domain_label {domains},
+# {account_id}, {account_name}; name_acronym {short} and {long}.
 MEANINGS: dict[str, Meaning] = {
     "email_domain": Meaning(
         DOMAIN, True, False, "email_domain",
@@ -76,34 +81,36 @@ MEANINGS: dict[str, Meaning] = {
         {"": "email domain {domain} is used by contacts of account {account_id} ({account_name})"}),
     "name_exact": Meaning(
         NAME, True, True, "name_exact",
-        "the same company name once normalised (case, accents, punctuation, legal forms)",
-        {"": "company name '{company}' ~ '{account_name}' {similarity:.2f}"}),
+        "the same company name once normalised (case, accents, punctuation, legal forms, word order)",
+        {"": "same name {lead}",
+         "normalised": "same name once legal forms, case and punctuation are set aside: {lead} and {account}",
+         "reordered": "same words in another order: {lead} and {account}"}),
     "name_alias": Meaning(
         NAME, True, True, "name_alias",
         "the lead's company is another name of the account in the rules' alias table",
-        {"": "company name '{company}' is an alias of '{account_name}'"}),
+        {"": "{lead} is a known alias of {account}"}),
     "name_core": Meaning(
         NAME, False, False, "name_core",
         "one name is the other plus words that tell little ('Admera Health' / 'Admera')",
-        {"": "company name '{company}' ~ '{account_name}' {similarity:.2f}"}),
+        {"": "same name apart from {extra}: {lead} and {account}"}),
     "name_domain_label": Meaning(
         NAME, False, False, "name_domain_label",
         "the lead's company is the name part of a domain the account owns (an acquired brand)",
-        {"": "company name '{company}' is the name of {domains}, a domain of account {account_id} ({account_name})"}),
+        {"": "company name {lead} is the name of {domains}, a domain of account {account_id} ({account_name})"}),
     "cctld_variant": Meaning(
         VARIANT, True, False, "cctld_variant",
         "the lead's email domain is a country-code variant of one the account owns; "
         "with a similar name the score rises towards 1 with the similarity",
-        {"": "email domain {domain} is a country variant of a domain of account {account_id} ({account_name})"}),
+        {"": "email domain {domain} is a country variant of {owned}, a domain of account {account_id} ({account_name})"}),
     "name_similar": Meaning(
         NAME, True, False, "name_exact",
         "similar names; the score falls off fast below the same name: "
         "name_exact's score x similarity - 1.2 x (1 - similarity)",
-        {"": "company name '{company}' ~ '{account_name}' {similarity:.2f}"}),
+        {"": "similar names {lead} and {account} ({similarity:.2f})"}),
     "name_acronym": Meaning(
         NAME, False, False, "name_acronym",
         "one name is the initials of the other ('IBM' / 'International Business Machines')",
-        {"": "company name '{company}' is the acronym of '{account_name}'"}),
+        {"": "{short} is the acronym of {long}"}),
 }
 
 _REASONS = {label: {variant: _reason_function(t) for variant, t in m.templates.items()} for label, m in MEANINGS.items()}
@@ -203,20 +210,39 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
     return best
 
 
+def _other_name(name: NormalizedName, account_name: str) -> str:
+    """How a reason quotes an account's name other than its first: the account's name itself when
+    the other is written in it ('Meta (Facebook)', 'Look.io' read as 'lookio'), else that name
+    (an alias of the account) and whose it is."""
+    if name.key in "".join(ch for ch in account_name.lower() if ch.isalnum()):
+        return f"'{account_name}'"
+    return f"'{name.text}' (a name of '{account_name}')"
+
+
 def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: float,
                 ln: NormalizedName, an: NormalizedName | None) -> str:
-    """The reason of a name level: how the lead's company name relates to the account's."""
+    """The reason of a name level: how the lead's company name relates to the account's, in
+    words a seller reads (``MEANINGS``)."""
     a = acc.account
-    if level.label == "name_domain_label":
+    company = lead.lead.company
+    label = level.label
+    if label == "name_domain_label":
         owned = sorted(d for d in acc.domains if normalize.domain_label(d) == ln.key)
-        return level.reason(company=lead.lead.company, domains=", ".join(owned), account_id=a.id,
-                            account_name=a.name)
-    return level.reason(company=lead.lead.company, account_name=a.name, similarity=sim)
-
-
-def _beside_domain(name_label: str, levels: dict[str, Level]) -> Level:
-    # beside domain evidence, only a brand's domain name is told apart from a likeness of names
-    return levels["name_domain_label" if name_label == "name_domain_label" else "name_similar"]
+        return level.reason(lead=f"'{company}'", domains=", ".join(owned), account_id=a.id, account_name=a.name)
+    account = f"'{a.name}'" if an is None or an == acc.names[0] else _other_name(an, a.name)
+    if label == "name_exact":
+        if company.strip() == a.name.strip():
+            return level.reason(lead=f"'{company}'")
+        return level.variants["normalised" if ln == an else "reordered"](lead=f"'{company}'", account=account)
+    if label == "name_core":
+        short, long_ = (ln, an) if len(ln) <= len(an) else (an, ln)
+        extra = ", ".join(f"'{t}'" for t in dict.fromkeys(long_) if t not in short)
+        return level.reason(extra=extra, lead=f"'{company}'", account=account)
+    if label == "name_acronym":
+        if len(ln) == 1 and normalize.acronym(an) == ln[0]:
+            return level.reason(short=f"'{company}'", long=account)
+        return level.reason(short=account, long=f"'{company}'")
+    return level.reason(lead=f"'{company}'", account=account, similarity=sim)
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
@@ -246,23 +272,20 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
     if level is not None:
         s = level.score
         if ln is not None and sim >= 0.5:
-            reasons.append(name_reason(_beside_domain(name_label, levels), lead, acc, sim, ln, an))
+            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an))
         # name agreement only orders accounts that share a domain; it never lifts a domain match
         s += 0.009 * sim - 0.009
         return Scored(acc, min(1.0, s), level, sim, reasons)
 
-    cctld = (
-        lead.email_domain is not None
-        and not lead.email_is_free
-        and normalize.domain_label(lead.email_domain) in acc.labels
-    )
-    if cctld:
+    lead_label = normalize.domain_label(lead.email_domain) if lead.email_domain and not lead.email_is_free else None
+    if lead_label is not None and lead_label in acc.labels:
         level = levels["cctld_variant"]
-        reasons.append(level.reason(domain=lead.email_domain, account_id=a.id, account_name=a.name))
+        owned = ", ".join(sorted(d for d in acc.domains if normalize.domain_label(d) == lead_label))
+        reasons.append(level.reason(domain=lead.email_domain, owned=owned, account_id=a.id, account_name=a.name))
         if sim >= rules.names.min_similarity:
             # siemens.de for siemens.com: weak alone, convincing with the same company name
             s = level.score + (1.0 - level.score) * 0.9 * sim
-            reasons.append(name_reason(_beside_domain(name_label, levels), lead, acc, sim, ln, an))
+            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an))
             return Scored(acc, min(1.0, s), level, sim, reasons)
         # weak evidence: review when the lead gave no company, less when its company differs
         if not lead.names:

@@ -133,3 +133,83 @@ def test_the_code_refuses_levels_it_does_not_implement():
     run = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=ROOT)
     assert run.returncode != 0
     assert "RuntimeError" in run.stderr and "EVIDENCE_LEVELS" in run.stderr
+
+
+# ------------------------------------------------------------------ the reasons a seller reads
+
+WORDED = [
+    Account("A1", "Acme Corporation", ("acme.com",), country="US"),
+    Account("A2", "Globex Solutions", ("globex.com",), country="US"),
+    Account("A3", "Initech", ("initech.com",), contact_domains=("initech-mail.com",)),
+    Account("A4", "Velocity Dynamics"),
+    Account("A5", "Batcorp", aliases=("Wayne Enterprises",)),
+    Account("A6", "Alphabet Inc."),
+    Account("A7", "Carlson Wireless Technologies"),
+    Account("A8", "Stark Industries", ("stark.com", "jarvis.ai")),
+    Account("A9", "Tri County Electric"),
+    Account("A10", "SET"),
+    Account("A11", "Umbrella"),
+]
+
+# description, lead, evidence of the answer, a reason it must give (whole); the wording is the
+# ladder's (MEANINGS), written out here as a seller reads it
+REASONS = [
+    ("owned email domain", Lead(email="jo@acme.com"), "email_domain",
+     "email domain acme.com is a domain of account A1 (Acme Corporation)"),
+    ("owned website", Lead(email="jo@gmail.com", website="https://www.acme.com/about"), "website_domain",
+     "website acme.com is a domain of account A1 (Acme Corporation)"),
+    ("a domain the contacts use", Lead(email="jo@initech-mail.com"), "contact_domain",
+     "email domain initech-mail.com is used by contacts of account A3 (Initech)"),
+    ("identical names", Lead(company="Umbrella"), "name_exact", "same name 'Umbrella'"),
+    ("names equal once normalised", Lead(company="INITECH, Inc."), "name_exact",
+     "same name once legal forms, case and punctuation are set aside: 'INITECH, Inc.' and 'Initech'"),
+    ("the same words in another order", Lead(company="Dynamics Velocity"), "name_exact",
+     "same words in another order: 'Dynamics Velocity' and 'Velocity Dynamics'"),
+    ("the same name as the account's alias", Lead(company="Wayne Enterprises Inc"), "name_exact",
+     "same name once legal forms, case and punctuation are set aside: 'Wayne Enterprises Inc' and "
+     "'wayne enterprises' (a name of 'Batcorp')"),
+    ("an alias from the rules", Lead(company="Google"), "name_alias", "'Google' is a known alias of 'Alphabet Inc.'"),
+    ("a core name", Lead(company="Carlson Wireless"), "name_core",
+     "same name apart from 'technologies': 'Carlson Wireless' and 'Carlson Wireless Technologies'"),
+    ("a brand named like an owned domain", Lead(company="Jarvis"), "name_domain_label",
+     "company name 'Jarvis' is the name of jarvis.ai, a domain of account A8 (Stark Industries)"),
+    ("a country-code variant", Lead(email="jo@globex.fr", company="Globex Solutions SA"), "cctld_variant",
+     "email domain globex.fr is a country variant of globex.com, a domain of account A2 (Globex Solutions)"),
+    ("the lead's company is the acronym", Lead(company="TCE"), "name_acronym", "'TCE' is the acronym of 'Tri County Electric'"),
+    ("the account's name is the acronym", Lead(company="Smart Energy Today"), "name_acronym",
+     "'SET' is the acronym of 'Smart Energy Today'"),
+]
+
+
+@pytest.fixture(scope="module")
+def worded() -> AccountIndex:
+    index = AccountIndex(RULES)
+    index.upsert_many(WORDED)
+    return index
+
+
+@pytest.mark.parametrize("description,lead,level,reason", REASONS, ids=[c[0] for c in REASONS])
+def test_reason_wording(worded, description, lead, level, reason):
+    result = worded.match(lead)
+    assert result.evidence == level
+    assert reason in result.reasons, result.reasons
+
+
+def test_every_level_has_a_worded_reason_case():
+    assert {level for _, _, level, _ in REASONS} | {"name_similar"} == set(DEFAULT_ORDER)
+
+
+def test_similar_names_give_their_similarity(worded):
+    # the similarity itself depends on the word weights of the index: only its form is fixed
+    answer = worded.match(Lead(company="Stark Industries Group"))
+    assert answer.evidence == "name_similar"
+    assert any(re.fullmatch(r"similar names 'Stark Industries Group' and 'Stark Industries' \(0\.\d\d\)", r)
+               for r in answer.reasons), answer.reasons
+
+
+def test_domain_evidence_tells_how_the_names_agree(worded):
+    result = worded.match(Lead(email="jo@acme.com", company="ACME Corp."))
+    assert result.reasons[:2] == (
+        "email domain acme.com is a domain of account A1 (Acme Corporation)",
+        "same name once legal forms, case and punctuation are set aside: 'ACME Corp.' and 'Acme Corporation'",
+    )
