@@ -225,24 +225,25 @@ def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: flo
     words a seller reads (``MEANINGS``)."""
     a = acc.account
     company = lead.lead.company
+    quoted = f"'{company}'"
     label = level.label
     if label == "name_domain_label":
         owned = sorted(d for d in acc.domains if normalize.domain_label(d) == ln.key)
-        return level.reason(lead=f"'{company}'", domains=", ".join(owned), account_id=a.id, account_name=a.name)
+        return level.reason(lead=quoted, domains=", ".join(owned), account_id=a.id, account_name=a.name)
+    if label == "name_exact" and company.strip() == a.name.strip():
+        return level.reason(lead=quoted)
     account = f"'{a.name}'" if an is None or an == acc.names[0] else _other_name(an, a.name)
     if label == "name_exact":
-        if company.strip() == a.name.strip():
-            return level.reason(lead=f"'{company}'")
-        return level.variants["normalised" if ln == an else "reordered"](lead=f"'{company}'", account=account)
+        return level.variants["normalised" if ln == an else "reordered"](lead=quoted, account=account)
     if label == "name_core":
         short, long_ = (ln, an) if len(ln) <= len(an) else (an, ln)
         extra = ", ".join(f"'{t}'" for t in dict.fromkeys(long_) if t not in short)
-        return level.reason(extra=extra, lead=f"'{company}'", account=account)
+        return level.reason(extra=extra, lead=quoted, account=account)
     if label == "name_acronym":
         if len(ln) == 1 and normalize.acronym(an) == ln[0]:
-            return level.reason(short=f"'{company}'", long=account)
-        return level.reason(short=account, long=f"'{company}'")
-    return level.reason(lead=f"'{company}'", account=account, similarity=sim)
+            return level.reason(short=quoted, long=account)
+        return level.reason(short=account, long=quoted)
+    return level.reason(lead=quoted, account=account, similarity=sim)
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
