@@ -159,7 +159,7 @@ def decide(lead: LeadFeatures, scored: list[Scored], rules: MatchingRules, looku
 
     candidates = []
     for s in families[: rules.max_candidates_returned]:
-        candidates.append(Candidate(s.account_id, s.features.account.name, round(s.score, 4), s.evidence, tuple(s.reasons)))
+        candidates.append(Candidate(s.account_id, s.features.account.name, round(s.score, 4), s.level.label, tuple(s.reasons)))
     account_id = chosen.account.id if decision == "matched" else None
     return MatchResult(decision, account_id, confidence, tuple(candidates), tuple(reasons),
-                       owner.route_for(decision, chosen, lookup, rules), top.evidence)
+                       owner.route_for(decision, chosen, lookup, rules), top.level.label)

@@ -58,7 +58,7 @@ def _reason_function(template: str) -> Callable[..., str]:
     several times an f-string and reasons are written for every candidate scored, so each template
     becomes an f-string once, at import. Templates are this module's constants, never input."""
     fields = sorted({name for _, name, _, _ in string.Formatter().parse(template) if name})
-    return eval(f"lambda {''.join(f + ', ' for f in fields)}**_: f{template!r}")
+    return eval(f"lambda {', '.join(fields)}: f{template!r}")
 
 
 # Reason fields. Domain levels: {domain} (the lead's), {account_id}, {account_name}; cctld_variant
@@ -166,17 +166,13 @@ def markdown_table(levels: dict[str, Level]) -> str:
 class Scored:
     features: AccountFeatures
     score: float
-    level: Level
+    level: Level  # its label is the candidate's evidence
     name_similarity: float
     reasons: list[str] = field(default_factory=list)
 
     @property
     def account_id(self) -> str:
         return self.features.account.id
-
-    @property
-    def evidence(self) -> str:
-        return self.level.label
 
 
 def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_min: float) -> tuple[float, str, NormalizedName | None, NormalizedName | None]:
@@ -230,7 +226,7 @@ def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: flo
     if label == "name_domain_label":
         owned = sorted(d for d in acc.domains if normalize.domain_label(d) == ln.key)
         return level.reason(lead=quoted, domains=", ".join(owned), account_id=a.id, account_name=a.name)
-    if label == "name_exact" and company.strip() == a.name.strip():
+    if label == "name_exact" and (company == a.name or company.strip() == a.name.strip()):
         return level.reason(lead=quoted)
     account = f"'{a.name}'" if an is None or an == acc.names[0] else _other_name(an, a.name)
     if label == "name_exact":
@@ -243,7 +239,9 @@ def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: flo
         if len(ln) == 1 and normalize.acronym(an) == ln[0]:
             return level.reason(short=quoted, long=account)
         return level.reason(short=account, long=quoted)
-    return level.reason(lead=quoted, account=account, similarity=sim)
+    if label == "name_similar":
+        return level.reason(lead=quoted, account=account, similarity=sim)
+    return level.reason(lead=quoted, account=account)
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
