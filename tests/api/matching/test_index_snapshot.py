@@ -184,3 +184,23 @@ def test_concurrent_writers_neither_wait_nor_lose_a_change(_pg_session_url: str)
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM owners WHERE name LIKE 'Writer %'"))
     engine.dispose()
+
+
+def test_the_digest_covers_every_source_file_of_the_core(tmp_path: Path, monkeypatch) -> None:  # noqa: ANN001
+    """A snapshot is a cache of what the core computes: a change to any file of the core, in any
+    of its domain packages, must make it stale."""
+    import shutil
+
+    assert (index_snapshot.MATCHER_DIR / "matching" / "index.py").is_file()
+    copy = tmp_path / "matcher"
+    shutil.copytree(index_snapshot.MATCHER_DIR, copy, ignore=shutil.ignore_patterns("__pycache__"))
+    monkeypatch.setattr(index_snapshot, "MATCHER_DIR", copy)
+    rules = load_matching_rules()
+    before = index_snapshot.build_digest(rules)
+    for changed in ("normalize.py", "matching/keys.py", "qualification/ledger.py"):
+        source = copy / changed
+        original = source.read_bytes()
+        source.write_bytes(original + b"\n# changed\n")
+        assert index_snapshot.build_digest(rules) != before, changed
+        source.write_bytes(original)
+        assert index_snapshot.build_digest(rules) == before
