@@ -31,7 +31,7 @@ from api.responses import JSONBytesResponse
 from api.schemas import ErrorOut
 
 if TYPE_CHECKING:
-    from api.accounts.store import InvalidItems
+    from api.db.bulk import InvalidItems
 
 log = logging.getLogger("leadmatch.api")
 

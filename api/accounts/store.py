@@ -5,11 +5,10 @@ Functions take a ``Session`` (or a ``Connection`` where noted) and never commit:
 the transaction (``api.deps.get_session`` in a request, ``api.db.session_scope`` in the CLI), so
 a bulk write either lands whole or not at all.
 
-Writes are set-based: one SELECT for the existing rows of a batch, then executemany INSERT and
-UPDATE statements, so importing tens of thousands of accounts costs a handful of round trips
-per batch rather than one per row. An upsert compares the incoming record with the stored one
-and touches only what differs, so sending the same payload twice changes nothing (not even
-``updated_at``).
+Writes go through ``api.db.bulk.upsert``: set-based (a handful of round trips per chunk of rows,
+not one per row) and safe when two writers send the same new id at once. An upsert compares the
+incoming record with the stored one and touches only what differs, so sending the same payload
+twice changes nothing (not even ``updated_at``).
 
 PUT semantics: an account or contact in a batch replaces the stored record; optional fields
 left out are cleared. Deleting an account deletes its domains and contacts and detaches its
@@ -19,18 +18,17 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
-from typing import Any, Collection, Iterable, Iterator, Sequence
+from typing import Any, Collection, Iterable, Sequence
 
-from sqlalchemy import Connection, bindparam, delete, func, insert, select, text, update
+from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+from api.db.bulk import (InvalidItems, Problem, UpsertReport, chunks, insert_or_skip, raise_if_any, update_rows,
+                         upsert, utc_now)
 from api.db.rows import AccountDomainRow, AccountRow, ContactRow, OwnerRow
 from matcher import normalize
 from matcher.matching.types import Account as MatchAccount
 
-# Rows per IN (...) list: well under SQLite's variable limit and PostgreSQL's comfort zone.
-CHUNK = 2000
 MAX_PARENT_DEPTH = 50
 
 
@@ -71,47 +69,6 @@ class ContactData:
     title: str | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """Why item ``index`` of a batch cannot be stored; ``field`` names the attribute at fault."""
-
-    index: int
-    field: str
-    message: str
-
-
-class InvalidItems(ValueError):
-    """A batch failed validation against the database; nothing was written."""
-
-    def __init__(self, problems: Sequence[Problem]) -> None:
-        super().__init__("; ".join(f"items[{p.index}].{p.field}: {p.message}" for p in problems[:5]))
-        self.problems = list(problems)
-
-
-@dataclass(slots=True)
-class UpsertReport:
-    created: int = 0
-    updated: int = 0
-    unchanged: int = 0
-    # ids whose stored state changed (created or updated): the index reloads exactly these
-    changed_ids: list[str] = field(default_factory=list)
-
-    def merge(self, other: "UpsertReport") -> None:
-        self.created += other.created
-        self.updated += other.updated
-        self.unchanged += other.unchanged
-        self.changed_ids.extend(other.changed_ids)
-
-
-def _chunks(items: Sequence, size: int = CHUNK) -> Iterator[Sequence]:
-    for i in range(0, len(items), size):
-        yield items[i:i + size]
-
-
-def _now() -> datetime:
-    return datetime.now(timezone.utc)
-
-
 # Imports normalise the same domains twice (check, then store); the cache makes the second free.
 _host = functools.lru_cache(maxsize=200_000)(normalize.host)
 
@@ -135,7 +92,7 @@ def normalise_domains(domains: Iterable[str]) -> tuple[tuple[str, ...], list[str
 def _existing_parents(session: Session, ids: Collection[str]) -> dict[str, str | None]:
     """id -> parent_id for those of ``ids`` that exist in the database."""
     out: dict[str, str | None] = {}
-    for chunk in _chunks(list(ids)):
+    for chunk in chunks(list(ids)):
         rows = session.execute(select(AccountRow.id, AccountRow.parent_id).where(AccountRow.id.in_(chunk)))
         out.update((r[0], r[1]) for r in rows)
     return out
@@ -198,18 +155,13 @@ def ensure_owners(session: Session, names: Iterable[str]) -> dict[str, int]:
     """name -> owner id, creating owners that do not exist yet."""
     wanted = sorted({n for n in names if n})
     out: dict[str, int] = {}
-    for chunk in _chunks(wanted):
+    for chunk in chunks(wanted):
         out.update((r[0], r[1]) for r in session.execute(select(OwnerRow.name, OwnerRow.id).where(OwnerRow.name.in_(chunk))))
     missing = [n for n in wanted if n not in out]
     if missing:
-        dialect = session.get_bind().dialect.name
-        if dialect == "postgresql":
-            from sqlalchemy.dialects.postgresql import insert as dialect_insert
-        else:
-            from sqlalchemy.dialects.sqlite import insert as dialect_insert
         # ON CONFLICT DO NOTHING: a concurrent sync may create the same owner first
-        stmt = dialect_insert(OwnerRow).on_conflict_do_nothing(index_elements=["name"])
-        for chunk in _chunks(missing):
+        stmt = insert_or_skip(session, OwnerRow.__table__, ["name"])
+        for chunk in chunks(missing):
             session.execute(stmt, [{"name": n, "active": True} for n in chunk])
             out.update((r[0], r[1]) for r in session.execute(select(OwnerRow.name, OwnerRow.id).where(OwnerRow.name.in_(chunk))))
     return out
@@ -223,16 +175,6 @@ _ACCOUNT_FIELDS = ("name", "country", "region", "city", "parent_id", "owner_id",
 
 _ACCOUNTS = AccountRow.__table__
 _CONTACTS = ContactRow.__table__
-
-
-def _update_by_id(table, columns: Sequence[str]):  # noqa: ANN001, ANN202 - Table -> Update
-    """UPDATE table SET col = :col, ... WHERE id = :row_id, for executemany."""
-    return update(table).where(table.c.id == bindparam("row_id")).values(
-        {c: bindparam(c) for c in columns})
-
-
-def _keyed(rows: list[dict]) -> list[dict]:
-    return [{**{k: v for k, v in r.items() if k != "id"}, "row_id": r["id"]} for r in rows]
 
 
 def _account_row(a: AccountData, owner_id: int | None) -> dict[str, Any]:
@@ -249,7 +191,8 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
     """Create or replace accounts; raises ``InvalidItems`` (before writing) if any is invalid.
 
     Domains are stored normalised (lower-case host without ``www.``); an entry that is not a
-    domain is a problem of that item.
+    domain is a problem of that item. A changed set of domains is a change of the account
+    (``updated`` and a new ``updated_at``) even when its fields are the same.
     """
     problems: list[Problem] = []
     domains: dict[str, tuple[str, ...]] = {}
@@ -260,66 +203,37 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
         domains[a.id] = good
     if validate:
         problems.extend(validate_accounts(session, accounts, also_known))
-    if problems:
-        problems.sort(key=lambda p: p.index)
-        raise InvalidItems(problems)
+    raise_if_any(problems)
 
     owners = ensure_owners(session, (a.owner for a in accounts if a.owner))
-    report = UpsertReport()
-    now = _now()
-    for chunk in _chunks(accounts):
-        ids = [a.id for a in chunk]
-        cols = [getattr(AccountRow, f) for f in _ACCOUNT_FIELDS]
-        stored = {r[0]: r[1:] for r in session.execute(select(AccountRow.id, *cols).where(AccountRow.id.in_(ids)))}
-        stored_domains: dict[str, set[str]] = {}
-        if stored:
-            for acc_id, dom in session.execute(
-                select(AccountDomainRow.account_id, AccountDomainRow.domain)
-                .where(AccountDomainRow.account_id.in_(list(stored)))
-            ):
-                stored_domains.setdefault(acc_id, set()).add(dom)
-        inserts: list[dict] = []
-        updates: list[dict] = []
-        replace_domains: list[str] = []
-        for a in chunk:
-            row = _account_row(a, owners.get(a.owner) if a.owner else None)
-            old = stored.get(a.id)
-            if old is None:
-                inserts.append({**row, "created_at": now, "updated_at": now})
-                replace_domains.append(a.id)
-                report.created += 1
-                report.changed_ids.append(a.id)
-                continue
-            same_fields = tuple(row[f] for f in _ACCOUNT_FIELDS) == tuple(
-                (list(v) if f == "aliases" else v) for f, v in zip(_ACCOUNT_FIELDS, old))
-            same_domains = stored_domains.get(a.id, set()) == set(domains[a.id])
-            if same_fields and same_domains:
-                report.unchanged += 1
-                continue
-            report.updated += 1
-            report.changed_ids.append(a.id)
-            if not same_fields:
-                updates.append({**row, "updated_at": now})
-            if not same_domains:
-                replace_domains.append(a.id)
-                if same_fields:  # a new domain is a change of the account too
-                    updates.append({"id": a.id, "updated_at": now})
-        # Core statements on the tables: a plain DB-API executemany, without the ORM's per-row
-        # bookkeeping (3-4x faster for bulk imports).
-        if inserts:
-            session.execute(insert(_ACCOUNTS), inserts)
-        if updates:
-            full = [u for u in updates if "name" in u]
-            touch = [u for u in updates if "name" not in u]
-            if full:
-                session.execute(_update_by_id(_ACCOUNTS, [*_ACCOUNT_FIELDS, "updated_at"]), _keyed(full))
-            if touch:
-                session.execute(_update_by_id(_ACCOUNTS, ["updated_at"]), _keyed(touch))
-        if replace_domains:
-            session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id.in_(replace_domains)))
-            rows = [{"account_id": i, "domain": d} for i in replace_domains for d in domains[i]]
-            if rows:
-                session.execute(insert(AccountDomainRow.__table__), rows)
+    now = utc_now()
+    written = upsert(session, _ACCOUNTS, [_account_row(a, owners.get(a.owner) if a.owner else None)
+                                          for a in accounts], compare=_ACCOUNT_FIELDS, now=now)
+    report = written.report()
+    # The stored rows are locked by the upsert, so their domains cannot change under us.
+    kept = [row["id"] for row, _old in written.updated] + [row["id"] for row in written.unchanged]
+    stored_domains: dict[str, set[str]] = {}
+    for chunk in chunks(kept):
+        for acc_id, dom in session.execute(select(AccountDomainRow.account_id, AccountDomainRow.domain)
+                                           .where(AccountDomainRow.account_id.in_(chunk))):
+            stored_domains.setdefault(acc_id, set()).add(dom)
+    replaced = [i for i in kept if stored_domains.get(i, set()) != set(domains[i])]
+    # a new domain is a change of the account too
+    touched = [{"id": row["id"], "updated_at": now} for row in written.unchanged
+               if stored_domains.get(row["id"], set()) != set(domains[row["id"]])]
+    if touched:
+        update_rows(session, _ACCOUNTS, touched)
+        report.updated += len(touched)
+        report.unchanged -= len(touched)
+        report.changed_ids = sorted([*report.changed_ids, *(t["id"] for t in touched)])
+    for chunk in chunks(replaced):
+        session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id.in_(chunk)))
+    # Core statements on the tables: a plain DB-API executemany, without the ORM's per-row
+    # bookkeeping (3-4x faster for bulk imports).
+    rows = [{"account_id": i, "domain": d} for i in [*(row["id"] for row in written.created), *replaced]
+            for d in domains[i]]
+    for chunk in chunks(rows):
+        session.execute(insert(AccountDomainRow.__table__), chunk)
     return report
 
 
@@ -334,7 +248,7 @@ def delete_account(session: Session, account_id: str) -> list[str] | None:
     children = list(session.scalars(select(AccountRow.id).where(AccountRow.parent_id == account_id)))
     if children:
         session.execute(update(AccountRow).where(AccountRow.parent_id == account_id)
-                        .values(parent_id=None, updated_at=_now()).execution_options(synchronize_session=False))
+                        .values(parent_id=None, updated_at=utc_now()).execution_options(synchronize_session=False))
     session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id == account_id))
     session.execute(delete(ContactRow).where(ContactRow.account_id == account_id))
     session.execute(delete(AccountRow).where(AccountRow.id == account_id).execution_options(synchronize_session=False))
@@ -344,7 +258,7 @@ def delete_account(session: Session, account_id: str) -> list[str] | None:
 
 def existing_account_ids(session: Session, ids: Collection[str]) -> set[str]:
     out: set[str] = set()
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         out.update(session.scalars(select(AccountRow.id).where(AccountRow.id.in_(chunk))))
     return out
 
@@ -370,40 +284,18 @@ def upsert_contacts(session: Session, contacts: Sequence[ContactData], *,
         known = existing_account_ids(session, {c.account_id for c in contacts})
         problems.extend(Problem(i, "account_id", f"account {c.account_id!r} does not exist")
                         for i, c in enumerate(contacts) if c.account_id not in known)
-        if problems:
-            problems.sort(key=lambda p: p.index)
-            raise InvalidItems(problems)
-    report = UpsertReport()
-    touched: set[str] = set()
-    now = _now()
-    for chunk in _chunks(contacts):
-        cols = [getattr(ContactRow, f) for f in _CONTACT_FIELDS]
-        stored = {r[0]: r[1:] for r in session.execute(
-            select(ContactRow.id, *cols).where(ContactRow.id.in_([c.id for c in chunk])))}
-        inserts, updates = [], []
-        for c in chunk:
-            email = c.email.strip().lower() if c.email else None
-            row = {"id": c.id, "account_id": c.account_id, "email": email,
-                   "email_domain": normalize.email_domain(email), "first_name": c.first_name,
-                   "last_name": c.last_name, "title": c.title}
-            old = stored.get(c.id)
-            if old is None:
-                inserts.append({**row, "created_at": now, "updated_at": now})
-                report.created += 1
-                touched.add(c.account_id)
-            elif tuple(row[f] for f in _CONTACT_FIELDS) == tuple(old):
-                report.unchanged += 1
-                continue
-            else:
-                updates.append({**row, "updated_at": now})
-                report.updated += 1
-                touched.update((c.account_id, old[0]))
-            report.changed_ids.append(c.id)
-        if inserts:
-            session.execute(insert(_CONTACTS), inserts)
-        if updates:
-            session.execute(_update_by_id(_CONTACTS, [*_CONTACT_FIELDS, "updated_at"]), _keyed(updates))
-    return report, touched
+        raise_if_any(problems)
+    rows = []
+    for c in contacts:
+        email = c.email.strip().lower() if c.email else None
+        rows.append({"id": c.id, "account_id": c.account_id, "email": email,
+                     "email_domain": normalize.email_domain(email), "first_name": c.first_name,
+                     "last_name": c.last_name, "title": c.title})
+    written = upsert(session, _CONTACTS, rows, compare=_CONTACT_FIELDS, now=utc_now())
+    touched = {row["account_id"] for row in written.created}
+    for row, old in written.updated:
+        touched.update((row["account_id"], old["account_id"]))
+    return written.report(), touched
 
 
 def get_account(session: Session, account_id: str) -> dict[str, Any] | None:

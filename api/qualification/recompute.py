@@ -68,6 +68,7 @@ from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, 
                         ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, RecomputeRunRow,
                         RecomputeTouchedRow, StatusTransitionRow)
 from api.db import make_engine
+from api.db.bulk import chunks
 from config.qualification import QualificationRules
 from matcher.qualification import ledger as L
 from matcher.qualification import qualify
@@ -529,7 +530,7 @@ def _write_sqlite(conn, changes: _Changes) -> None:  # noqa: ANN001
             stmt = stmt.on_conflict_do_update(index_elements=[key],
                                               set_={c: stmt.excluded[c] for c in columns if c != key})
             conn.execute(stmt, [dict(zip(columns, row)) for row in rows])
-    for chunk in ledger_store._chunks(changes.gone):  # noqa: SLF001 - the store's IN-list size
+    for chunk in chunks(changes.gone):
         conn.execute(_CS.delete().where(_CS.c.contact_id.in_(chunk)))
     if changes.log:
         conn.execute(_as_text_json(_T, _T_COLUMNS).insert(), [dict(zip(_T_COLUMNS, row)) for row in changes.log])

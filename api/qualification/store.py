@@ -3,8 +3,8 @@
 The ledger is what an account's status follows from: activities, opportunities (with the time
 each stage was entered), contracts, the manual account flags and sellers' contact moves. Like
 ``api.accounts.store`` these functions take a ``Session``, never commit, validate a whole batch before
-writing anything (``store.InvalidItems`` with per-item ``store.Problem``s), and write set-based
-(one SELECT of the stored rows per chunk, then executemany).
+writing anything (``InvalidItems`` with per-item ``Problem``s, from ``api.db.bulk``), and write
+set-based; opportunities and contracts are stored by ``api.db.bulk.upsert``.
 
 - Activities are immutable and idempotent by event id: the same id with the same content is a
   no-op, the same id with other content is a problem of that item. "Content" is the event as
@@ -29,11 +29,10 @@ import orjson
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
+from api.accounts.store import existing_account_ids
+from api.db.bulk import CHUNK, Problem, UpsertReport, chunks, raise_if_any, update_rows, upsert, utc_now
 from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
-
                         ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, StatusTransitionRow)
-from api.accounts.store import CHUNK, InvalidItems, Problem, UpsertReport, _chunks, _keyed, _now, _update_by_id, \
-    existing_account_ids
 from matcher.qualification import ledger as L
 
 DEFAULT_FUTURE_TOLERANCE = timedelta(minutes=5)
@@ -59,12 +58,6 @@ def _opt_utc(value: datetime | None) -> datetime | None:
 
 def _email(value: str | None) -> str | None:
     return (value.strip().lower() or None) if value else None
-
-
-def _raise_if(problems: list[Problem]) -> None:
-    if problems:
-        problems.sort(key=lambda p: p.index)
-        raise InvalidItems(problems)
 
 
 def _duplicates(ids: Sequence[str]) -> list[Problem]:
@@ -95,7 +88,7 @@ def _not_in_future(index: int, name: str, value: datetime | None, now: datetime,
 def existing_contacts(session: Session, ids: Collection[str]) -> dict[str, str]:
     """contact id -> account id, for those of ``ids`` that exist."""
     out: dict[str, str] = {}
-    for chunk in _chunks(sorted(set(ids))):
+    for chunk in chunks(sorted(set(ids))):
         out.update((r[0], r[1]) for r in session.execute(
             select(ContactRow.id, ContactRow.account_id).where(ContactRow.id.in_(chunk))))
     return out
@@ -105,7 +98,7 @@ def contacts_by_email(session: Session, emails: Collection[str]) -> dict[str, tu
     """email -> (contact id, account id). Two contacts sharing an email: the smaller id wins,
     so the choice is the same on every run and every database."""
     out: dict[str, tuple[str, str]] = {}
-    for chunk in _chunks(sorted(set(emails))):
+    for chunk in chunks(sorted(set(emails))):
         rows = session.execute(select(ContactRow.email, ContactRow.id, ContactRow.account_id)
                                .where(ContactRow.email.in_(chunk)).order_by(ContactRow.id))
         for email, contact_id, account_id in rows:
@@ -138,7 +131,7 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     does not exist, has neither contact nor email, lies in the future beyond the tolerance, or
     reuses an id (in this batch or stored) with different content.
     """
-    now = now or _now()
+    now = now or utc_now()
     problems: list[Problem] = []
     hashes = [activity_hash(a) for a in activities]
     first: dict[str, int] = {}  # id -> index of its first occurrence in the batch
@@ -157,13 +150,13 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     problems.extend(Problem(i, "contact_id", f"contact {a.contact_id!r} does not exist")
                     for i, a in enumerate(activities) if a.contact_id and a.contact_id not in contacts)
     stored: dict[str, str] = {}
-    for chunk in _chunks(list(first)):
+    for chunk in chunks(list(first)):
         stored.update((r[0], r[1]) for r in session.execute(
             select(ActivityRow.id, ActivityRow.content_hash).where(ActivityRow.id.in_(chunk))))
     problems.extend(Problem(i, "id", f"event {a_id!r} is already stored with different content "
                                      "(events are immutable; send a new id)")
                     for a_id, i in first.items() if a_id in stored and stored[a_id] != hashes[i])
-    _raise_if(problems)
+    raise_if_any(problems)
 
     report = ActivityReport(unchanged=len(activities) - len(first))
     fresh = [i for a_id, i in first.items() if a_id not in stored]
@@ -187,7 +180,7 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
                      "email": email, "account_id": account_id, "channel": a.channel,
                      "campaign_id": a.campaign_id, "asset_id": a.asset_id, "page_kind": a.page_kind,
                      "direction": a.direction, "received_at": now, "content_hash": hashes[i]})
-    for chunk in _chunks(rows):
+    for chunk in chunks(rows):
         session.execute(insert(_ACTIVITIES), list(chunk))
     report.created = len(rows)
     return report, touched
@@ -204,7 +197,7 @@ def follow_contacts(session: Session, contact_ids: Collection[str]) -> set[str]:
     a, c = _ACTIVITIES, ContactRow.__table__
     moved: list[tuple[str, str]] = []
     owner_of: dict[str, tuple[str, str]] = {}  # email -> (contact id, account id)
-    for chunk in _chunks(sorted(set(contact_ids))):
+    for chunk in chunks(sorted(set(contact_ids))):
         moved.extend(session.execute(
             select(c.c.id, c.c.account_id).join(a, a.c.contact_id == c.c.id).where(c.c.id.in_(chunk))
             .where(or_(a.c.account_id.is_(None), a.c.account_id != c.c.account_id)).distinct()).all())
@@ -218,7 +211,7 @@ def follow_contacts(session: Session, contact_ids: Collection[str]) -> set[str]:
         session.execute(update(a).where(a.c.contact_id == bindparam("cid")).values(account_id=bindparam("acc")),
                         [{"cid": cid, "acc": acc} for cid, acc in sorted(moved)])
     waiting: set[str] = set()
-    for chunk in _chunks(sorted(owner_of)):
+    for chunk in chunks(sorted(owner_of)):
         waiting.update(session.scalars(select(a.c.email).where(a.c.contact_id.is_(None))
                                        .where(a.c.email.in_(chunk)).distinct()))
     if waiting:
@@ -290,47 +283,30 @@ def upsert_opportunities(session: Session, items: Sequence[OpportunityData], *, 
     ``opened_at`` keeps the stored one (a new opportunity without it opened now): the time an
     opportunity opened is a fact the service saw, not a field a later sync should clear.
     """
-    now = now or _now()
-    _raise_if(_validate_opportunities(session, items, now, future_tolerance))
-    report = UpsertReport()
-    touched: set[str] = set()
-    cols = [getattr(OpportunityRow, f) for f in _OPPORTUNITY_FIELDS]
-    for chunk in _chunks(items):
-        stored = {r[0]: r[1:] for r in session.execute(
-            select(OpportunityRow.id, *cols).where(OpportunityRow.id.in_([o.id for o in chunk])))}
-        inserts, updates, stages = [], [], []
-        for o in chunk:
-            old = stored.get(o.id)
-            opened_at = _opt_utc(o.opened_at) or (old[_OPPORTUNITY_FIELDS.index("opened_at")] if old else now)
-            row = {"id": o.id, "account_id": o.account_id, "primary_contact_id": o.primary_contact_id,
-                   "owner": o.owner, "type": o.type, "stage": o.stage,
-                   "amount": None if o.amount is None else float(o.amount), "state": o.state,
-                   "opened_at": opened_at, "closed_at": _opt_utc(o.closed_at)}
-            if old is None:
-                inserts.append({**row, "created_at": now, "updated_at": now})
-                report.created += 1
-                if o.stage:
-                    stages.append({"opportunity_id": o.id, "stage": o.stage,
-                                   "at": _opt_utc(o.stage_changed_at) or opened_at})
-            elif tuple(row[f] for f in _OPPORTUNITY_FIELDS) == tuple(old):
-                report.unchanged += 1
-                continue
-            else:
-                updates.append({**row, "updated_at": now})
-                report.updated += 1
-                touched.add(old[0])
-                if o.stage and o.stage != old[_OPPORTUNITY_FIELDS.index("stage")]:
-                    stages.append({"opportunity_id": o.id, "stage": o.stage,
-                                   "at": _opt_utc(o.stage_changed_at) or now})
-            touched.add(o.account_id)
-            report.changed_ids.append(o.id)
-        if inserts:
-            session.execute(insert(_OPPORTUNITIES), inserts)
-        if updates:
-            session.execute(_update_by_id(_OPPORTUNITIES, [*_OPPORTUNITY_FIELDS, "updated_at"]), _keyed(updates))
-        if stages:
-            session.execute(insert(_STAGE_CHANGES), stages)
-    return report, touched
+    now = now or utc_now()
+    raise_if_any(_validate_opportunities(session, items, now, future_tolerance))
+    sent = {o.id: o for o in items}
+    rows = [{"id": o.id, "account_id": o.account_id, "primary_contact_id": o.primary_contact_id,
+             "owner": o.owner, "type": o.type, "stage": o.stage,
+             "amount": None if o.amount is None else float(o.amount), "state": o.state,
+             "opened_at": _opt_utc(o.opened_at) or now, "closed_at": _opt_utc(o.closed_at)} for o in items]
+
+    def keep_opened_at(row: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
+        return row if sent[row["id"]].opened_at else {**row, "opened_at": stored["opened_at"]}
+
+    written = upsert(session, _OPPORTUNITIES, rows, compare=_OPPORTUNITY_FIELDS, now=now, replacing=keep_opened_at)
+    touched = {row["account_id"] for row in written.created}
+    stages = [{"opportunity_id": row["id"], "stage": row["stage"],
+               "at": _opt_utc(sent[row["id"]].stage_changed_at) or row["opened_at"]}
+              for row in written.created if row["stage"]]
+    for row, old in written.updated:
+        touched.update((row["account_id"], old["account_id"]))
+        if row["stage"] and row["stage"] != old["stage"]:
+            stages.append({"opportunity_id": row["id"], "stage": row["stage"],
+                           "at": _opt_utc(sent[row["id"]].stage_changed_at) or now})
+    for chunk in chunks(stages):
+        session.execute(insert(_STAGE_CHANGES), list(chunk))
+    return written.report(), touched
 
 
 _CONTRACT_FIELDS = ("account_id", "starts_on", "ends_on")
@@ -339,41 +315,20 @@ _CONTRACT_FIELDS = ("account_id", "starts_on", "ends_on")
 def upsert_contracts(session: Session, items: Sequence[L.Contract], *,
                      now: datetime | None = None) -> tuple[UpsertReport, set[str]]:
     """Create or replace contracts; returns the report and the accounts to re-evaluate."""
-    now = now or _now()
+    now = now or utc_now()
     problems = _duplicates([c.id for c in items])
     problems.extend(Problem(i, "ends_on", "before starts_on")
                     for i, c in enumerate(items) if c.ends_on is not None and c.ends_on < c.starts_on)
     known = existing_account_ids(session, {c.account_id for c in items})
     problems.extend(Problem(i, "account_id", f"account {c.account_id!r} does not exist")
                     for i, c in enumerate(items) if c.account_id not in known)
-    _raise_if(problems)
-    report = UpsertReport()
-    touched: set[str] = set()
-    cols = [getattr(ContractRow, f) for f in _CONTRACT_FIELDS]
-    for chunk in _chunks(items):
-        stored = {r[0]: r[1:] for r in session.execute(
-            select(ContractRow.id, *cols).where(ContractRow.id.in_([c.id for c in chunk])))}
-        inserts, updates = [], []
-        for c in chunk:
-            row = {"id": c.id, "account_id": c.account_id, "starts_on": c.starts_on, "ends_on": c.ends_on}
-            old = stored.get(c.id)
-            if old is None:
-                inserts.append({**row, "created_at": now, "updated_at": now})
-                report.created += 1
-            elif tuple(row[f] for f in _CONTRACT_FIELDS) == tuple(old):
-                report.unchanged += 1
-                continue
-            else:
-                updates.append({**row, "updated_at": now})
-                report.updated += 1
-                touched.add(old[0])
-            touched.add(c.account_id)
-            report.changed_ids.append(c.id)
-        if inserts:
-            session.execute(insert(_CONTRACTS), inserts)
-        if updates:
-            session.execute(_update_by_id(_CONTRACTS, [*_CONTRACT_FIELDS, "updated_at"]), _keyed(updates))
-    return report, touched
+    raise_if_any(problems)
+    rows = [{"id": c.id, "account_id": c.account_id, "starts_on": c.starts_on, "ends_on": c.ends_on} for c in items]
+    written = upsert(session, _CONTRACTS, rows, compare=_CONTRACT_FIELDS, now=now)
+    touched = {row["account_id"] for row in written.created}
+    for row, old in written.updated:
+        touched.update((row["account_id"], old["account_id"]))
+    return written.report(), touched
 
 
 # ---------------------------------------------------------------- manual states
@@ -389,7 +344,7 @@ def set_account_flags(session: Session, account_id: str, *, disqualified: bool, 
         return None
     if (bool(stored[0]), bool(stored[1])) == (disqualified, partner):
         return False
-    now = now or _now()
+    now = now or utc_now()
 
     def since(flag: bool, was: bool, at: datetime | None) -> datetime | None:
         return (at if was else now) if flag else None
@@ -405,7 +360,7 @@ def set_account_flags(session: Session, account_id: str, *, disqualified: bool, 
 def record_manual_move(session: Session, move: L.ManualContactMove, *, now: datetime | None = None) -> None:
     """Append a seller's move to the ledger (the caller has checked it is allowed)."""
     session.execute(insert(_MOVES), [{"contact_id": move.contact_id, "status": move.status, "at": _utc(move.at),
-                                      "by": move.by, "note": move.note, "recorded_at": now or _now()}])
+                                      "by": move.by, "note": move.note, "recorded_at": now or utc_now()}])
 
 
 def forget_account(session: Session, account_id: str) -> None:
@@ -445,7 +400,7 @@ def load_ledgers(session: Session, account_ids: Iterable[str]) -> dict[str, L.Ac
     """The ledgers of those of ``account_ids`` that exist, seven queries per chunk of accounts.
     Everything is ordered (time, then id) so the core sees the same input on every database."""
     out: dict[str, L.AccountLedger] = {}
-    for chunk in _chunks(sorted(set(account_ids)), CHUNK):
+    for chunk in chunks(sorted(set(account_ids)), CHUNK):
         ids = list(chunk)
         profiles = {r[0]: L.AccountProfile(id=r[0], name=r[1], fit_tier=r[2], industry=r[3], employees=r[4],
                                            disqualified=bool(r[5]), partner=bool(r[6]), disqualified_at=r[7],
@@ -540,15 +495,6 @@ _ACCOUNT_STATUS_FIELDS = ("status", "since", "reasons", "engagement_points", "pe
 _CONTACT_STATUS_FIELDS = ("account_id", "status", "since", "reasons", "persona", "seniority", "rule_version")
 
 
-def _update_by_key(table, key: str, columns: Sequence[str]):  # noqa: ANN001, ANN202 - Table -> Update
-    """UPDATE table SET col = :col, ... WHERE key = :row_key, for executemany."""
-    return update(table).where(table.c[key] == bindparam("row_key")).values({c: bindparam(c) for c in columns})
-
-
-def _keyed_by(rows: list[dict], key: str) -> list[dict]:
-    return [{**{k: v for k, v in r.items() if k != key}, "row_key": r[key]} for r in rows]
-
-
 def _transition(kind: str, entity_id: str, account_id: str, old_status: str | None, row: dict[str, Any],
                 rule_version: str, now: datetime) -> dict[str, Any]:
     return {"entity_kind": kind, "entity_id": entity_id, "account_id": account_id, "at": now,
@@ -563,7 +509,7 @@ def lock_accounts(session: Session, account_ids: Collection[str]) -> None:
     needs nothing: it admits one writing transaction at a time."""
     if session.get_bind().dialect.name != "postgresql":
         return
-    for chunk in _chunks(sorted(set(account_ids))):
+    for chunk in chunks(sorted(set(account_ids))):
         session.execute(select(AccountRow.id).where(AccountRow.id.in_(chunk)).order_by(AccountRow.id).with_for_update())
 
 
@@ -575,17 +521,17 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
     nothing. A contact stored under an evaluated account but absent from its evaluation (moved
     away or deleted) loses its current-status row here; the account it moved to writes the new one.
     """
-    now = now or _now()
+    now = now or utc_now()
     report = SaveReport()
     acc_cols = [getattr(AccountStatusRow, f) for f in _ACCOUNT_STATUS_FIELDS]
     con_cols = [getattr(ContactStatusRow, f) for f in _CONTACT_STATUS_FIELDS]
-    for chunk in _chunks(evaluations):
+    for chunk in chunks(evaluations):
         ids = [e.account_id for e in chunk]
         stored_acc = {r[0]: r[1:] for r in session.execute(
             select(AccountStatusRow.account_id, *acc_cols).where(AccountStatusRow.account_id.in_(ids)))}
         evaluated_contacts = [c.contact_id for e in chunk for c in e.contacts]
         stored_con: dict[str, tuple] = {}
-        for cchunk in _chunks(evaluated_contacts):
+        for cchunk in chunks(evaluated_contacts):
             stored_con.update((r[0], r[1:]) for r in session.execute(
                 select(ContactStatusRow.contact_id, *con_cols).where(ContactStatusRow.contact_id.in_(cchunk))))
         evaluated = set(evaluated_contacts)
@@ -628,18 +574,14 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
                 else:
                     continue
                 changed.add(e.account_id)
-        for doomed in _chunks([cid for cid, _ in gone]):
+        for doomed in chunks([cid for cid, _ in gone]):
             session.execute(delete(_CONTACT_STATUSES).where(_CONTACT_STATUSES.c.contact_id.in_(doomed)))
         if acc_new:
             session.execute(insert(_ACCOUNT_STATUSES), acc_new)
-        if acc_upd:
-            session.execute(_update_by_key(_ACCOUNT_STATUSES, "account_id", [*_ACCOUNT_STATUS_FIELDS, "updated_at"]),
-                            _keyed_by(acc_upd, "account_id"))
+        update_rows(session, _ACCOUNT_STATUSES, acc_upd, key="account_id")
         if con_new:
             session.execute(insert(_CONTACT_STATUSES), con_new)
-        if con_upd:
-            session.execute(_update_by_key(_CONTACT_STATUSES, "contact_id", [*_CONTACT_STATUS_FIELDS, "updated_at"]),
-                            _keyed_by(con_upd, "contact_id"))
+        update_rows(session, _CONTACT_STATUSES, con_upd, key="contact_id")
         log = con_log + acc_log
         if log:
             session.execute(insert(_TRANSITIONS), log)
