@@ -391,7 +391,7 @@ def _reasons(reasons: Sequence[L.Reason]) -> str:
 
 def _since(new_since: datetime | None, old_status_since: tuple | None, status: str, now: datetime) -> datetime:
     # the per-write path's rule, so both paths store the same row for the same verdict
-    return ledger_store._since(new_since, old_status_since, status, now)  # noqa: SLF001
+    return ledger_store.status_since(new_since, old_status_since, status, now)
 
 
 def _differs(new: tuple, old: tuple, json_at: tuple[int, ...]) -> bool:

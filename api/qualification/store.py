@@ -481,7 +481,7 @@ class SaveReport:
     transitions: int = 0
 
 
-def _since(new_since: datetime | None, old, status: str, now: datetime) -> datetime:  # noqa: ANN001 - row
+def status_since(new_since: datetime | None, old, status: str, now: datetime) -> datetime:  # noqa: ANN001 - row
     """When the status began: the core's answer; without one, the stored start of the same
     status, else now (the core had no time for it, e.g. a manual flag it only knows as set)."""
     if new_since is not None:
@@ -545,7 +545,7 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
         acc_log, con_log = [], []
         for e in chunk:
             old = stored_acc.get(e.account_id)
-            row = {"account_id": e.account_id, "status": e.status, "since": _since(e.since, old, e.status, now),
+            row = {"account_id": e.account_id, "status": e.status, "since": status_since(e.since, old, e.status, now),
                    "reasons": [reason_json(r) for r in e.reasons],
                    "engagement_points": float(e.engagement_points),
                    "personas_engaged": list(e.personas_engaged), "rule_version": rule_version}
@@ -561,7 +561,7 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
             for c in e.contacts:
                 old_c = stored_con.get(c.contact_id)  # (account_id, status, since, ...)
                 row_c = {"contact_id": c.contact_id, "account_id": e.account_id, "status": c.status,
-                         "since": _since(c.since, old_c[1:3] if old_c else None, c.status, now),
+                         "since": status_since(c.since, old_c[1:3] if old_c else None, c.status, now),
                          "reasons": [reason_json(r) for r in c.reasons], "persona": c.persona,
                          "seniority": c.seniority, "rule_version": rule_version}
                 if old_c is None or old_c[1] != c.status:
