@@ -23,6 +23,7 @@ from typing import Any, Collection, Iterable, Sequence
 from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
+# InvalidItems, UpsertReport: also what the routes and the CLI name as store.InvalidItems, store.UpsertReport
 from api.db.bulk import (InvalidItems, Problem, UpsertReport, chunks, insert_or_skip, raise_if_any, update_rows,
                          upsert, utc_now)
 from api.db.rows import AccountDomainRow, AccountRow, ContactRow, OwnerRow
@@ -210,7 +211,7 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
     written = upsert(session, _ACCOUNTS, [_account_row(a, owners.get(a.owner) if a.owner else None)
                                           for a in accounts], compare=_ACCOUNT_FIELDS, now=now)
     report = written.report()
-    # The stored rows are locked by the upsert, so their domains cannot change under us.
+    # The upsert locked the stored rows, so their domains cannot change before this commits.
     kept = [row["id"] for row, _old in written.updated] + [row["id"] for row in written.unchanged]
     stored_domains: dict[str, set[str]] = {}
     for chunk in chunks(kept):
@@ -219,8 +220,8 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
             stored_domains.setdefault(acc_id, set()).add(dom)
     replaced = [i for i in kept if stored_domains.get(i, set()) != set(domains[i])]
     # a new domain is a change of the account too
-    touched = [{"id": row["id"], "updated_at": now} for row in written.unchanged
-               if stored_domains.get(row["id"], set()) != set(domains[row["id"]])]
+    new_domains = set(replaced)
+    touched = [{"id": row["id"], "updated_at": now} for row in written.unchanged if row["id"] in new_domains]
     if touched:
         update_rows(session, _ACCOUNTS, touched)
         report.updated += len(touched)
@@ -232,8 +233,8 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
     # bookkeeping (3-4x faster for bulk imports).
     rows = [{"account_id": i, "domain": d} for i in [*(row["id"] for row in written.created), *replaced]
             for d in domains[i]]
-    for chunk in chunks(rows):
-        session.execute(insert(AccountDomainRow.__table__), chunk)
+    if rows:
+        session.execute(insert(AccountDomainRow.__table__), rows)
     return report
 
 
