@@ -30,7 +30,8 @@ from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.accounts.store import existing_account_ids
-from api.db.bulk import CHUNK, Problem, UpsertReport, chunks, raise_if_any, update_rows, upsert, utc_now
+from api.db.bulk import (CHUNK, Problem, UpsertReport, chunks, hold_write_lock, insert_or_skip, inserted_here,
+                         raise_if_any, update_rows, upsert, utc_now)
 from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
                         ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, StatusTransitionRow)
 from matcher.qualification import ledger as L
@@ -129,7 +130,9 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
 
     Raises ``InvalidItems`` before writing if any item has an unknown type, names a contact that
     does not exist, has neither contact nor email, lies in the future beyond the tolerance, or
-    reuses an id (in this batch or stored) with different content.
+    reuses an id (in this batch or stored) with different content. A concurrent writer may store
+    the same new event first: the INSERT skips it (then it is unchanged, or a problem if its
+    content differs, raised after writing: the caller rolls back).
     """
     now = now or utc_now()
     problems: list[Problem] = []
@@ -149,6 +152,7 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     contacts = existing_contacts(session, {a.contact_id for a in activities if a.contact_id})
     problems.extend(Problem(i, "contact_id", f"contact {a.contact_id!r} does not exist")
                     for i, a in enumerate(activities) if a.contact_id and a.contact_id not in contacts)
+    hold_write_lock(session)  # SQLite: what is stored cannot change until this commits
     stored: dict[str, str] = {}
     for chunk in chunks(list(first)):
         stored.update((r[0], r[1]) for r in session.execute(
@@ -164,7 +168,6 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     by_email = contacts_by_email(session, {_email(activities[i].email) for i in fresh
                                            if not activities[i].contact_id and _email(activities[i].email)})
     rows: list[dict[str, Any]] = []
-    touched: set[str] = set()
     for i in fresh:
         a = activities[i]
         email = _email(a.email)
@@ -172,17 +175,26 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
         account_id = contacts.get(contact_id) if contact_id else None
         if contact_id is None and email in by_email:
             contact_id, account_id = by_email[email]
-        if account_id is None:
-            report.unmatched += 1
-        else:
-            touched.add(account_id)
         rows.append({"id": a.id, "type": a.type, "occurred_at": _utc(a.occurred_at), "contact_id": contact_id,
                      "email": email, "account_id": account_id, "channel": a.channel,
                      "campaign_id": a.campaign_id, "asset_id": a.asset_id, "page_kind": a.page_kind,
                      "direction": a.direction, "received_at": now, "content_hash": hashes[i]})
+    insert_new = insert_or_skip(session, _ACTIVITIES, ["id"])
+    inserted: set[str] = set()
     for chunk in chunks(rows):
-        session.execute(insert(_ACTIVITIES), list(chunk))
-    report.created = len(rows)
+        session.execute(insert_new, list(chunk))
+        inserted |= inserted_here(session, _ACTIVITIES, "id", [r["id"] for r in chunk])
+    late = {r["id"]: r["content_hash"] for r in rows if r["id"] not in inserted}  # a concurrent writer's
+    for chunk in chunks(sorted(late)):
+        raise_if_any([Problem(first[a_id], "id", f"event {a_id!r} is already stored with different content "
+                                                 "(events are immutable; send a new id)")
+                      for a_id, content_hash in session.execute(
+                          select(ActivityRow.id, ActivityRow.content_hash).where(ActivityRow.id.in_(chunk)))
+                      if content_hash != late[a_id]])
+    report.created = len(inserted)
+    report.unchanged += len(late)
+    report.unmatched = sum(1 for r in rows if r["id"] in inserted and r["account_id"] is None)
+    touched = {r["account_id"] for r in rows if r["id"] in inserted and r["account_id"] is not None}
     return report, touched
 
 

@@ -14,7 +14,7 @@ from sqlalchemy import select
 
 from api.accounts import store
 from api.db import make_engine, make_sessionmaker, session_scope
-from api.db.rows import (AccountDomainRow, AccountRow, ContactRow, ContractRow, OpportunityRow,
+from api.db.rows import (AccountDomainRow, AccountRow, ActivityRow, ContactRow, ContractRow, OpportunityRow,
                          OpportunityStageChangeRow, OwnerRow)
 from api.qualification import store as ledger_store
 from matcher.qualification.ledger import Contract
@@ -29,8 +29,8 @@ def iso(t: datetime) -> str:
     return t.isoformat().replace("+00:00", "Z")
 
 
-def collide(client, path: str, bodies: list[list[dict]]) -> list[dict[str, int]]:  # noqa: ANN001
-    """PUT each body from its own thread, all released at once; the answers, in body order.
+def collide(client, path: str, bodies: list[list[dict]], method: str = "PUT") -> list[dict[str, int]]:  # noqa: ANN001
+    """Send each body from its own thread, all released at once; the answers, in body order.
     Fails if any request raised or answered anything but 200."""
     start = threading.Barrier(len(bodies))
     answers: list[Any] = [None] * len(bodies)
@@ -38,7 +38,7 @@ def collide(client, path: str, bodies: list[list[dict]]) -> list[dict[str, int]]
     def put(i: int) -> None:
         start.wait()
         try:
-            response = client.put(path, json=bodies[i])
+            response = client.request(method, path, json=bodies[i])
             answers[i] = (response.status_code, response.text) if response.status_code != 200 else response.json()
         except Exception as exc:  # noqa: BLE001 - reported below with the other answers
             answers[i] = repr(exc)
@@ -118,6 +118,30 @@ def test_concurrent_writers_of_the_same_new_ids_create_each_row_once(database_ur
                                         ContractRow.ends_on)).all()) == \
             [(f"C{i}", f"A{i}", date(2026, 1, 1), date(2026, 12, 31)) for i in ids]
     engine.dispose()
+
+
+def test_concurrent_writers_of_the_same_new_events_store_each_once(database_url: str) -> None:
+    engine = make_engine(database_url)
+    sessions = make_sessionmaker(engine)
+    ids = [f"{i:03d}" for i in range(N)]
+    with session_scope(sessions) as s:
+        store.upsert_accounts(s, [store.AccountData(f"A{i}", f"Company {i}") for i in ids])
+        store.upsert_contacts(s, [store.ContactData(f"K{i}", f"A{i}", f"person{i}@company{i}.com") for i in ids])
+    # even events name a contact, odd ones an email nobody has yet (kept unmatched)
+    events = [{"id": f"E{i}", "type": "webinar", "occurred_at": iso(T0),
+               **({"contact_id": f"K{i}"} if int(i) % 2 == 0 else {"email": f"Stranger{i}@Elsewhere.org"})}
+              for i in ids]
+    with app_client(settings_for(database_url, bulk_max_items=N)) as client:
+        answers = collide(client, "/v1/activities", [events] * WRITERS, method="POST")
+    assert [sum(a[k] for a in answers) for k in ("created", "unchanged")] == [N, N * (WRITERS - 1)]
+    # a writer's unmatched count covers the events it created
+    assert sum(a["unmatched"] for a in answers) == N // 2
+    with sessions() as s:
+        stored = sorted(s.execute(select(ActivityRow.id, ActivityRow.contact_id, ActivityRow.account_id,
+                                         ActivityRow.email, ActivityRow.occurred_at)).all())
+    engine.dispose()
+    assert stored == [(f"E{i}", f"K{i}", f"A{i}", None, T0) if int(i) % 2 == 0 else
+                      (f"E{i}", None, None, f"stranger{i}@elsewhere.org", T0) for i in ids]
 
 
 def test_concurrent_replacements_of_stored_rows_take_turns(database_url: str) -> None:
