@@ -124,6 +124,11 @@ def activity_hash(a: L.Activity) -> str:
     return hashlib.blake2b(orjson.dumps(content), digest_size=16).hexdigest()
 
 
+def _stored_otherwise(index: int, event_id: str) -> Problem:
+    return Problem(index, "id", f"event {event_id!r} is already stored with different content "
+                                "(events are immutable; send a new id)")
+
+
 def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now: datetime | None = None,
                       future_tolerance: timedelta = DEFAULT_FUTURE_TOLERANCE) -> tuple[ActivityReport, set[str]]:
     """Store new events; returns the report and the accounts whose ledger grew.
@@ -157,9 +162,8 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
     for chunk in chunks(list(first)):
         stored.update((r[0], r[1]) for r in session.execute(
             select(ActivityRow.id, ActivityRow.content_hash).where(ActivityRow.id.in_(chunk))))
-    problems.extend(Problem(i, "id", f"event {a_id!r} is already stored with different content "
-                                     "(events are immutable; send a new id)")
-                    for a_id, i in first.items() if a_id in stored and stored[a_id] != hashes[i])
+    problems.extend(_stored_otherwise(i, a_id) for a_id, i in first.items()
+                    if a_id in stored and stored[a_id] != hashes[i])
     raise_if_any(problems)
 
     report = ActivityReport(unchanged=len(activities) - len(first))
@@ -186,9 +190,7 @@ def ingest_activities(session: Session, activities: Sequence[L.Activity], *, now
         inserted |= inserted_here(session, _ACTIVITIES, "id", [r["id"] for r in chunk])
     late = {r["id"]: r["content_hash"] for r in rows if r["id"] not in inserted}  # a concurrent writer's
     for chunk in chunks(sorted(late)):
-        raise_if_any([Problem(first[a_id], "id", f"event {a_id!r} is already stored with different content "
-                                                 "(events are immutable; send a new id)")
-                      for a_id, content_hash in session.execute(
+        raise_if_any([_stored_otherwise(first[a_id], a_id) for a_id, content_hash in session.execute(
                           select(ActivityRow.id, ActivityRow.content_hash).where(ActivityRow.id.in_(chunk)))
                       if content_hash != late[a_id]])
     report.created = len(inserted)
