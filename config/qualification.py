@@ -2,8 +2,9 @@
 
 The defaults live in ``config/qualification.toml``; a deployment points
 ``LEADMATCH_QUALIFICATION_RULES`` at its own TOML, merged over the defaults the same way as the
-matching rules (tables merge, lists and values replace). ``matcher.qualification.qualify.compile_rules`` turns a
-``QualificationRules`` into lookup tables once; the core never reads files or the environment.
+matching rules (tables merge, lists and values replace).
+``matcher.qualification.rules.compile_rules`` turns a ``QualificationRules`` into lookup tables
+once; the core never reads files or the environment.
 
 Every rule set has a ``version``, logged with every status transition it causes. It is the
 ``version`` string of the file when the file sets one, else a short hash of the rules' content, so
@@ -30,7 +31,8 @@ SENIORITY_LEVELS: tuple[str, ...] = ("c_level", "vp", "director", "manager", "in
 Seniority = Literal["c_level", "vp", "director", "manager", "individual_contributor"]
 
 # The fixed vocabulary of the account decision list. The names are data (this table); what each
-# one means is code (``matcher.qualification.qualify``), which checks at import that it implements exactly these.
+# one means is code (``matcher.qualification.conditions``), which checks at import that it
+# implements exactly these.
 ACCOUNT_CONDITIONS: dict[str, str] = {
     "flag_disqualified": "the account carries the manual Disqualified flag",
     "flag_partner": "the account carries the manual Partner flag",

@@ -53,7 +53,7 @@ def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: i
     every account whose stored status changed, slice by slice after each commit."""
     from api.db import make_engine, migrate
     from api.qualification.recompute import recompute_all
-    from matcher.qualification.qualify import compile_rules
+    from matcher.qualification.rules import compile_rules
 
     settings = console.settings()
     migrate(settings.database_url)

@@ -1,7 +1,7 @@
 """The bulk path of qualification: re-derive every account's status from the ledger.
 
 A rule change (``leadmatch rules apply``) or a scheduled ``leadmatch recompute`` evaluates every
-account with ``matcher.qualification.qualify`` (this module decides nothing about statuses) and either only
+account with ``matcher.qualification.evaluate`` (this module decides nothing about statuses) and either only
 counts what would move (preview: the transition matrix from the stored statuses to the new ones,
 with sample accounts and their reasons) or stores the new statuses and logs every status that
 changed under the rule set's version. Both read the ledger table by table, never one account at
@@ -71,7 +71,9 @@ from api.db import make_engine
 from api.db.bulk import chunks, id_array
 from config.qualification import QualificationRules
 from matcher.qualification import ledger as L
-from matcher.qualification import qualify
+from matcher.qualification.evaluate import evaluate_account
+from matcher.qualification.preview import Preview, TransitionTally
+from matcher.qualification.rules import CompiledQualification, compile_rules
 
 DEFAULT_SLICE_SIZE = 5000  # accounts per write transaction (and per lock)
 RANGES_PER_WORKER = 2  # PostgreSQL: read ranges per process; more balance, more table scans
@@ -94,7 +96,7 @@ class RecomputeReport:
     rule_version: str
     as_of: datetime
     applied: bool
-    preview: qualify.Preview  # stored status (None: never stored) -> new status, per account
+    preview: Preview  # stored status (None: never stored) -> new status, per account
     accounts: int = 0
     contacts: int = 0
     activities: int = 0  # ledger entries read: events of contacts of existing accounts
@@ -125,7 +127,7 @@ class _SliceResult:
     rows_written: int = 0
     transitions: int = 0
     reread: int = 0
-    tally: qualify.TransitionTally | None = None
+    tally: TransitionTally | None = None
     # accounts whose stored status rows changed: their cached status views are stale
     changed_ids: list[str] = field(default_factory=list)
     peak_rss_bytes: int = 0
@@ -150,11 +152,11 @@ class _Worker:
     """One process's (or the caller's) engine, compiled rules and job."""
 
     def __init__(self, job: _Job, engine: Engine | None = None,
-                 compiled: qualify.CompiledQualification | None = None) -> None:
+                 compiled: CompiledQualification | None = None) -> None:
         self.job = job
         self.owns_engine = engine is None
         self.engine = engine if engine is not None else make_engine(job.url, pool_size=2, max_overflow=0)
-        self.compiled = compiled or qualify.compile_rules(QualificationRules.model_validate(job.rules))
+        self.compiled = compiled or compile_rules(QualificationRules.model_validate(job.rules))
         self.postgres = self.engine.dialect.name == "postgresql"
 
     def close(self) -> None:
@@ -565,13 +567,13 @@ def _finish(res: _SliceResult, changes: _Changes) -> _SliceResult:
 def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
     """One range of accounts, read, evaluated and written in one transaction."""
     job = w.job
-    res = _SliceResult(tally=qualify.TransitionTally(job.samples_per_cell))
+    res = _SliceResult(tally=TransitionTally(job.samples_per_cell))
     with _cyclic_gc_paused(), w.engine.connect() as conn:
         if job.apply:  # SQLite's write lock before reading: nothing can commit between read and write
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         ledgers = _read_range(conn, lo, hi)
         stored_acc, stored_con = _stored_in_range(conn, lo, hi, full=job.apply)
-        evaluations = [qualify.evaluate_account(lg, w.compiled, job.as_of) for lg in ledgers]
+        evaluations = [evaluate_account(lg, w.compiled, job.as_of) for lg in ledgers]
         _count(res, ledgers)
         _tally(res, evaluations, stored_acc, stored_con)
         if not job.apply:
@@ -605,8 +607,8 @@ def _write_slice(w: _Worker, ledgers: list[L.AccountLedger]) -> _SliceResult:
     """Evaluate a slice of streamed ledgers and (apply) write it in one transaction, re-reading
     under the lock the accounts the per-write path touched since the run began."""
     job = w.job
-    res = _SliceResult(tally=qualify.TransitionTally(job.samples_per_cell))
-    evaluate, compiled = qualify.evaluate_account, w.compiled
+    res = _SliceResult(tally=TransitionTally(job.samples_per_cell))
+    evaluate, compiled = evaluate_account, w.compiled
     evaluations = [evaluate(lg, compiled, job.as_of) for lg in ledgers]
     _count(res, ledgers)
     ids = [e.account_id for e in evaluations]
@@ -746,7 +748,7 @@ def _stream_worker(job: _Job, ranges, results) -> None:  # noqa: ANN001 - multip
         results.put(None)
 
 
-def _results(job: _Job, engine: Engine, compiled: qualify.CompiledQualification,
+def _results(job: _Job, engine: Engine, compiled: CompiledQualification,
              ranges: list[tuple[str | None, str | None]], workers: int) -> Iterator[_SliceResult]:
     if engine.dialect.name != "postgresql":
         w = _Worker(job, engine, compiled)
@@ -786,7 +788,7 @@ def _results(job: _Job, engine: Engine, compiled: qualify.CompiledQualification,
             p.join()
 
 
-def recompute_all(engine: Engine, compiled_rules: qualify.CompiledQualification, as_of: datetime | None = None, *,
+def recompute_all(engine: Engine, compiled_rules: CompiledQualification, as_of: datetime | None = None, *,
                   apply: bool, workers: int = 2, progress: Progress | None = None,
                   samples_per_cell: int = 3, slice_size: int = DEFAULT_SLICE_SIZE,
                   on_slice_written: Callable[[list[str]], None] | None = None) -> RecomputeReport:
@@ -806,7 +808,7 @@ def recompute_all(engine: Engine, compiled_rules: qualify.CompiledQualification,
     postgres = engine.dialect.name == "postgresql"
     workers = max(1, workers) if postgres else 1
     report = RecomputeReport(rule_version=compiled_rules.version, as_of=as_of or now, applied=apply,
-                             preview=qualify.Preview(()), workers=workers)
+                             preview=Preview(()), workers=workers)
     if postgres:
         with engine.connect() as conn:
             total = conn.scalar(select(func.count()).select_from(_A)) or 0
@@ -820,7 +822,7 @@ def recompute_all(engine: Engine, compiled_rules: qualify.CompiledQualification,
     job = _Job(url=engine.url.render_as_string(hide_password=False), rules=compiled_rules.rules.model_dump(mode="json"),
                as_of=as_of or now, as_of_given=as_of is not None, now=now, apply=apply,
                samples_per_cell=samples_per_cell, slice_size=max(1, slice_size), run_id=run_id)
-    tally = qualify.TransitionTally(samples_per_cell)
+    tally = TransitionTally(samples_per_cell)
     done = 0
     try:
         for res in _results(job, engine, compiled_rules, ranges, workers):

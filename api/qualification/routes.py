@@ -32,7 +32,7 @@ from api.qualification.schemas import (ACTIVITY_EXAMPLE, AccountContactsOut, Acc
                                        HistoryOut, OpportunityIn, ReasonOut)
 from api.schemas import UpsertOut
 from matcher.qualification.ledger import Contract, ManualContactMove
-from matcher.qualification.qualify import compile_rules
+from matcher.qualification.rules import compile_rules
 
 router = APIRouter(prefix="/v1", tags=["qualification"])
 

@@ -3,7 +3,7 @@
 After any write that changes an account's ledger (an activity, a contact, an opportunity, a
 contract, a flag, a manual move, the account's own fit data) the writer calls
 ``Services.requalify(session, account_ids)``: those accounts, and only those, are re-evaluated
-in full from their ledgers by ``matcher.qualification.qualify`` (so an incremental update is a full recompute
+in full from their ledgers by ``matcher.qualification.evaluate`` (so an incremental update is a full recompute
 of one account, by construction), the verdicts are stored with the transition log inside the
 writer's transaction, and the cached status views are dropped after the commit.
 
@@ -21,7 +21,9 @@ from sqlalchemy.orm import Session
 from api.qualification import store as ledger_store
 from config.qualification import QualificationRules
 from matcher.qualification import ledger as L
-from matcher.qualification import qualify
+from matcher.qualification.contacts import IllegalContactMove, validate_manual_move
+from matcher.qualification.evaluate import evaluate_account
+from matcher.qualification.rules import compile_rules
 
 # Statuses a seller should look at: a person qualified and not yet back in nurture.
 ENGAGED_CONTACT_STATUSES = ("qualified", "sales_working", "opportunity_open")
@@ -45,10 +47,10 @@ class Qualifier:
     def __init__(self, rules: QualificationRules) -> None:
         self.rules = rules
         self.version = rules.version
-        self._compiled = qualify.compile_rules(rules)
+        self._compiled = compile_rules(rules)
 
     def evaluate(self, ledger: L.AccountLedger, as_of: datetime | None = None) -> L.AccountEvaluation:
-        return qualify.evaluate_account(ledger, self._compiled, as_of or _now())
+        return evaluate_account(ledger, self._compiled, as_of or _now())
 
     def refresh(self, session: Session, account_ids: Collection[str], *, now: datetime | None = None) -> list[str]:
         """Re-evaluate these accounts from their ledgers and store the verdicts in the caller's
@@ -68,8 +70,8 @@ class Qualifier:
         """None if a seller may move a contact from ``current`` to ``target``, else the statuses
         they may move it to."""
         try:
-            qualify.validate_manual_move(current, target, self._compiled)
-        except qualify.IllegalContactMove as exc:
+            validate_manual_move(current, target, self._compiled)
+        except IllegalContactMove as exc:
             return sorted(exc.allowed)
         return None
 

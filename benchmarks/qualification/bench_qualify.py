@@ -75,7 +75,7 @@ def _recompute_once(url: str, workers: int, as_of: str, apply: bool) -> dict:
     from api.db import make_engine
     from api.qualification.recompute import recompute_all
     from config import load_qualification_rules
-    from matcher.qualification.qualify import compile_rules
+    from matcher.qualification.rules import compile_rules
 
     engine = make_engine(url)
     compiled = compile_rules(load_qualification_rules())
@@ -314,7 +314,8 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     from api.db.rows import AccountStatusRow, ContactRow
     from api.db import make_engine, make_sessionmaker
     from api.qualification.rule_sets import current_rules
-    from matcher.qualification.qualify import compile_rules, evaluate_account
+    from matcher.qualification.evaluate import evaluate_account
+    from matcher.qualification.rules import compile_rules
 
     contacts = sorted({item["contact_id"] for body in bodies for item in json.loads(body)})[:n * 3]
     engine = make_engine(url)

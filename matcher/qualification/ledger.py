@@ -1,6 +1,6 @@
 """Plain data of account qualification (MQA): the ledger one account's status is derived from.
 
-The edges (``api/``) read rows into these objects; the core (``matcher.qualification.qualify``) turns an
+The edges (``api/``) read rows into these objects; the core (``matcher.qualification.evaluate``) turns an
 ``AccountLedger`` plus the qualification rules into an ``AccountEvaluation`` (account status,
 contact statuses, reasons) without I/O. Keeping the whole input of one account in one value is
 what makes "a new event recomputes only its account" and "a rule change recomputes everything"

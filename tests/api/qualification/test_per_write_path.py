@@ -26,7 +26,7 @@ from api.qualification import recompute
 from api.qualification import service as qualification
 from config import load_qualification_rules
 from config.vocabulary import ACTIVITY_TYPES, CONTACT_STATUSES, OPPORTUNITY_TYPES
-from matcher.qualification import qualify
+from matcher.qualification.rules import compile_rules
 from tests.api.qualification.test_recompute import stored
 from tests.conftest import account, app_client, settings_for
 
@@ -198,7 +198,7 @@ def test_single_writes_end_where_a_recompute_of_the_ledger_ends(database_url: st
                                                                 monkeypatch: pytest.MonkeyPatch) -> None:
     # the service's evaluation clock (api/qualification/service.py), held still: see the module docstring
     monkeypatch.setattr(qualification, "_now", lambda: FIXED)
-    rules = qualify.compile_rules(load_qualification_rules())
+    rules = compile_rules(load_qualification_rules())
     engine = make_engine(database_url)
     try:
         with app_client(settings_for(database_url)) as c:

@@ -2,7 +2,7 @@
 and PostgreSQL. No mocks: a varied ledger (contacts with titles, events by contact and by email,
 unmatched events, opportunities with stage changes, contracts, flags, manual moves) is written with
 the project's storage functions, then the bulk path is checked against the per-account path
-(``ledger_store.load_ledgers`` + ``matcher.qualification.qualify.evaluate_account`` + ``save_evaluations``).
+(``ledger_store.load_ledgers`` + ``matcher.qualification.evaluate.evaluate_account`` + ``save_evaluations``).
 """
 from __future__ import annotations
 
@@ -24,7 +24,8 @@ from api.qualification.service import Qualifier
 from api.accounts.store import AccountData, ContactData
 from config import load_qualification_rules
 from matcher.qualification import ledger as L
-from matcher.qualification import qualify
+from matcher.qualification.evaluate import evaluate_account
+from matcher.qualification.rules import compile_rules
 from tests.conftest import app_client, settings_for
 
 AS_OF = datetime(2026, 11, 20, 12, 0, tzinfo=timezone.utc)
@@ -120,13 +121,13 @@ def ledger_url(database_url: str) -> str:
 
 def per_account(url: str, rules=None) -> dict[str, L.AccountEvaluation]:  # noqa: ANN001
     """The per-write path's verdicts: each account's ledger loaded on its own and evaluated."""
-    compiled = qualify.compile_rules(rules or load_qualification_rules())
+    compiled = compile_rules(rules or load_qualification_rules())
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
         ids = list(s.scalars(select(AccountRow.id)))
         ledgers = ledger_store.load_ledgers(s, ids)
     engine.dispose()
-    return {i: qualify.evaluate_account(ledgers[i], compiled, AS_OF) for i in ids}
+    return {i: evaluate_account(ledgers[i], compiled, AS_OF) for i in ids}
 
 
 def stored(url: str) -> tuple[dict, dict, int]:
@@ -148,7 +149,7 @@ def stored(url: str) -> tuple[dict, dict, int]:
 def run(url: str, rules=None, *, apply: bool, workers: int = 1, slice_size: int = 7) -> recompute.RecomputeReport:  # noqa: ANN001
     engine = make_engine(url)
     try:
-        return recompute.recompute_all(engine, qualify.compile_rules(rules or load_qualification_rules()), AS_OF,
+        return recompute.recompute_all(engine, compile_rules(rules or load_qualification_rules()), AS_OF,
                                        apply=apply, workers=workers, slice_size=slice_size)
     finally:
         engine.dispose()
@@ -332,7 +333,7 @@ def test_a_running_app_follows_a_rule_set_applied_elsewhere(ledger_url: str) -> 
         engine = make_engine(ledger_url)
         with engine.begin() as conn:  # what `leadmatch rules apply` does in another process
             rule_sets.record_applied(conn, new_rules, "new.toml")
-        recompute.recompute_all(engine, qualify.compile_rules(new_rules), apply=True, workers=1)
+        recompute.recompute_all(engine, compile_rules(new_rules), apply=True, workers=1)
         engine.dispose()
         assert services.qualifier.version == default_version  # nothing told this process yet
         at = (datetime.now(timezone.utc) - timedelta(hours=1)).isoformat()
@@ -359,7 +360,7 @@ def test_an_account_written_by_the_api_during_a_run_is_re_read_not_overwritten(l
         account_id, contact_id = s.execute(
             select(ContactRow.account_id, ContactRow.id).where(ContactRow.account_id.between("A07", "A13"))
             .order_by(ContactRow.account_id, ContactRow.id)).first()
-    compiled = qualify.compile_rules(rules)
+    compiled = compile_rules(rules)
     warnings: list[str] = []
     job = recompute._Job(url=ledger_url, rules=rules.model_dump(mode="json"), as_of=AS_OF, as_of_given=True,  # noqa: SLF001
                          now=AS_OF, apply=True, samples_per_cell=3, slice_size=7,

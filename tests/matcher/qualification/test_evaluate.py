@@ -1,5 +1,5 @@
-"""Contact and account statuses , one readable test per transition, the rules'
-validation, manual moves, the rule-change preview, and properties over random ledgers."""
+"""Contact and account statuses, one readable test per transition, the reasons, and properties
+over random ledgers."""
 from __future__ import annotations
 
 import random
@@ -9,11 +9,9 @@ from datetime import UTC, date, datetime, timedelta
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from pydantic import ValidationError
 
-from config.qualification import MANUAL_CONTACT_STATES, QualificationRules, load_qualification_rules
-from config.loading import merge_tables
-from config.settings import Settings
+from config.qualification import MANUAL_CONTACT_STATES, load_qualification_rules
+from matcher.qualification.evaluate import evaluate_account
 from matcher.qualification.ledger import (
     ACCOUNT_STATUSES,
     ACTIVITY_TYPES,
@@ -28,17 +26,9 @@ from matcher.qualification.ledger import (
     Opportunity,
     StageChange,
 )
-from matcher.qualification.qualify import (
-    IllegalContactMove,
-    TransitionTally,
-    allowed_manual_moves,
-    compile_rules,
-    evaluate_account,
-    transition_matrix,
-    validate_manual_move,
-)
+from matcher.qualification.rules import compile_rules
+from tests.matcher.qualification.default_rules import RULES, rules_with
 
-RULES = load_qualification_rules()
 COMPILED = compile_rules(RULES)
 RECOMPILED = compile_rules(load_qualification_rules())  # the same rules, compiled again
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=UTC)
@@ -82,11 +72,6 @@ def evaluate(ledger_: AccountLedger, as_of: datetime | None = None, rules=COMPIL
 
 def status_of(evaluation: AccountEvaluation, contact_id: str) -> str:
     return next(c.status for c in evaluation.contacts if c.contact_id == contact_id)
-
-
-def rules_with(**overrides) -> QualificationRules:
-    """The default rules with parts replaced (tables merge, lists and values replace)."""
-    return QualificationRules.model_validate(merge_tables(RULES.model_dump(exclude={"version"}), overrides))
 
 
 def texts(evaluation: AccountEvaluation) -> str:
@@ -425,142 +410,6 @@ def test_a_custom_decision_list_with_negation() -> None:
 def test_as_of_must_be_timezone_aware() -> None:
     with pytest.raises(ValueError, match="timezone-aware"):
         evaluate_account(ledger(), COMPILED, datetime(2026, 11, 20))
-
-
-# ================================================================ rules as configuration
-
-@pytest.mark.parametrize(("override", "message"), [
-    ({"account_statuses": [{"status": "qualified", "when": ["demo_requested"]}, {"status": "nurture"}]},
-     "unknown condition 'demo_requested'; known conditions: flag_disqualified"),
-    ({"account_statuses": [{"status": "qualified", "when": ["not:bogus"]}, {"status": "nurture"}]},
-     "unknown condition 'not:bogus'"),
-    ({"account_statuses": [{"status": "qualified", "when": ["contact_qualified"]}]},
-     "last account_statuses entry must have an empty `when`"),
-    ({"account_statuses": [{"status": "customer", "when": ["active_contract"]},
-                           {"status": "disqualified", "when": ["flag_disqualified"]}, {"status": "nurture"}]},
-     "manual states must come before every other status"),
-    ({"account_statuses": [{"status": "hot", "when": []}]}, "account_statuses.0.status"),
-    ({"titles": {"seniority": [{"level": "vp", "patterns": ["(unclosed"]}]}}, "invalid regular expression"),
-    ({"titles": {"seniority": [{"level": "boss", "patterns": ["x"]}]}}, "titles.seniority.0.level"),
-    ({"engagement": {"decay": "half_life", "half_life_days": None}}, "needs engagement.half_life_days"),
-    ({"engagement": {"decay": "linear"}}, "needs engagement.lifespan_days"),
-    ({"engagement": {"points": {"fax": 3}}}, "engagement.points.fax"),
-    ({"engagement": {"tier_multipliers": {"1": -1}}}, "must not be negative"),
-    ({"engagement": {"seniority_multipliers": {"intern": 1}}}, "unknown seniority levels ['intern']"),
-    ({"engagement": {"caps": [{"name": "a", "activity_types": ["email_open"], "max_points": 5},
-                              {"name": "b", "activity_types": ["email_open"], "max_points": 5}]}},
-     "email_open is in two caps: a and b"),
-    ({"qualifying_actions": [{"name": "x", "says": "did", "activity_types": ["call"]}] * 2},
-     "qualifying action names must be unique"),
-    ({"qualifying_actions": [{"name": "x", "says": "did", "activity_types": ["call"], "min_employees": 9,
-                              "max_employees": 1}]}, "min_employees exceeds max_employees"),
-    ({"contacts": {"opportunity_moves_from": ["partner"]}}, "manual states"),
-    ({"contacts": {"manual_moves": {"nurture": ["pre_qualified"]}}}, "cannot be a manual target"),
-    ({"contacts": {"manual_moves": {"nurture": ["nurture"]}}}, "not a move"),
-    ({"surprise": 1}, "surprise"),
-])
-def test_invalid_rules_are_refused_at_load_time_with_a_clear_message(override: dict, message: str) -> None:
-    with pytest.raises(ValidationError) as info:
-        rules_with(**override)
-    assert message in str(info.value)
-
-
-def test_an_override_file_is_merged_over_the_defaults(tmp_path) -> None:  # noqa: ANN001
-    path = tmp_path / "rules.toml"
-    path.write_text('version = "q-test"\n[engagement]\nmqa_points = 50\n', encoding="utf-8")
-    rules = load_qualification_rules(path)
-    assert (rules.version, rules.engagement.mqa_points) == ("q-test", 50)
-    assert rules.engagement.half_life_days == RULES.engagement.half_life_days
-    assert rules.account_statuses == RULES.account_statuses
-
-
-def test_rules_without_a_version_are_named_by_a_hash_of_their_content(tmp_path) -> None:  # noqa: ANN001
-    path = tmp_path / "rules.toml"
-    path.write_text("[engagement]\nmqa_points = 50\n", encoding="utf-8")
-    first, second = load_qualification_rules(path), load_qualification_rules(path)
-    assert first.version.startswith("sha-")
-    assert first.version == second.version != RULES.version
-    path.write_text("[engagement]\nmqa_points = 60\n", encoding="utf-8")
-    assert load_qualification_rules(path).version != first.version
-
-
-def test_the_default_rules_load_twice_with_the_same_version() -> None:
-    assert load_qualification_rules().version == load_qualification_rules().version == "qual-2026.11.1"
-    assert compile_rules(load_qualification_rules()).version == COMPILED.version
-
-
-def test_rules_survive_a_json_round_trip_with_their_version() -> None:
-    # worker processes get the rules as JSON and compile them again
-    again = QualificationRules.model_validate(RULES.model_dump(mode="json"))
-    assert again == RULES
-    assert again.version == RULES.version
-
-
-def test_settings_name_an_override_file(monkeypatch) -> None:  # noqa: ANN001
-    monkeypatch.setenv("LEADMATCH_QUALIFICATION_RULES", "/etc/leadmatch/qualification.toml")
-    assert str(Settings().qualification_rules) == "/etc/leadmatch/qualification.toml"
-
-
-# ================================================================ manual contact moves
-
-def test_allowed_manual_moves_follow_the_matrix() -> None:
-    assert allowed_manual_moves("qualified") == ("sales_working", "nurture", "disqualified", "partner",
-                                                 "no_longer_with_company")
-    assert allowed_manual_moves("no_longer_with_company") == ("nurture",)
-    assert allowed_manual_moves("sales_working", COMPILED) == allowed_manual_moves("sales_working")
-    for status in CONTACT_STATUSES:
-        assert "pre_qualified" not in allowed_manual_moves(status)
-        assert "opportunity_open" not in allowed_manual_moves(status)
-
-
-def test_an_illegal_manual_move_names_the_allowed_ones() -> None:
-    validate_manual_move("qualified", "sales_working")
-    with pytest.raises(IllegalContactMove) as info:
-        validate_manual_move("nurture", "opportunity_open")
-    assert info.value.allowed == allowed_manual_moves("nurture")
-    assert str(info.value) == ("a contact cannot be moved from nurture to opportunity_open; allowed: "
-                               "qualified, sales_working, disqualified, partner, no_longer_with_company")
-
-
-def test_the_manual_move_matrix_is_configuration() -> None:
-    rules = compile_rules(rules_with(contacts={"manual_moves": {"qualified": ["sales_working"]}}))
-    assert allowed_manual_moves("qualified", rules) == ("sales_working",)
-    assert allowed_manual_moves("nurture", rules) == allowed_manual_moves("nurture")  # tables merge
-    with pytest.raises(IllegalContactMove):
-        validate_manual_move("qualified", "nurture", rules)
-
-
-# ================================================================ rule-change preview
-
-def test_transition_matrix_counts_every_pair_and_samples_the_moves() -> None:
-    burst = ledger(*MQA_BURST)
-    evaluations = [replace(evaluate(burst), account_id=f"A{i}") for i in range(5)]
-    evaluations += [replace(evaluate(ledger()), account_id="B1")]
-    before = {"A0": "nurture", "A1": "nurture", "A2": "nurture", "A3": "qualified", "B1": "pre_qualified"}
-    preview = transition_matrix(before, evaluations, samples_per_cell=2)
-    assert preview.count("nurture", "qualified") == 3
-    assert preview.count("qualified", "qualified") == 1
-    assert preview.count(None, "qualified") == 1  # A4 was not evaluated before
-    assert preview.count("pre_qualified", "pre_qualified") == 1
-    assert (preview.total, preview.changed) == (6, 4)
-    moved = next(c for c in preview.cells if (c.before, c.after) == ("nurture", "qualified"))
-    assert [account_id for account_id, _ in moved.samples] == ["A0", "A1"]
-    assert moved.samples[0][1] == evaluations[0].reasons
-    unchanged = next(c for c in preview.cells if c.before == c.after == "qualified")
-    assert unchanged.samples == ()
-
-
-def test_tallies_of_chunks_merge_into_the_whole() -> None:
-    evaluations = [replace(evaluate(ledger(*MQA_BURST)), account_id=f"A{i:02}") for i in range(20)]
-    random.Random(7).shuffle(evaluations)
-    before = {e.account_id: "nurture" for e in evaluations}
-    whole = transition_matrix(before, evaluations)
-    left, right = TransitionTally(), TransitionTally()
-    for i, e in enumerate(evaluations):
-        (left if i % 2 else right).add(before[e.account_id], e)
-    left.merge(right)
-    assert left.preview() == whole
-    assert [a for a, _ in whole.cells[0].samples] == ["A00", "A01", "A02"]
 
 
 # ================================================================ properties over random ledgers

@@ -1,0 +1,216 @@
+"""The qualification rules compiled into lookup tables, once per rule set.
+
+``compile_rules(rules)`` turns a validated ``config.qualification.QualificationRules`` into a
+``CompiledQualification``: points and cap slot per activity kind (memoised), the qualifying
+actions with their gates as sets and ranks, decay as a function of age, the account decision list
+as bit masks over the named conditions (``matcher.qualification.conditions``), the manual move
+matrix and the title classifier. ``matcher.qualification.evaluate`` then does dict lookups and
+arithmetic per event.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Callable
+
+from config.qualification import NEGATION_PREFIX, SENIORITY_LEVELS, QualificationRules, QualifyingAction
+from matcher.qualification.conditions import ACCOUNT_MQA, CONDITION_BITS
+from matcher.qualification.contacts import manual_move_table
+from matcher.qualification.ledger import AccountProfile
+from matcher.qualification.persona import TitleClassifier
+
+__all__ = ["ActivityKind", "CompiledQualification", "CompiledAction", "compile_rules"]
+
+_DAY_SECONDS = 86_400.0
+
+
+@dataclass(frozen=True, slots=True)
+class CompiledAction:
+    """A qualifying action as compiled: its gates as sets and ranks."""
+
+    name: str
+    says: str
+    direction: str | None
+    max_rank: int | None  # index in SENIORITY_LEVELS a contact's seniority must not exceed
+    personas: frozenset[str] | None
+    fit_tiers: frozenset[str] | None
+    industries: frozenset[str] | None
+    min_employees: int | None
+    max_employees: int | None
+
+    @classmethod
+    def of(cls, a: QualifyingAction) -> "CompiledAction":
+        return cls(
+            name=a.name, says=a.says, direction=a.direction,
+            max_rank=SENIORITY_LEVELS.index(a.min_seniority) if a.min_seniority else None,
+            personas=frozenset(a.personas) or None,
+            fit_tiers=frozenset(a.fit_tiers) or None,
+            industries=frozenset(i.casefold() for i in a.industries) or None,
+            min_employees=a.min_employees, max_employees=a.max_employees,
+        )
+
+    def fits(self, account: AccountProfile) -> bool:
+        if self.fit_tiers is not None and account.fit_tier not in self.fit_tiers:
+            return False
+        if self.industries is not None and (account.industry or "").casefold() not in self.industries:
+            return False
+        if self.min_employees is not None or self.max_employees is not None:
+            n = account.employees
+            if n is None or (self.min_employees is not None and n < self.min_employees) \
+                    or (self.max_employees is not None and n > self.max_employees):
+                return False
+        return True
+
+    def fit_text(self, account: AccountProfile) -> str:
+        """'; account is ICP tier 1, Software, 250 employees': the gates this action used."""
+        parts = []
+        if self.fit_tiers is not None:
+            parts.append(f"ICP tier {account.fit_tier}")
+        if self.industries is not None:
+            parts.append(account.industry or "")
+        if self.min_employees is not None or self.max_employees is not None:
+            parts.append(f"{account.employees} employees")
+        return f"; account is {', '.join(parts)}" if parts else ""
+
+
+# (points, cap slot, cap counted per contact, qualifying actions) of one
+# (activity type, page kind, direction)
+ActivityKind = tuple[float, int, bool, tuple[CompiledAction, ...]]
+
+
+def _decay_function(kind: str, half_life: float | None, lifespan: float | None,
+                    window: float | None) -> Callable[[float], float]:
+    """age in seconds -> share of the points still counted."""
+    if kind == "half_life":
+        rate = math.log(2) / (half_life * _DAY_SECONDS)  # type: ignore[operator]
+        return lambda age: math.exp(-age * rate)
+    if kind == "linear":
+        span = lifespan * _DAY_SECONDS  # type: ignore[operator]
+        return lambda age: 1.0 - age / span if age < span else 0.0
+    if kind == "window":
+        span = window * _DAY_SECONDS  # type: ignore[operator]
+        return lambda age: 1.0 if age < span else 0.0
+    return lambda age: 1.0
+
+
+class CompiledQualification:
+    """Rules turned into lookup tables once, so per-event work is dict lookups and arithmetic."""
+
+    def __init__(self, rules: QualificationRules) -> None:
+        self.rules = rules
+        self.version = rules.version
+        self.titles = TitleClassifier(rules.titles)
+        e = rules.engagement
+        self._points = dict(e.points)
+        self._page_kind_points = dict(e.page_kind_points)
+        self._cap_of_type: dict[str, tuple[int, bool]] = {}
+        for slot, cap in enumerate(e.caps):
+            for t in cap.activity_types:
+                self._cap_of_type[t] = (slot, cap.per == "contact")
+        # one slot per cap, and a last one without a limit for the activity types no cap names
+        self.cap_limits: tuple[float, ...] = tuple(c.max_points for c in e.caps) + (math.inf,)
+        self._actions_by_type: dict[str, list[tuple[CompiledAction, frozenset[str] | None]]] = {}
+        for a in rules.qualifying_actions:
+            for t in a.activity_types:
+                self._actions_by_type.setdefault(t, []).append((CompiledAction.of(a), frozenset(a.page_kinds) or None))
+        self.kinds: dict[tuple[str, str | None, str | None], ActivityKind] = {}  # memo of kind()
+        self.seniority_multipliers = dict(e.seniority_multipliers)
+        self.persona_multipliers = dict(e.persona_multipliers)
+        self.tier_multipliers = dict(e.tier_multipliers)
+        self.direction_multipliers: dict[str | None, float] = dict(e.direction_multipliers)
+        self.decay_kind = e.decay
+        self.decay = _decay_function(e.decay, e.half_life_days, e.lifespan_days, e.window_days)
+        self.decay_span = (None if e.decay in ("none", "half_life") else
+                           (e.lifespan_days if e.decay == "linear" else e.window_days) * _DAY_SECONDS)
+        self.half_life_rate = math.log(2) / (e.half_life_days * _DAY_SECONDS) if e.decay == "half_life" else 0.0
+        self.coverage_window = e.coverage_window_days * _DAY_SECONDS
+        self.mqa_points = e.mqa_points
+        self.mqa_min_personas = e.mqa_min_personas
+        self.renewal_window_days = rules.renewal_window_days
+        c = rules.contacts
+        self.engagement_moves_to_nurture = c.engagement_moves_to_nurture
+        self.qualify_from = frozenset(c.qualifying_action_moves_from)
+        self.opportunity_from = frozenset(c.opportunity_moves_from)
+        self.manual_moves = manual_move_table(c.manual_moves)
+        self.seniority_rank: dict[str | None, int] = {level: i for i, level in enumerate(SENIORITY_LEVELS)}
+        # (status, ((condition, negated), ...)) as configured, and as bit masks for deciding
+        self.decision: tuple[tuple[str, tuple[tuple[str, bool], ...]], ...] = tuple(
+            (entry.status, tuple((n.removeprefix(NEGATION_PREFIX), n.startswith(NEGATION_PREFIX))
+                                 for n in entry.when))
+            for entry in rules.account_statuses)
+        self.decision_masks = tuple(_entry_masks(status, conditions) for status, conditions in self.decision)
+        self._decisions: dict[int, tuple[int, int, bool]] = {}  # memo of decide(); facts repeat a lot
+        # The engagement summary closes every account's reasons, unless the entry that matched
+        # already gave it (its status is about engagement) or its status is a manual flag.
+        self.entry_explains_engagement = tuple(
+            status in ("disqualified", "partner")
+            or any(name in ("account_mqa", "any_engagement") and not negated for name, negated in conditions)
+            for status, conditions in self.decision)
+        self.points_text = f" engagement points (MQA threshold {self.mqa_points:g}) from "
+        self.coverage_text = f" engaged in the last {e.coverage_window_days:g} days: "
+        self.coverage_needs_text = f" (MQA needs {self.mqa_min_personas})"
+
+    def decide(self, facts: int) -> tuple[int, int, bool]:
+        """For the facts (bits of every condition but account_mqa): the index of the first entry
+        that holds when account_mqa is false, the same when it is true, and whether any entry
+        asks account_mqa before one matches (if not, both indexes are the same)."""
+        found = self._decisions.get(facts)
+        if found is None:
+            when_false, asked = self._first_entry(facts, False)
+            when_true, _ = self._first_entry(facts, True)
+            found = (when_false, when_true, asked)
+            if len(self._decisions) < 100_000:
+                self._decisions[facts] = found
+        return found
+
+    def _first_entry(self, facts: int, mqa_value: bool) -> tuple[int, bool]:
+        asked = False
+        for i, (_, required, forbidden, mqa) in enumerate(self.decision_masks):
+            if facts & required == required and not facts & forbidden:
+                if mqa is None:
+                    return i, asked
+                asked = True
+                if mqa is mqa_value:
+                    return i, asked
+        raise AssertionError("the decision list ends with an entry that always holds")
+
+    def kind(self, activity_type: str, page_kind: str | None, direction: str | None) -> ActivityKind:
+        """Points (with the direction's multiplier), cap slot and qualifying actions of an
+        activity type, page kind and direction, memoised: a ledger has a handful of these."""
+        key = (activity_type, page_kind, direction)
+        found = self.kinds.get(key)
+        if found is not None:
+            return found
+        if activity_type == "page_view" and page_kind in self._page_kind_points:
+            points = float(self._page_kind_points[page_kind])  # type: ignore[index]
+        else:
+            points = float(self._points.get(activity_type, 0.0))  # type: ignore[call-overload]
+        points *= self.direction_multipliers.get(direction, 1.0)
+        slot, per_contact = self._cap_of_type.get(activity_type, (len(self.cap_limits) - 1, False))
+        actions = tuple(a for a, kinds in self._actions_by_type.get(activity_type, ())
+                        if (kinds is None or page_kind in kinds) and (a.direction is None or a.direction == direction))
+        found = (points, slot, per_contact, actions)
+        if len(self.kinds) < 10_000:  # page kinds are free text: keep the memo bounded
+            self.kinds[key] = found
+        return found
+
+
+def compile_rules(rules: QualificationRules) -> CompiledQualification:
+    return CompiledQualification(rules)
+
+
+def _entry_masks(status: str, conditions: tuple[tuple[str, bool], ...]) -> tuple[str, int, int, bool | None]:
+    """(status, bits that must hold, bits that must not, what account_mqa must be or None)."""
+    required = forbidden = 0
+    mqa: bool | None = None
+    for name, negated in conditions:
+        if name == ACCOUNT_MQA:
+            if mqa is not None and mqa == negated:  # "account_mqa" and "not:account_mqa": never holds
+                required |= CONDITION_BITS[ACCOUNT_MQA]
+                forbidden |= CONDITION_BITS[ACCOUNT_MQA]
+            mqa = not negated
+        elif negated:
+            forbidden |= CONDITION_BITS[name]
+        else:
+            required |= CONDITION_BITS[name]
+    return status, required, forbidden, mqa
