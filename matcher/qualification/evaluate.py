@@ -93,7 +93,7 @@ class EvaluationState:
 
     __slots__ = ("rules", "as_of", "today", "profile", "people", "records", "group_sums", "points",
                  "recent_personas", "mqa_now", "first_engagement", "opportunities", "contracts",
-                 "replayed", "counts", "_mqa_run_cache", "_persona_ages")
+                 "replayed", "counts", "blocked", "_mqa_run_cache", "_persona_ages")
 
     def __init__(self, ledger: AccountLedger, rules: CompiledQualification, as_of: datetime) -> None:
         self.rules = rules
@@ -127,6 +127,9 @@ class EvaluationState:
         buckets: list[list[float]] = [[] for _ in rules.cap_limits]  # decayed points per cap slot
         per_contact: dict[tuple[int, str | None], list[float]] = {}  # ... per (slot, contact)
         qualifying: list[tuple[str, Activity, CompiledAction]] = []
+        # qualifying actions that did not qualify: (activity, action, the contact's status when a
+        # status refused it, None when a gate of the action did)
+        blocked: list[tuple[Activity, CompiledAction, str | None]] = []
         recent_personas: set[str] = set()
         first_any: datetime | None = None
         fit: dict[str, bool] = {}
@@ -174,6 +177,8 @@ class EvaluationState:
                             and (action.personas is None or person[2] in action.personas):
                         qualifying.append((cid, a, action))  # type: ignore[arg-type]
                         break
+                else:
+                    blocked.extend((a, action, None) for action in actions)
         self.records = records
         # fsum is exactly rounded: the order of the activities cannot change a total
         group_sums: dict[object, float] = {
@@ -215,7 +220,8 @@ class EvaluationState:
             if m.at <= as_of and m.contact_id in people:
                 tie = f"{m.status}\x00{m.by or ''}\x00{m.note or ''}"  # orders equal-time moves
                 entries.setdefault(m.contact_id, []).append((m.at, _MANUAL, tie, m))
-        replayed = {cid: _replay(bucket, rules) for cid, bucket in entries.items()}
+        replayed = {cid: _replay(bucket, rules, blocked) for cid, bucket in entries.items()}
+        self.blocked = blocked
         self.replayed = replayed
         counts = {"pre_qualified": len(people) - len(replayed)}
         for r in replayed.values():
@@ -494,6 +500,10 @@ class EvaluationState:
         for name, negated in conditions:
             if not negated:
                 reasons.extend(REASONS[name](self, by_contact))
+        if self.blocked:
+            if not reasons and not self.records:  # a blocked action that earned no points
+                reasons.append(_NO_ENGAGEMENT)
+            reasons.extend(self.blocked_reasons())
         if self.records and not self.rules.entry_explains_engagement[entry]:
             reasons.extend(engagement_reasons(self))
         if not reasons:
@@ -502,6 +512,28 @@ class EvaluationState:
             return (reasons[0],)
         seen: set[int] = set()  # two conditions can name the same contact's reason
         return tuple(r for r in reasons if id(r) not in seen and not seen.add(id(r)))  # type: ignore[func-returns-value]
+
+
+    def blocked_reasons(self) -> list[Reason]:
+        """Per qualifying action (in configured order) that did not qualify, its latest
+        occurrence: who did what when, and the gates that refused it."""
+        latest: dict[str, tuple[Activity, CompiledAction, str | None]] = {}
+        for item in self.blocked:
+            a = item[0]
+            seen = latest.get(item[1].name)
+            if seen is None or (a.occurred_at, a.id) > (seen[0].occurred_at, seen[0].id):
+                latest[item[1].name] = item
+        rank = self.rules.action_rank
+        out = []
+        for name in sorted(latest, key=rank.__getitem__):
+            a, action, status = latest[name]
+            contact, seniority, persona = self.people[a.contact_id][:3]  # type: ignore[index]
+            gates = ([self.rules.contact_status_gate(status)] if status is not None
+                     else action.gate_failures(self.profile, seniority, persona))
+            text = (f"{self.who(contact)} {action.says} on {day_text(a.occurred_at)}, which would qualify, "
+                    f"but {' and '.join(gates)}")
+            out.append(Reason("qualifying_action_blocked", text, (a.id,), None, contact.id))
+        return out
 
 
 def _forget(covered: dict[str, int], persona: str | None) -> None:
@@ -513,8 +545,11 @@ def _forget(covered: dict[str, int], persona: str | None) -> None:
             covered[persona] -= 1
 
 
-def _replay(entries: list[tuple], rules: CompiledQualification) -> _Replayed:
-    """A contact's status after its entries in (time, kind rank, id) order."""
+def _replay(entries: list[tuple], rules: CompiledQualification,
+            blocked: list[tuple[Activity, CompiledAction, str | None]]) -> _Replayed:
+    """A contact's status after its entries in (time, kind rank, id) order. Qualifying actions
+    that found the contact in a status they do not move it out of (other than already Qualified
+    or further) are added to ``blocked``."""
     if len(entries) == 1 and entries[0][1] == _ENGAGED:  # most engaged contacts: just engaged
         t = entries[0][0]
         return "nurture", t, entries[0], [(t, "pre_qualified", "nurture")]
@@ -535,6 +570,8 @@ def _replay(entries: list[tuple], rules: CompiledQualification) -> _Replayed:
                 if status == "opportunity_open" and not linked:
                     new = "nurture"
         elif status in MANUAL_CONTACT_STATES:
+            if kind == _QUALIFY:
+                blocked.append((payload[1], payload[0], status))
             continue  # sticky: nothing automatic moves a contact out of a manual state
         elif kind == _ENGAGED:
             if status == "pre_qualified":
@@ -542,6 +579,8 @@ def _replay(entries: list[tuple], rules: CompiledQualification) -> _Replayed:
         elif kind == _QUALIFY:
             if status in rules.qualify_from:
                 new = "qualified"
+            elif status in rules.qualify_refused_from:
+                blocked.append((payload[1], payload[0], status))
         elif kind == _OPP_OPEN:
             if status in rules.opportunity_from:
                 new = "opportunity_open"

@@ -13,10 +13,11 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from config.qualification import NEGATION_PREFIX, SENIORITY_LEVELS, QualificationRules, QualifyingAction
+from config.qualification import (MANUAL_CONTACT_STATES, NEGATION_PREFIX, SENIORITY_LEVELS, QualificationRules,
+                                  QualifyingAction)
 from matcher.qualification.conditions import ACCOUNT_MQA, CONDITION_BITS
 from matcher.qualification.contacts import manual_move_table
-from matcher.qualification.ledger import AccountProfile
+from matcher.qualification.ledger import CONTACT_STATUSES, AccountProfile
 from matcher.qualification.persona import TitleClassifier
 
 __all__ = ["ActivityKind", "CompiledQualification", "CompiledAction", "compile_rules"]
@@ -37,6 +38,7 @@ class CompiledAction:
     industries: frozenset[str] | None
     min_employees: int | None
     max_employees: int | None
+    config: QualifyingAction  # as configured: the gates' values in their order, for reasons
 
     @classmethod
     def of(cls, a: QualifyingAction) -> "CompiledAction":
@@ -46,7 +48,7 @@ class CompiledAction:
             personas=frozenset(a.personas) or None,
             fit_tiers=frozenset(a.fit_tiers) or None,
             industries=frozenset(i.casefold() for i in a.industries) or None,
-            min_employees=a.min_employees, max_employees=a.max_employees,
+            min_employees=a.min_employees, max_employees=a.max_employees, config=a,
         )
 
     def fits(self, account: AccountProfile) -> bool:
@@ -71,6 +73,51 @@ class CompiledAction:
         if self.min_employees is not None or self.max_employees is not None:
             parts.append(f"{account.employees} employees")
         return f"; account is {', '.join(parts)}" if parts else ""
+
+    def gate_failures(self, account: AccountProfile, seniority: str | None, persona: str | None) -> list[str]:
+        """Why this action's gates refuse this account and person, one phrase per gate that
+        refuses, in the order account fit (tier, industry, employees), seniority, persona; empty
+        when every gate admits them. The reason of a qualifying action that did not qualify
+        (``matcher.qualification.evaluate``); it decides nothing, the checks there do."""
+        a = self.config
+        out = []
+        if self.fit_tiers is not None and account.fit_tier not in self.fit_tiers:
+            tiers = ", ".join(a.fit_tiers)
+            out.append(f"fit tier {account.fit_tier} is not a qualifying tier ({tiers})" if account.fit_tier
+                       is not None else f"the account has no fit tier (qualifying tiers: {tiers})")
+        if self.industries is not None and (account.industry or "").casefold() not in self.industries:
+            industries = ", ".join(a.industries)
+            out.append(f"industry {account.industry} is not a qualifying industry ({industries})" if account.industry
+                       else f"the account has no industry (qualifying industries: {industries})")
+        if self.min_employees is not None or self.max_employees is not None:
+            n = account.employees
+            if self.max_employees is None:
+                wanted = f"at least {self.min_employees}"
+            elif self.min_employees is None:
+                wanted = f"at most {self.max_employees}"
+            else:
+                wanted = f"{self.min_employees} to {self.max_employees}"
+            if n is None:
+                out.append(f"the account's employee count is unknown (qualifying: {wanted})")
+            elif (self.min_employees is not None and n < self.min_employees) \
+                    or (self.max_employees is not None and n > self.max_employees):
+                out.append(f"{n} employees is not a qualifying size ({wanted})")
+        if self.max_rank is not None:
+            needed = _label(a.min_seniority)  # type: ignore[arg-type]
+            if seniority is None:
+                out.append(f"the title gives no seniority (minimum: {needed})")
+            elif SENIORITY_LEVELS.index(seniority) > self.max_rank:
+                out.append(f"seniority {_label(seniority)} is below the minimum ({needed})")
+        if self.personas is not None and persona not in self.personas:
+            personas = ", ".join(a.personas)
+            out.append(f"persona {persona} is not a qualifying persona ({personas})" if persona is not None
+                       else f"the title gives no persona (qualifying personas: {personas})")
+        return out
+
+
+def _label(value: str) -> str:
+    """'individual_contributor' -> 'individual contributor'."""
+    return value.replace("_", " ")
 
 
 # (points, cap slot, cap counted per contact, qualifying actions) of one
@@ -110,6 +157,7 @@ class CompiledQualification:
         # one slot per cap, and a last one without a limit for the activity types no cap names
         self.cap_limits: tuple[float, ...] = tuple(c.max_points for c in e.caps) + (math.inf,)
         self._actions_by_type: dict[str, list[tuple[CompiledAction, frozenset[str] | None]]] = {}
+        self.action_rank = {a.name: i for i, a in enumerate(rules.qualifying_actions)}  # configured order
         for a in rules.qualifying_actions:
             for t in a.activity_types:
                 self._actions_by_type.setdefault(t, []).append((CompiledAction.of(a), frozenset(a.page_kinds) or None))
@@ -130,6 +178,10 @@ class CompiledQualification:
         c = rules.contacts
         self.engagement_moves_to_nurture = c.engagement_moves_to_nurture
         self.qualify_from = frozenset(c.qualifying_action_moves_from)
+        # statuses below Qualified a qualifying action does not move a contact out of (none by
+        # default): the action did not qualify, and the reasons say so
+        self.qualify_refused_from = frozenset({"pre_qualified", "nurture"}) - self.qualify_from
+        self._qualify_from_text = ", ".join(_label(s) for s in CONTACT_STATUSES if s in self.qualify_from)
         self.opportunity_from = frozenset(c.opportunity_moves_from)
         self.manual_moves = manual_move_table(c.manual_moves)
         self.seniority_rank: dict[str | None, int] = {level: i for i, level in enumerate(SENIORITY_LEVELS)}
@@ -173,6 +225,15 @@ class CompiledQualification:
                 if mqa is mqa_value:
                     return i, asked
         raise AssertionError("the decision list ends with an entry that always holds")
+
+    def contact_status_gate(self, status: str) -> str:
+        """Why a qualifying action left a contact in ``status`` (a manual state, or one of
+        ``qualify_refused_from``)."""
+        if status in MANUAL_CONTACT_STATES:
+            return (f"the contact's status was {_label(status)} at the time "
+                    "(a manual status: only a seller moves a contact out of it)")
+        return (f"the contact's status was {_label(status)} at the time "
+                f"(qualifying actions move contacts only from: {self._qualify_from_text or 'none'})")
 
     def kind(self, activity_type: str, page_kind: str | None, direction: str | None) -> ActivityKind:
         """Points (with the direction's multiplier), cap slot and qualifying actions of an

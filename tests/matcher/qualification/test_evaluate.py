@@ -412,6 +412,156 @@ def test_as_of_must_be_timezone_aware() -> None:
         evaluate_account(ledger(), COMPILED, datetime(2026, 11, 20))
 
 
+# ================================================================ a qualifying action that did not qualify
+
+DEMO = "Jane Doe (VP Engineering) requested a demo on 2026-11-20, which would qualify, but "
+
+
+def blocked(evaluation: AccountEvaluation) -> list[str]:
+    return [r.text for r in evaluation.reasons if r.rule == "qualifying_action_blocked"]
+
+
+def test_a_demo_request_at_an_account_of_another_fit_tier_says_why_it_did_not_qualify() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), fit_tier="3"))
+    assert ev.status == "nurture"
+    # 40 points x 1.4 (vp) x 0.5 (tier 3), one day into a 30-day half-life: 28 x 2^(-1/30) = 27.36
+    assert texts(ev) == ("27.4 engagement points (MQA threshold 100) from 1 activity | "
+                         "1 persona engaged in the last 30 days: engineering (MQA needs 2) | "
+                         + DEMO + "fit tier 3 is not a qualifying tier (1, 2)")
+    reason = ev.reasons[-1]
+    assert (reason.rule, reason.event_ids, reason.contact_id) == ("qualifying_action_blocked", ("E1",), "K1")
+
+
+def test_a_demo_request_at_an_account_without_a_fit_tier_says_it_has_none() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), fit_tier=None))
+    assert blocked(ev) == [DEMO + "the account has no fit tier (qualifying tiers: 1, 2)"]
+
+
+def test_a_pricing_page_view_by_a_junior_person_names_the_seniority_it_needs() -> None:
+    ev = evaluate(ledger(act("E1", "page_view", 0, "K3", page_kind="pricing")))
+    assert blocked(ev) == ["Sam Poe (Software Engineer) viewed the pricing page on 2026-11-20, which would qualify, "
+                           "but seniority individual contributor is below the minimum (director)"]
+
+
+def test_a_pricing_page_view_by_a_title_without_seniority_says_so() -> None:
+    barista = Contact("K5", "A1", title="Barista", first_name="Ola", last_name="Nun")
+    ev = evaluate(ledger(act("E1", "page_view", 0, "K5", page_kind="pricing"), contacts=[barista]))
+    assert blocked(ev) == ["Ola Nun (Barista) viewed the pricing page on 2026-11-20, which would qualify, "
+                           "but the title gives no seniority (minimum: director)"]
+
+
+def test_every_gate_that_refuses_is_named() -> None:
+    ev = evaluate(ledger(act("E1", "page_view", 0, "K3", page_kind="pricing"), fit_tier="3"))
+    assert blocked(ev) == ["Sam Poe (Software Engineer) viewed the pricing page on 2026-11-20, which would qualify, "
+                           "but fit tier 3 is not a qualifying tier (1, 2) and seniority individual contributor "
+                           "is below the minimum (director)"]
+
+
+TECH_DEMO = {"name": "tech_demo", "says": "requested a technical demo", "activity_types": ["demo_request"]}
+
+
+def test_a_persona_gate_names_the_personas_it_admits() -> None:
+    rules = compile_rules(rules_with(qualifying_actions=[{**TECH_DEMO, "personas": ["engineering", "it"]}]))
+    ev = evaluate(ledger(act("E1", "demo_request", 0, "K2")), rules=rules)
+    assert blocked(ev) == ["Bob Roe (CFO) requested a technical demo on 2026-11-20, which would qualify, "
+                           "but persona finance is not a qualifying persona (engineering, it)"]
+    barista = Contact("K5", "A1", title="Barista", first_name="Ola", last_name="Nun")
+    ev = evaluate(ledger(act("E1", "demo_request", 0, "K5"), contacts=[barista]), rules=rules)
+    assert blocked(ev) == ["Ola Nun (Barista) requested a technical demo on 2026-11-20, which would qualify, "
+                           "but the title gives no persona (qualifying personas: engineering, it)"]
+
+
+@pytest.mark.parametrize(("account", "why"), [
+    ({"industry": "Retail"}, "industry Retail is not a qualifying industry (Software, Healthcare)"),
+    ({"industry": None}, "the account has no industry (qualifying industries: Software, Healthcare)"),
+])
+def test_an_industry_gate_names_the_industries_it_admits(account: dict, why: str) -> None:
+    rules = compile_rules(rules_with(qualifying_actions=[{**TECH_DEMO, "industries": ["Software", "Healthcare"]}]))
+    ev = evaluate(ledger(act("E1", "demo_request", 0), **account), rules=rules)
+    assert blocked(ev) == ["Jane Doe (VP Engineering) requested a technical demo on 2026-11-20, which would qualify, "
+                           f"but {why}"]
+
+
+@pytest.mark.parametrize(("bounds", "employees", "why"), [
+    ({"min_employees": 500}, 120, "120 employees is not a qualifying size (at least 500)"),
+    ({"max_employees": 100}, 120, "120 employees is not a qualifying size (at most 100)"),
+    ({"min_employees": 500, "max_employees": 5000}, 9000, "9000 employees is not a qualifying size (500 to 5000)"),
+    ({"min_employees": 500}, None, "the account's employee count is unknown (qualifying: at least 500)"),
+])
+def test_a_size_gate_names_the_sizes_it_admits(bounds: dict, employees: int | None, why: str) -> None:
+    rules = compile_rules(rules_with(qualifying_actions=[{**TECH_DEMO, **bounds}]))
+    ev = evaluate(ledger(act("E1", "demo_request", 0), employees=employees), rules=rules)
+    assert blocked(ev) == ["Jane Doe (VP Engineering) requested a technical demo on 2026-11-20, which would qualify, "
+                           f"but {why}"]
+
+
+def test_a_demo_request_by_a_disqualified_contact_says_the_status_is_manual() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), moves=[move("disqualified", -5)]))
+    assert blocked(ev) == [DEMO + "the contact's status was disqualified at the time "
+                                  "(a manual status: only a seller moves a contact out of it)"]
+
+
+def test_a_contact_in_a_status_qualifying_actions_do_not_move_says_from_where_they_do() -> None:
+    rules = compile_rules(rules_with(contacts={"qualifying_action_moves_from": ["pre_qualified"]}))
+    ev = evaluate(ledger(act("E1", "webinar", -3), act("E2", "demo_request", 0)), rules=rules)
+    assert status_of(ev, "K1") == "nurture"
+    assert blocked(ev) == [DEMO + "the contact's status was nurture at the time "
+                                  "(qualifying actions move contacts only from: pre qualified)"]
+
+
+def test_a_contact_already_being_worked_is_not_a_blocked_qualification() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -3), act("E2", "demo_request", 0),
+                         moves=[move("sales_working", -1)]))
+    assert blocked(ev) == []
+
+
+def test_one_reason_per_blocked_action_the_latest_occurrence() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", -2, "K1"), act("E2", "demo_request", -1, "K2"),
+                         act("E3", "demo_request", -3, "K4"), act("E4", "contact_us", -4, "K1"), fit_tier="3"))
+    assert blocked(ev) == [
+        "Bob Roe (CFO) requested a demo on 2026-11-19, which would qualify, but fit tier 3 is not a qualifying tier (1, 2)",
+        "Jane Doe (VP Engineering) asked to be contacted on 2026-11-16, which would qualify, but fit tier 3 is not "
+        "a qualifying tier (1, 2)",
+    ]
+    assert [r.event_ids for r in ev.reasons if r.rule == "qualifying_action_blocked"] == [("E2",), ("E4",)]
+
+
+def test_an_action_that_qualified_is_not_reported_as_blocked() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0)))
+    assert ev.status == "qualified"
+    assert blocked(ev) == []
+
+
+def test_a_blocked_action_that_earned_no_points_keeps_the_no_engagement_reason() -> None:
+    ev = evaluate(ledger(act("E1", "demo_request", 0), fit_tier="4"))  # tier 4: engagement earns nothing
+    assert texts(ev) == "nobody at the account has engaged yet | " + DEMO + "fit tier 4 is not a qualifying tier (1, 2)"
+
+
+# every kind of gate on one action, to check the checks evaluation applies against the phrases
+# that explain them
+GATED = compile_rules(rules_with(qualifying_actions=[{
+    **TECH_DEMO, "fit_tiers": ["1", "2"], "industries": ["Software"], "min_employees": 100, "max_employees": 5000,
+    "min_seniority": "director", "personas": ["engineering", "it", "finance"]}]))
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.sampled_from(["1", "2", "3", "C", None]), st.sampled_from(["Software", "software", "Retail", None]),
+       st.sampled_from([None, 50, 100, 2000, 5000, 9000]),
+       st.sampled_from([None, "VP Engineering", "CFO", "Software Engineer", "Head of IT", "Marketing Director",
+                        "Vice President", "Barista", "Office Manager"]))
+def test_a_qualifying_action_qualifies_exactly_when_no_gate_refuses(tier: str | None, industry: str | None,
+                                                                   employees: int | None, title: str | None) -> None:
+    person = Contact("K1", "A1", title=title, first_name="Jane", last_name="Doe")
+    account = {"fit_tier": tier, "industry": industry, "employees": employees}
+    ev = evaluate(ledger(act("E1", "demo_request", 0), contacts=[person], **account), rules=GATED)
+    (action,) = GATED.kind("demo_request", None, None)[3]
+    refused = action.gate_failures(AccountProfile("A1", **account), *GATED.titles.classify(title))
+    assert (status_of(ev, "K1") == "qualified") == (not refused)
+    who = f"Jane Doe ({title})" if title else "Jane Doe"
+    assert blocked(ev) == ([] if not refused else [
+        f"{who} requested a technical demo on 2026-11-20, which would qualify, but {' and '.join(refused)}"])
+
+
 # ================================================================ properties over random ledgers
 
 TITLES = [None, "VP Engineering", "CFO", "Software Engineer", "Head of IT", "Marketing Manager", "Barista"]
