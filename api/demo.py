@@ -4,7 +4,7 @@
 ~2,000 accounts: standalone companies plus families (a parent such as "Acme Corporation" with
 acme.com, and regional children such as "Acme GmbH" in DE with acme.de, owned by the territory's
 seller), several domains per account, some contacts (some on domains the account does not list,
-which the matcher learns as contact evidence) and owners by territory.
+which the matcher learns as contact evidence), owners by territory and fit tiers 1 to 3.
 ``demo`` is the ``leadmatch demo`` command that loads them.
 """
 from __future__ import annotations
@@ -50,6 +50,9 @@ _OWNERS = {
 _FIRST = ["Anna", "Ben", "Carla", "David", "Elif", "Felix", "Grace", "Hiro", "Ines", "Jamal", "Kara", "Luis"]
 _LAST = ["Schmidt", "Nguyen", "Garcia", "Okafor", "Rossi", "Kowalski", "Smith", "Tanaka", "Dubois", "Silva"]
 _TITLES = ["CFO", "Head of Procurement", "VP Engineering", "Marketing Manager", "IT Director", "CEO"]
+# the fit tiers the default qualification rules know (config/qualification.toml): their
+# qualifying actions count at tiers 1 and 2
+_FIT_TIERS = ("1", "2", "3")
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,7 +94,7 @@ def generate(n_accounts: int = 2000, seed: int = SEED) -> DemoData:
             domains=(f"{slug}.com", f"{slug}{rng.choice(('group', 'global', 'hq'))}.com"),
             country=home, region=_COUNTRIES[home][2], city=_COUNTRIES[home][3], owner=owner(home),
             aliases=(f"{base} {rng.choice(_GENERIC)}",) if rng.random() < 0.2 else (),
-            is_customer=rng.random() < 0.25, fit_tier=rng.choice("ABC"),
+            is_customer=rng.random() < 0.25, fit_tier=rng.choice(_FIT_TIERS),
             industry=words or rng.choice(_WORDS), employees=rng.randrange(500, 50_000, 50))
         accounts.append(parent)
         add_contacts(parent, list(parent.domains))
@@ -123,7 +126,7 @@ def generate(n_accounts: int = 2000, seed: int = SEED) -> DemoData:
         acc = AccountData(
             id=f"D{len(accounts) + 1:05d}", name=f"{base} {words} {form}", domains=tuple(domains),
             country=country, region=region, city=city, owner=owner(country),
-            is_customer=rng.random() < 0.15, fit_tier=rng.choice("ABC"), industry=words,
+            is_customer=rng.random() < 0.15, fit_tier=rng.choice(_FIT_TIERS), industry=words,
             employees=rng.randrange(10, 5000, 10))
         accounts.append(acc)
         add_contacts(acc, domains)
