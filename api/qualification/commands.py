@@ -25,7 +25,7 @@ SamplesOpt = Annotated[int, typer.Option(min=0, max=20, help="sample accounts sh
 MAX_REASON_CHARS = 110
 
 
-def _as_of(value: str | None) -> datetime | None:
+def parse_as_of(value: str | None) -> datetime | None:
     if value is None:
         return None
     try:
@@ -58,7 +58,7 @@ def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: i
     settings = console.settings()
     migrate(settings.database_url)
     engine = make_engine(settings.database_url)
-    on_written = _cache_dropper(settings) if apply else None
+    on_written = cache_dropper(settings) if apply else None
     try:
         with console.progress() as progress:
             task = progress.add_task(label, total=None)
@@ -72,7 +72,7 @@ def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: i
     return report
 
 
-def _cache_dropper(settings):  # noqa: ANN001, ANN202 - callable(ids) or None
+def cache_dropper(settings):  # noqa: ANN001, ANN202 - callable(ids) or None
     if not settings.redis_url:
         return None  # the in-process caches of running servers expire on their own (STATUS_TTL_SECONDS)
     import redis
@@ -138,7 +138,7 @@ def preview(
     """Show how many accounts the new rules would move from each stored status to each other
     one, with sample accounts and reasons. Changes nothing."""
     rules = _load_file(file)
-    report = _run(rules, apply=False, workers=workers, as_of=_as_of(as_of), samples=samples,
+    report = _run(rules, apply=False, workers=workers, as_of=parse_as_of(as_of), samples=samples,
                   label=f"evaluating with {rules.version}")
     print_report(report, f"rule set {rules.version}: stored status -> new status")
     out.print(_summary(report))
@@ -177,7 +177,7 @@ def apply(
                 rule_sets.record_applied(conn, rules, source)
     finally:
         engine.dispose()
-    report = _run(rules, apply=True, workers=workers, as_of=_as_of(as_of), samples=samples,
+    report = _run(rules, apply=True, workers=workers, as_of=parse_as_of(as_of), samples=samples,
                   label=f"applying {rules.version}")
     print_report(report, f"rule set {rules.version}: previous status -> new status")
     out.print(_summary(report))
@@ -220,7 +220,7 @@ def recompute(workers: WorkersOpt = 2, as_of: AsOfOpt = None, samples: SamplesOp
         rules = rule_sets.current_rules(engine, settings.qualification_rules)
     finally:
         engine.dispose()
-    report = _run(rules, apply=True, workers=workers, as_of=_as_of(as_of), samples=samples,
+    report = _run(rules, apply=True, workers=workers, as_of=parse_as_of(as_of), samples=samples,
                   label=f"recomputing with {rules.version}")
     if report.accounts_moved:
         print_report(report, f"rule set {rules.version}: previous status -> new status")

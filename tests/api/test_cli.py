@@ -93,20 +93,6 @@ def test_match_file_refuses_a_file_without_lead_columns(cli_env: str, tmp_path: 
     assert r.exit_code == 2 and "email" in r.output
 
 
-def test_demo_is_idempotent(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("DATABASE_URL", f"sqlite:///{tmp_path / 'demo.db'}")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    get_settings.cache_clear()
-    try:
-        first = runner.invoke(app, ["demo"])
-        assert first.exit_code == 0, first.output
-        assert "2000 created" in first.output and "curl" in first.output
-        second = runner.invoke(app, ["demo"])
-        assert "0 created, 0 updated, 2000 unchanged" in second.output
-    finally:
-        get_settings.cache_clear()
-
-
 def test_console_script_exits_with_the_commands_status(cli_env: str, tmp_path: Path) -> None:
     """``main`` (the installed ``leadmatch``) ends match-file without freeing the index: the
     results must still be complete and the exit status the command's."""
