@@ -266,4 +266,5 @@ REASONS: dict[str, Callable[[EvaluationState, Mapping[str, tuple[Reason, ...]]],
 }
 
 if set(REASONS) != set(ACCOUNT_CONDITIONS):
-    raise RuntimeError("matcher.qualification.conditions must implement exactly config.qualification.ACCOUNT_CONDITIONS")
+    raise RuntimeError("matcher.qualification.conditions must implement exactly "
+                       "config.qualification.ACCOUNT_CONDITIONS")

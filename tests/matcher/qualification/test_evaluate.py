@@ -519,7 +519,8 @@ def test_one_reason_per_blocked_action_the_latest_occurrence() -> None:
     ev = evaluate(ledger(act("E1", "demo_request", -2, "K1"), act("E2", "demo_request", -1, "K2"),
                          act("E3", "demo_request", -3, "K4"), act("E4", "contact_us", -4, "K1"), fit_tier="3"))
     assert blocked(ev) == [
-        "Bob Roe (CFO) requested a demo on 2026-11-19, which would qualify, but fit tier 3 is not a qualifying tier (1, 2)",
+        "Bob Roe (CFO) requested a demo on 2026-11-19, which would qualify, but fit tier 3 is not a qualifying "
+        "tier (1, 2)",
         "Jane Doe (VP Engineering) asked to be contacted on 2026-11-16, which would qualify, but fit tier 3 is not "
         "a qualifying tier (1, 2)",
     ]
