@@ -4,37 +4,33 @@ the reason it gives when it decided an account's status. This module checks at i
 implements exactly the configured names.
 
 The tests are one function, ``facts``, that answers every condition at once as bits of an int
-(one bit per condition, ``CONDITION_BITS``): ``since`` asks it at every time a fact can change,
-so one pass over contracts and opportunities beats a call per condition. ``account_mqa`` is the
-exception: it is decided in ``matcher.qualification.evaluate`` only when an entry of the decision
-list asks for it, because before ``as_of`` it costs a pass over the activities.
+(one bit per condition, ``matcher.qualification.rules.CONDITION_BITS``): ``since`` asks it at
+every time a fact can change, so one pass over contracts and opportunities beats a call per
+condition. ``account_mqa`` is the exception: it is decided in ``matcher.qualification.evaluate``
+only when an entry of the decision list asks for it, because before ``as_of`` it costs a pass
+over the activities.
 
-The functions take the ``EvaluationState`` of one ledger at ``as_of``
-(``matcher.qualification.evaluate``): what its one pass over the ledger aggregated.
+The functions read what one pass over a ledger aggregated at ``as_of`` (``LedgerAggregates``,
+the ``EvaluationState`` of ``matcher.qualification.evaluate``).
 """
 from __future__ import annotations
 
 from datetime import UTC, date, datetime, time, timedelta
-from typing import TYPE_CHECKING, Callable, Mapping
+from typing import Callable, Mapping, Protocol
 
 from config.qualification import ACCOUNT_CONDITIONS
-from matcher.qualification.ledger import Opportunity, Reason
+from matcher.qualification.ledger import AccountProfile, Contract, Opportunity, Reason
+from matcher.qualification.rules import CONDITION_BITS, CompiledQualification
 
-if TYPE_CHECKING:
-    from matcher.qualification.evaluate import EvaluationState
-
-__all__ = ["ACCOUNT_MQA", "CONDITION_BITS", "FACT_STATUSES", "NEG_INF", "REASONS", "day_text", "engagement_reasons",
-           "fact_times", "facts", "opportunity_times", "utc_day"]
+__all__ = ["FACT_STATUSES", "LedgerAggregates", "NEG_INF", "REASONS", "day_text", "engagement_reasons", "fact_times",
+           "facts", "opportunity_times", "utc_day"]
 
 # Stands for "before anything": an opportunity the CRM sent without any time.
 NEG_INF = datetime.min.replace(tzinfo=UTC)
 _ONE_DAY = timedelta(days=1)
 _TOP_EVENTS = 5  # contributing event ids named in a points reason
 
-# One bit per named condition: the facts of an account at a time are an int, and a decision-list
-# entry is two masks (must hold, must not hold), so deciding is a few integer operations per entry.
-CONDITION_BITS = {name: 1 << i for i, name in enumerate(ACCOUNT_CONDITIONS)}
-ACCOUNT_MQA = "account_mqa"
+# each condition's bit in the facts (matcher.qualification.rules)
 _FLAG_DISQUALIFIED = CONDITION_BITS["flag_disqualified"]
 _FLAG_PARTNER = CONDITION_BITS["flag_partner"]
 _ACTIVE_CONTRACT = CONDITION_BITS["active_contract"]
@@ -53,6 +49,23 @@ _ENGAGED_CONTACT = CONDITION_BITS["engaged_contact"]
 _ANY_ENGAGEMENT = CONDITION_BITS["any_engagement"]
 # the contact statuses facts() looks at: whether any contact is in each of them
 FACT_STATUSES = frozenset({"qualified", "sales_working", "opportunity_open", "nurture"})
+
+
+class LedgerAggregates(Protocol):
+    """What the conditions read of one ledger, aggregated by one pass over it at ``as_of``."""
+
+    rules: CompiledQualification
+    as_of: datetime
+    today: date  # the UTC day of as_of
+    profile: AccountProfile
+    contracts: tuple[Contract, ...]
+    # (opportunity, opened, closed or None while open at as_of, renewal stage moved at): opportunity_times()
+    opportunities: list[tuple[Opportunity, datetime, datetime | None, datetime | None]]
+    first_engagement: datetime | None  # the first activity that earned points
+    records: list[tuple]  # counted activities: (-decayed points, id, age, ...), see evaluate.py
+    points: float
+    recent_personas: set[str]  # engaged within the coverage window
+    replayed: dict[str, tuple]  # contact id -> (status, since, cause, changes)
 
 
 # ---------------------------------------------------------------- times
@@ -93,7 +106,7 @@ def opportunity_times(o: Opportunity, as_of: datetime) -> tuple[datetime | None,
 
 # ---------------------------------------------------------------- tests
 
-def facts(ev: EvaluationState, x: datetime, counts: Mapping[str, int]) -> int:
+def facts(ev: LedgerAggregates, x: datetime, counts: Mapping[str, int]) -> int:
     """The conditions (but account_mqa) that hold at ``x``, as bits; ``counts`` are the
     contacts per status at ``x``."""
     m = 0
@@ -144,7 +157,7 @@ def facts(ev: EvaluationState, x: datetime, counts: Mapping[str, int]) -> int:
     return m
 
 
-def fact_times(ev: EvaluationState) -> set[datetime]:
+def fact_times(ev: LedgerAggregates) -> set[datetime]:
     """Times at which a fact other than the contacts' statuses can change."""
     times: set[datetime] = set()
     p = ev.profile
@@ -172,7 +185,7 @@ def fact_times(ev: EvaluationState) -> set[datetime]:
 
 # ---------------------------------------------------------------- reasons (built once per account)
 
-def engagement_reasons(ev: EvaluationState) -> list[Reason]:
+def engagement_reasons(ev: LedgerAggregates) -> list[Reason]:
     """account_mqa, any_engagement, and the engagement summary that closes most accounts' reasons."""
     rules, n = ev.rules, len(ev.records)
     top = sorted(ev.records)[:_TOP_EVENTS]  # most decayed points first, then by (unique) id
@@ -189,7 +202,7 @@ def engagement_reasons(ev: EvaluationState) -> list[Reason]:
     return reasons
 
 
-def _open_opportunity_reasons(ev: EvaluationState, keep: Callable[[Opportunity], bool]) -> list[Reason]:
+def _open_opportunity_reasons(ev: LedgerAggregates, keep: Callable[[Opportunity], bool]) -> list[Reason]:
     out = []
     for o, opened, closed, _ in sorted(ev.opportunities, key=lambda r: r[0].id):
         if closed is None and keep(o):
@@ -200,7 +213,7 @@ def _open_opportunity_reasons(ev: EvaluationState, keep: Callable[[Opportunity],
     return out
 
 
-def _contract_reasons(ev: EvaluationState, active: bool) -> list[Reason]:
+def _contract_reasons(ev: LedgerAggregates, active: bool) -> list[Reason]:
     """The active contracts, or the contract that ended last."""
     d = ev.today
     if active:
@@ -214,7 +227,7 @@ def _contract_reasons(ev: EvaluationState, active: bool) -> list[Reason]:
     return [Reason("contract_ended", f"contract {last.id} ended on {last.ends_on.isoformat()}", (last.id,))]
 
 
-def _renewal_window_reasons(ev: EvaluationState) -> list[Reason]:
+def _renewal_window_reasons(ev: LedgerAggregates) -> list[Reason]:
     d, window = ev.today, ev.rules.renewal_window_days
     return [Reason("contract_in_renewal_window", f"contract {c.id} ends on {c.ends_on.isoformat()}, "
                    f"within the {window}-day renewal window", (c.id,))
@@ -222,7 +235,7 @@ def _renewal_window_reasons(ev: EvaluationState) -> list[Reason]:
             if c.active_on(d) and c.ends_on is not None and (c.ends_on - d).days <= window]
 
 
-def _renewal_reasons(ev: EvaluationState) -> list[Reason]:
+def _renewal_reasons(ev: LedgerAggregates) -> list[Reason]:
     out = []
     in_window = _renewal_window_reasons(ev)
     for o, _, closed, moved in sorted(ev.opportunities, key=lambda r: r[0].id):
@@ -238,14 +251,14 @@ def _renewal_reasons(ev: EvaluationState) -> list[Reason]:
     return out + in_window
 
 
-def _contacts_in(ev: EvaluationState, statuses: tuple[str, ...],
+def _contacts_in(ev: LedgerAggregates, statuses: tuple[str, ...],
                  by_contact: Mapping[str, tuple[Reason, ...]]) -> list[Reason]:
     return [r for cid, rep in sorted(ev.replayed.items()) if rep[0] in statuses for r in by_contact[cid]]
 
 
 # What each condition says when it decided the status (at as_of); by_contact holds the reasons of
 # every contact that is not Pre-Qualified.
-REASONS: dict[str, Callable[[EvaluationState, Mapping[str, tuple[Reason, ...]]], list[Reason]]] = {
+REASONS: dict[str, Callable[[LedgerAggregates, Mapping[str, tuple[Reason, ...]]], list[Reason]]] = {
     "flag_disqualified": lambda e, _: [Reason("flag_disqualified", "the account is flagged disqualified")],
     "flag_partner": lambda e, _: [Reason("flag_partner", "the account is flagged as a partner")],
     "active_contract": lambda e, _: _contract_reasons(e, active=True),

@@ -7,15 +7,10 @@ makes it. A move, once recorded, is a ledger entry the contact replay applies as
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Mapping
-
 from config.qualification import DEFAULT_MANUAL_MOVES
-from matcher.qualification.ledger import CONTACT_STATUSES
+from matcher.qualification.rules import CompiledQualification, manual_move_table
 
-if TYPE_CHECKING:
-    from matcher.qualification.rules import CompiledQualification
-
-__all__ = ["IllegalContactMove", "allowed_manual_moves", "manual_move_table", "validate_manual_move"]
+__all__ = ["IllegalContactMove", "allowed_manual_moves", "validate_manual_move"]
 
 
 class IllegalContactMove(ValueError):
@@ -26,11 +21,6 @@ class IllegalContactMove(ValueError):
         self.current, self.target, self.allowed = current, target, allowed
         listed = ", ".join(allowed) or "none"
         super().__init__(f"a contact cannot be moved from {current} to {target}; allowed: {listed}")
-
-
-def manual_move_table(moves: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
-    """current status -> the statuses a seller may move a contact to, for every contact status."""
-    return {s: tuple(moves.get(s, ())) for s in CONTACT_STATUSES}
 
 
 _DEFAULT_MOVES = manual_move_table(DEFAULT_MANUAL_MOVES)

@@ -13,16 +13,23 @@ import math
 from dataclasses import dataclass
 from typing import Callable
 
-from config.qualification import (MANUAL_CONTACT_STATES, NEGATION_PREFIX, SENIORITY_LEVELS, QualificationRules,
-                                  QualifyingAction)
-from matcher.qualification.conditions import ACCOUNT_MQA, CONDITION_BITS
-from matcher.qualification.contacts import manual_move_table
+from typing import Mapping
+
+from config.qualification import (ACCOUNT_CONDITIONS, MANUAL_CONTACT_STATES, NEGATION_PREFIX, SENIORITY_LEVELS,
+                                  QualificationRules, QualifyingAction)
 from matcher.qualification.ledger import CONTACT_STATUSES, AccountProfile
 from matcher.qualification.persona import TitleClassifier
 
-__all__ = ["ActivityKind", "CompiledQualification", "CompiledAction", "compile_rules"]
+__all__ = ["ACCOUNT_MQA", "ActivityKind", "CONDITION_BITS", "CompiledAction", "CompiledQualification",
+           "compile_rules", "manual_move_table"]
 
 _DAY_SECONDS = 86_400.0
+# One bit per named condition (matcher.qualification.conditions tests them): the facts of an
+# account at a time are an int, and a decision-list entry is two masks (must hold, must not
+# hold), so deciding is a few integer operations per entry. account_mqa is the exception: it is
+# decided only when an entry asks for it (matcher.qualification.evaluate).
+CONDITION_BITS = {name: 1 << i for i, name in enumerate(ACCOUNT_CONDITIONS)}
+ACCOUNT_MQA = "account_mqa"
 
 
 @dataclass(frozen=True, slots=True)
@@ -258,6 +265,12 @@ class CompiledQualification:
 
 def compile_rules(rules: QualificationRules) -> CompiledQualification:
     return CompiledQualification(rules)
+
+
+def manual_move_table(moves: Mapping[str, list[str]]) -> dict[str, tuple[str, ...]]:
+    """current status -> the statuses a seller may move a contact to, for every contact status
+    (matcher.qualification.contacts answers with it)."""
+    return {s: tuple(moves.get(s, ())) for s in CONTACT_STATUSES}
 
 
 def _entry_masks(status: str, conditions: tuple[tuple[str, bool], ...]) -> tuple[str, int, int, bool | None]:
