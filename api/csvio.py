@@ -52,7 +52,7 @@ def _check_length(row: dict, line: int, row_id: str | None) -> RowError | None:
     return None
 
 
-def _rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
+def read_rows(path: Path) -> Iterator[tuple[int, dict | None, str | None]]:
     """(line, row, error) for each data row; ``restkey`` catches rows with too many cells."""
     with open(path, newline="", encoding="utf-8-sig", errors="strict") as fh:
         reader = csv.DictReader(fh, restkey="__extra__")
@@ -84,7 +84,7 @@ def iter_accounts(path: str | Path) -> Iterator[Account | RowError]:
     missing = [c for c in ("id", "name") if c not in header]
     if missing:
         raise ValueError(f"{path.name}: missing column(s) {', '.join(missing)}")
-    for line, row, error in _rows(path):
+    for line, row, error in read_rows(path):
         if row is None:
             yield RowError(line, None, None, error or "unreadable row")
             continue

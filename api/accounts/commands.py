@@ -136,7 +136,7 @@ def _with_lines(file: Path, rows: list) -> list:
     from api import csvio
 
     lines = {}
-    for line, row, _e in csvio._rows(file):  # noqa: SLF001 - same package, same parser
+    for line, row, _e in csvio.read_rows(file):
         if row and row.get("id"):
             lines.setdefault(row["id"].strip(), line)
     return [(lines.get(a.id, 0), a) for _, a in rows]

@@ -57,13 +57,13 @@ from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence
 
 import orjson
-from sqlalchemy import Engine, Text, and_, any_, bindparam, cast, collate, func, insert, select, text, \
-    true, update
+from sqlalchemy import Engine, Text, and_, any_, cast, collate, func, insert, select, text, true, update
 from sqlalchemy import column as sql_column, table as sql_table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
 from api.qualification import store as ledger_store
+from api.qualification.store import status_since  # the per-write path's rule: both store the same row
 from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
                         ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, RecomputeRunRow,
                         RecomputeTouchedRow, StatusTransitionRow)
@@ -378,11 +378,6 @@ def _reasons(reasons: Sequence[L.Reason]) -> str:
     return _json([ledger_store.reason_json(r) for r in reasons])
 
 
-def _since(new_since: datetime | None, old_status_since: tuple | None, status: str, now: datetime) -> datetime:
-    # the per-write path's rule, so both paths store the same row for the same verdict
-    return ledger_store.status_since(new_since, old_status_since, status, now)
-
-
 def _differs(new: tuple, old: tuple, json_at: tuple[int, ...]) -> bool:
     """Stored row ``old`` differs from ``new`` (the same fields, JSON as text). JSON written by
     another serializer (the per-write path's) differs in spacing only: compared parsed."""
@@ -423,7 +418,7 @@ def _changes(evaluations: Sequence[L.AccountEvaluation], stored_acc: dict[str, t
     acc_log: list[tuple] = []
     for e in evaluations:
         old = stored_acc.get(e.account_id)
-        row = (e.account_id, e.status, _since(e.since, old, e.status, now), _reasons(e.reasons),
+        row = (e.account_id, e.status, status_since(e.since, old, e.status, now), _reasons(e.reasons),
                float(e.engagement_points), _json(e.personas_engaged), rule_version)
         if old is None or old[0] != e.status:
             acc_log.append(("account", e.account_id, e.account_id, now, row[2], old[0] if old else None, e.status,
@@ -434,7 +429,8 @@ def _changes(evaluations: Sequence[L.AccountEvaluation], stored_acc: dict[str, t
         for c in e.contacts:
             evaluated.add(c.contact_id)
             old_c = stored_con.get(c.contact_id)  # (account_id, status, since, ...)
-            row_c = (c.contact_id, e.account_id, c.status, _since(c.since, old_c[1:3] if old_c else None, c.status, now),
+            row_c = (c.contact_id, e.account_id, c.status,
+                     status_since(c.since, old_c[1:3] if old_c else None, c.status, now),
                      _reasons(c.reasons), c.persona, c.seniority, rule_version)
             if old_c is None or old_c[1] != c.status:
                 out.log.append(("contact", c.contact_id, e.account_id, now, row_c[3], old_c[1] if old_c else None,
