@@ -5,16 +5,17 @@ account with ``matcher.qualification.evaluate`` (this module decides nothing abo
 counts what would move (preview: the transition matrix from the stored statuses to the new ones,
 with sample accounts and their reasons) or stores the new statuses and logs every status that
 changed under the rule set's version. Both read the ledger table by table, never one account at
-a time, and group the rows into ``matcher.qualification.ledger.AccountLedger`` values with the same content and
-order per account as ``api.qualification.store.load_ledgers`` gives the per-write path.
+a time, through ``api.qualification.ledger_reader`` (the reader of the per-write path too, so
+both give the core the same ledger).
 
 PostgreSQL (``_stream_range``): the account ids are cut into a few contiguous ranges (twice as
 many as ``workers``, for balance), taken from a queue by ``workers`` processes. A process reads
 each ledger table of its range once, in one REPEATABLE READ snapshot, through server-side
 cursors ordered by account id (code-point order, so Python compares ids as PostgreSQL sorted
-them), merge-joins the streams account by account, and evaluates. One sequential scan per table
-and range: a slice-by-slice range read would fetch the activities of a few thousand accounts from
-pages all over the table, again and again (measured 3-4x the database time). Every
+them), merge-joins the streams account by account (``ledger_reader.stream_range``), and
+evaluates. One sequential scan per table and range: a slice-by-slice range read would fetch the
+activities of a few thousand accounts from pages all over the table, again and again (measured
+3-4x the database time). Every
 ``slice_size`` accounts it writes, in one transaction on a second connection:
 
 1. lock the slice's account rows (``FOR UPDATE`` in id order: the lock the per-write path takes
@@ -52,20 +53,18 @@ import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
-from itertools import chain, groupby, starmap
-from operator import itemgetter
 from typing import Any, Callable, Iterator, Sequence
 
 import orjson
-from sqlalchemy import Engine, Text, and_, any_, cast, collate, func, insert, select, text, true, update
+from sqlalchemy import Engine, Text, any_, cast, collate, func, insert, select, text, update
 from sqlalchemy import column as sql_column, table as sql_table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
-from api.qualification import store as ledger_store
+from api.qualification import ledger_reader, store as ledger_store
+from api.qualification.ledger_reader import in_range
 from api.qualification.store import status_since  # the per-write path's rule: both store the same row
-from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
-                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, RecomputeRunRow,
+from api.db.rows import (AccountRow, AccountStatusRow, ContactRow, ContactStatusRow, RecomputeRunRow,
                         RecomputeTouchedRow, StatusTransitionRow)
 from api.db import make_engine
 from api.db.bulk import chunks, id_array
@@ -78,15 +77,11 @@ from matcher.qualification.rules import CompiledQualification, compile_rules
 DEFAULT_SLICE_SIZE = 5000  # accounts per write transaction (and per lock)
 RANGES_PER_WORKER = 2  # PostgreSQL: read ranges per process; more balance, more table scans
 SORT_MEMORY = "256MB"  # PostgreSQL work_mem of the reading transactions
-STREAM_BATCH = 20_000  # rows per FETCH from a server-side cursor
 OLD_TRANSACTIONS_TIMEOUT = 60.0  # seconds to wait for transactions older than a run's announcement
-CODE_POINT_ORDER = "C"  # the collation whose order is Python's str order
 # (done accounts, total accounts) after each finished slice
 Progress = Callable[[int, int], None]
 
-_A, _C, _ACT = AccountRow.__table__, ContactRow.__table__, ActivityRow.__table__
-_O, _S, _K, _MV = (OpportunityRow.__table__, OpportunityStageChangeRow.__table__, ContractRow.__table__,
-                   ManualContactMoveRow.__table__)
+_A, _C = AccountRow.__table__, ContactRow.__table__
 _AS, _CS, _T = AccountStatusRow.__table__, ContactStatusRow.__table__, StatusTransitionRow.__table__
 _RUNS, _TOUCHED = RecomputeRunRow.__table__, RecomputeTouchedRow.__table__
 
@@ -167,67 +162,6 @@ class _Worker:
 # ---------------------------------------------------------------- the ledger, table by table
 
 
-def _in_range(column, lo: str | None, hi: str | None):  # noqa: ANN001, ANN202 - Column -> clause
-    conds = []
-    if lo is not None:
-        conds.append(column >= lo)
-    if hi is not None:
-        conds.append(column < hi)
-    return and_(*conds) if conds else true()
-
-
-def _opt_utc(value: datetime | None) -> datetime | None:
-    if value is None:
-        return None
-    return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value.astimezone(timezone.utc)
-
-
-# The account rows, and per child table: a SELECT whose first column is the account id, and the
-# order of an account's rows (the order load_ledgers gives them).
-_ACCOUNTS = select(_A.c.id, _A.c.name, _A.c.fit_tier, _A.c.industry, _A.c.employees, _A.c.disqualified,
-                   _A.c.partner, _A.c.disqualified_at, _A.c.partner_at)
-_CHILDREN: dict[str, tuple] = {
-    "contacts": (select(_C.c.account_id, _C.c.id, _C.c.title, _C.c.email, _C.c.first_name, _C.c.last_name,
-                        _C.c.created_at), _C.c.account_id, (_C.c.id,)),
-    "activities": (select(_ACT.c.account_id, *ledger_store.ACTIVITY_COLUMNS), _ACT.c.account_id,
-                   (_ACT.c.occurred_at, _ACT.c.id)),
-    "stage_changes": (select(_O.c.account_id, _S.c.opportunity_id, _S.c.stage, _S.c.at)
-                      .join(_O, _O.c.id == _S.c.opportunity_id), _O.c.account_id,
-                      (_S.c.opportunity_id, _S.c.at, _S.c.id)),
-    "opportunities": (select(_O.c.account_id, _O.c.id, _O.c.primary_contact_id, _O.c.owner, _O.c.type, _O.c.stage,
-                             _O.c.amount, _O.c.state, _O.c.opened_at, _O.c.closed_at), _O.c.account_id, (_O.c.id,)),
-    "contracts": (select(_K.c.account_id, _K.c.id, _K.c.starts_on, _K.c.ends_on), _K.c.account_id, (_K.c.id,)),
-    # a move belongs to the account its contact is at now
-    "manual_moves": (select(_C.c.account_id, _MV.c.contact_id, _MV.c.status, _MV.c.at, _MV.c.by, _MV.c.note)
-                     .join(_C, _C.c.id == _MV.c.contact_id), _C.c.account_id, (_MV.c.at, _MV.c.id)),
-}
-_rest = itemgetter(slice(1, None))
-
-
-def _assemble(p: tuple, contacts: Sequence[tuple], activities: Sequence[tuple], stage_changes: Sequence[tuple],
-              opportunities: Sequence[tuple], contracts: Sequence[tuple], moves: Sequence[tuple]) -> L.AccountLedger:
-    """One account's ledger from its rows (each child row starts with the account id)."""
-    changes: dict[str, list[L.StageChange]] = {}
-    for r in stage_changes:
-        changes.setdefault(r[1], []).append(L.StageChange(r[2], r[3]))
-    return L.AccountLedger(
-        account=L.AccountProfile(id=p[0], name=p[1], fit_tier=p[2], industry=p[3], employees=p[4],
-                                 disqualified=bool(p[5]), partner=bool(p[6]), disqualified_at=p[7],
-                                 partner_at=p[8]),
-        contacts=tuple(L.Contact(id=r[1], account_id=r[0], title=r[2], email=r[3], first_name=r[4], last_name=r[5],
-                                 created_at=_opt_utc(r[6])) for r in contacts),
-        # the columns are Activity's fields in order: no per-event Python code but the constructor
-        activities=tuple(starmap(L.Activity, map(_rest, activities))),
-        opportunities=tuple(L.Opportunity(id=r[1], account_id=r[0], state=r[7], type=r[4], stage=r[5],
-                                          primary_contact_id=r[2], owner=r[3], amount=r[6], opened_at=r[8],
-                                          closed_at=r[9], stage_changes=tuple(changes.get(r[1], ())))
-                            for r in opportunities),
-        contracts=tuple(L.Contract(id=r[1], account_id=r[0], starts_on=r[2], ends_on=r[3]) for r in contracts),
-        manual_moves=tuple(L.ManualContactMove(contact_id=r[1], status=r[2], at=r[3], by=r[4], note=r[5])
-                           for r in moves),
-    )
-
-
 def _count(res: _SliceResult, ledgers: Sequence[L.AccountLedger]) -> None:
     res.accounts += len(ledgers)
     for lg in ledgers:
@@ -246,7 +180,7 @@ def _compiled(conn, stmt) -> tuple[str, dict]:  # noqa: ANN001
 def _rows(conn, stmt) -> list[tuple]:  # noqa: ANN001
     """All rows of a SELECT. PostgreSQL: through the driver's own cursor, one fetchall, no
     per-value processing (the session time zone is UTC, so times arrive as aware UTC values,
-    equal to what ``models.UTCDateTime`` gives the per-write path); SQLite: through SQLAlchemy,
+    equal to what ``UTCDateTime`` gives the per-write path); SQLite: through SQLAlchemy,
     whose column types turn the stored text into aware UTC times."""
     if conn.dialect.name != "postgresql":
         return conn.execute(stmt).all()
@@ -254,66 +188,6 @@ def _rows(conn, stmt) -> list[tuple]:  # noqa: ANN001
     with conn.connection.driver_connection.cursor() as cur:
         cur.execute(sql, params)
         return cur.fetchall()
-
-
-def _read_range(conn, lo: str | None, hi: str | None) -> list[L.AccountLedger]:  # noqa: ANN001
-    """The ledgers of the accounts with ``lo <= id < hi``, in id order: one query per table."""
-    profiles = _rows(conn, _ACCOUNTS.where(_in_range(_A.c.id, lo, hi)).order_by(_A.c.id))
-    grouped = []
-    for stmt, key, within in _CHILDREN.values():
-        by_account: dict[str, list[tuple]] = {}
-        for r in _rows(conn, stmt.where(_in_range(key, lo, hi)).order_by(*within)):
-            rows = by_account.get(r[0])
-            if rows is None:
-                by_account[r[0]] = rows = []
-            rows.append(r)
-        grouped.append(by_account)
-    return [_assemble(p, *(g.get(p[0], ()) for g in grouped)) for p in profiles]
-
-
-class _Groups:
-    """One server-side cursor's rows, ordered by account id, handed out account by account
-    (grouped in C by ``itertools.groupby``: no Python code per row)."""
-
-    def __init__(self, cursor) -> None:  # noqa: ANN001 - psycopg.ServerCursor
-        batches = iter(lambda: cursor.fetchmany(STREAM_BATCH), [])
-        self._groups = groupby(chain.from_iterable(batches), itemgetter(0))
-        self._key, self._group = next(self._groups, (None, None))
-
-    def take(self, account_id: str) -> list[tuple] | tuple:
-        """The rows of ``account_id``; rows of smaller ids (no such account) are skipped."""
-        key = self._key
-        while key is not None and key < account_id:
-            key, self._group = next(self._groups, (None, None))
-        if key != account_id:
-            self._key = key
-            return ()
-        rows = list(self._group)
-        self._key, self._group = next(self._groups, (None, None))
-        return rows
-
-
-def _stream_ledgers(dbapi_conn, lo: str | None, hi: str | None) -> Iterator[L.AccountLedger]:  # noqa: ANN001
-    """The ledgers of the accounts with ``lo <= id < hi`` (code-point order), one sequential read
-    per table through server-side cursors, in the connection's current transaction."""
-    from sqlalchemy.dialects import postgresql
-
-    dialect = postgresql.psycopg.dialect()
-
-    def declare(name: str, stmt) -> object:  # noqa: ANN001
-        compiled = stmt.compile(dialect=dialect)
-        cur = dbapi_conn.cursor(name=f"recompute_{name}")
-        cur.execute(str(compiled), compiled.params)
-        return cur
-
-    def ordered(key) -> object:  # noqa: ANN001
-        return collate(key, CODE_POINT_ORDER)
-
-    accounts = declare("accounts", _ACCOUNTS.where(_in_range(ordered(_A.c.id), lo, hi)).order_by(ordered(_A.c.id)))
-    children = [_Groups(declare(name, stmt.where(_in_range(ordered(key), lo, hi)).order_by(ordered(key), *within)))
-                for name, (stmt, key, within) in _CHILDREN.items()]
-    for p in chain.from_iterable(iter(lambda: accounts.fetchmany(STREAM_BATCH), [])):
-        yield _assemble(p, *(g.take(p[0]) for g in children))
 
 
 # ---------------------------------------------------------------- stored statuses
@@ -346,9 +220,9 @@ def _stored_statuses(conn, accounts_where, contacts_where: Sequence, full: bool 
 
 def _stored_in_range(conn, lo: str | None, hi: str | None, full: bool) -> tuple[dict[str, tuple], dict[str, tuple]]:  # noqa: ANN001
     # contacts stored under these accounts, and those now here still stored under their old account
-    moved_in = _CS.c.contact_id.in_(select(_C.c.id).where(_in_range(_C.c.account_id, lo, hi)))
-    return _stored_statuses(conn, _in_range(_AS.c.account_id, lo, hi),
-                            [_in_range(_CS.c.account_id, lo, hi), moved_in], full)
+    moved_in = _CS.c.contact_id.in_(select(_C.c.id).where(in_range(_C.c.account_id, lo, hi)))
+    return _stored_statuses(conn, in_range(_AS.c.account_id, lo, hi),
+                            [in_range(_CS.c.account_id, lo, hi), moved_in], full)
 
 
 def _any(column, values: list[str]):  # noqa: ANN001, ANN202 - Column -> clause
@@ -489,11 +363,6 @@ def _write_postgres(conn, changes: _Changes, account_ids: list[str]) -> None:  #
         cur.close()
 
 
-def _lock_range(conn, lo: str | None, hi: str | None) -> None:  # noqa: ANN001
-    """The per-write path's lock (``ledger_store.lock_accounts``), for a whole id range."""
-    conn.execute(select(_A.c.id).where(_in_range(_A.c.id, lo, hi)).order_by(_A.c.id).with_for_update()).all()
-
-
 def _lock_ids(conn, account_ids: list[str]) -> set[str]:  # noqa: ANN001
     """The per-write path's lock for these accounts, in its order; the ids that still exist."""
     return {r[0] for r in _rows(conn, select(_A.c.id).where(_any(_A.c.id, account_ids)).order_by(_A.c.id)
@@ -567,7 +436,7 @@ def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
     with _cyclic_gc_paused(), w.engine.connect() as conn:
         if job.apply:  # SQLite's write lock before reading: nothing can commit between read and write
             conn.exec_driver_sql("BEGIN IMMEDIATE")
-        ledgers = _read_range(conn, lo, hi)
+        ledgers = ledger_reader.read_range(conn, lo, hi)
         stored_acc, stored_con = _stored_in_range(conn, lo, hi, full=job.apply)
         evaluations = [evaluate_account(lg, w.compiled, job.as_of) for lg in ledgers]
         _count(res, ledgers)
@@ -623,7 +492,7 @@ def _write_slice(w: _Worker, ledgers: list[L.AccountLedger]) -> _SliceResult:
                 touched = {r[0] for r in _rows(conn, select(_TOUCHED.c.account_id).where(_TOUCHED.c.run_id == job.run_id)
                                                .where(_any(_TOUCHED.c.account_id, ids)))}
             if touched:
-                fresh = ledger_store.load_ledgers(Session(bind=conn), touched)
+                fresh = ledger_reader.load_ledgers(conn, touched)
                 at = job.as_of if job.as_of_given else datetime.now(timezone.utc)
                 renewed = {i: evaluate(lg, compiled, at) for i, lg in fresh.items()}
                 evaluations = [renewed.get(e.account_id, e) for e in evaluations]
@@ -653,7 +522,7 @@ def _stream_range(w: _Worker, lo: str | None, hi: str | None) -> Iterator[_Slice
             dbapi.execute("SET LOCAL TIME ZONE 'UTC'")
             dbapi.execute(f"SET LOCAL work_mem = '{SORT_MEMORY}'")
             batch: list[L.AccountLedger] = []
-            for ledger in _stream_ledgers(dbapi, lo, hi):
+            for ledger in ledger_reader.stream_range(dbapi, lo, hi):
                 batch.append(ledger)
                 if len(batch) >= w.job.slice_size:
                     yield _write_slice(w, batch)
@@ -810,7 +679,8 @@ def recompute_all(engine: Engine, compiled_rules: CompiledQualification, as_of: 
             total = conn.scalar(select(func.count()).select_from(_A)) or 0
         if total < workers * slice_size:
             workers = 1  # less than a slice per process: starting processes would cost more than it saves
-        ranges, _ = slice_bounds(engine, -(-max(total, 1) // (workers * RANGES_PER_WORKER)), CODE_POINT_ORDER)
+        ranges, _ = slice_bounds(engine, -(-max(total, 1) // (workers * RANGES_PER_WORKER)),
+                                 ledger_reader.CODE_POINT_ORDER)
         report.workers = workers = min(workers, len(ranges))
     else:
         ranges, total = slice_bounds(engine, max(1, slice_size))

@@ -25,7 +25,7 @@ from api.deps import STATUS_TTL_SECONDS, Services, ServicesDep, SessionDep, stat
 from api.errors import Conflict, FieldError, NotFound, ValidationFailed
 from api.qualification import recompute, rule_sets
 from api.qualification import service as qualification
-from api.qualification import store as ledger_store
+from api.qualification import ledger_reader, store as ledger_store
 from api.errors import check_item_count, error_responses, invalid_items
 from api.qualification.schemas import (ACTIVITY_EXAMPLE, AccountContactsOut, AccountFlagsIn, AccountStatusOut,
                                        ActivityIn, ActivityIngestOut, ContactMoveIn, ContactMoveOut, ContractIn,
@@ -158,7 +158,7 @@ def move_contact(contact_id: ContactId, move: ContactMoveIn, session: SessionDep
         message = f"{move.at.isoformat()} is in the future (future_tolerance_seconds)"
         raise ValidationFailed(f"invalid request: at: {message}", [FieldError("at", message)])
     ledger_store.lock_accounts(session, [account_id])
-    ledger = ledger_store.load_ledger(session, account_id)
+    ledger = ledger_reader.load_ledger(session, account_id)
     assert ledger is not None  # the contact's account row exists: contacts are checked on upsert
     current = next(c.status for c in services.qualifier.evaluate(ledger, now).contacts if c.contact_id == contact_id)
     if current != move.status:

@@ -18,7 +18,7 @@ from typing import Any, Collection
 import orjson
 from sqlalchemy.orm import Session
 
-from api.qualification import store as ledger_store
+from api.qualification import ledger_reader, store as ledger_store
 from config.qualification import QualificationRules
 from matcher.qualification import ledger as L
 from matcher.qualification.contacts import IllegalContactMove, validate_manual_move
@@ -61,7 +61,7 @@ class Qualifier:
             return []
         now = now or _now()
         ledger_store.lock_accounts(session, ids)
-        ledgers = ledger_store.load_ledgers(session, ids)
+        ledgers = ledger_reader.load_ledgers(session, ids)
         evaluations = [self.evaluate(ledgers[i], now) for i in ids if i in ledgers]
         ledger_store.save_evaluations(session, evaluations, rule_version=self.version, now=now)
         return ids
@@ -108,7 +108,7 @@ def account_view(session: Session, qualifier: Qualifier,
         contacts = ledger_store.read_contact_states(session, account_id)
         if all(c["status"] is not None for c in contacts):
             return stored, contacts
-    ledger = ledger_store.load_ledger(session, account_id)
+    ledger = ledger_reader.load_ledger(session, account_id)
     if ledger is None:
         return None
     return _evaluated_view(qualifier, ledger)

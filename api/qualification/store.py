@@ -13,8 +13,8 @@ set-based; opportunities and contracts are stored by ``api.db.bulk.upsert``.
 - An activity names its person by ``contact_id`` or by ``email``. An email that is no contact's
   yet is kept (``contact_id`` NULL) and attached by ``follow_contacts`` once a contact with that
   email is stored. ``activities.account_id`` is a copy of the contact's account, kept in step.
-- Reading: ``load_ledgers`` builds ``matcher.qualification.ledger.AccountLedger`` values (a handful of
-  queries per chunk of accounts). Writing the core's verdicts: ``save_evaluations`` upserts the
+- Reading the ledger back as ``matcher.qualification.ledger.AccountLedger`` values is
+  ``api.qualification.ledger_reader``'s. Writing the core's verdicts: ``save_evaluations`` upserts the
   current account and contact statuses and appends a ``status_transitions`` row for every
   status that changed; unchanged verdicts write nothing, so recomputing twice is a no-op.
 """
@@ -23,14 +23,14 @@ from __future__ import annotations
 import hashlib
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
-from typing import Any, Collection, Iterable, Sequence
+from typing import Any, Collection, Sequence
 
 import orjson
 from sqlalchemy import bindparam, delete, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.accounts.store import existing_account_ids
-from api.db.bulk import (CHUNK, Problem, UpsertReport, chunks, hold_write_lock, insert_or_skip, inserted_here,
+from api.db.bulk import (Problem, UpsertReport, chunks, hold_write_lock, insert_or_skip, inserted_here,
                          raise_if_any, update_rows, upsert, utc_now)
 from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactRow, ContactStatusRow, ContractRow,
                         ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow, StatusTransitionRow)
@@ -395,85 +395,6 @@ def forget_account(session: Session, account_id: str) -> None:
     session.execute(update(_ACTIVITIES).where(_ACTIVITIES.c.account_id == account_id)
                     .values(email=func.coalesce(_ACTIVITIES.c.email, contact_email), account_id=None,
                             contact_id=None))
-
-
-# ---------------------------------------------------------------- reading ledgers
-
-
-def activity_from_row(r) -> L.Activity:  # noqa: ANN001 - a row of ACTIVITY_COLUMNS
-    return L.Activity(id=r[0], type=r[1], occurred_at=r[2], contact_id=r[3], email=r[4], channel=r[5],
-                      campaign_id=r[6], asset_id=r[7], page_kind=r[8], direction=r[9])
-
-
-ACTIVITY_COLUMNS = (ActivityRow.id, ActivityRow.type, ActivityRow.occurred_at, ActivityRow.contact_id,
-                    ActivityRow.email, ActivityRow.channel, ActivityRow.campaign_id, ActivityRow.asset_id,
-                    ActivityRow.page_kind, ActivityRow.direction)
-
-
-def load_ledgers(session: Session, account_ids: Iterable[str]) -> dict[str, L.AccountLedger]:
-    """The ledgers of those of ``account_ids`` that exist, seven queries per chunk of accounts.
-    Everything is ordered (time, then id) so the core sees the same input on every database."""
-    out: dict[str, L.AccountLedger] = {}
-    for chunk in chunks(sorted(set(account_ids)), CHUNK):
-        ids = list(chunk)
-        profiles = {r[0]: L.AccountProfile(id=r[0], name=r[1], fit_tier=r[2], industry=r[3], employees=r[4],
-                                           disqualified=bool(r[5]), partner=bool(r[6]), disqualified_at=r[7],
-                                           partner_at=r[8])
-                    for r in session.execute(select(AccountRow.id, AccountRow.name, AccountRow.fit_tier,
-                                                    AccountRow.industry, AccountRow.employees,
-                                                    AccountRow.disqualified, AccountRow.partner,
-                                                    AccountRow.disqualified_at, AccountRow.partner_at)
-                                             .where(AccountRow.id.in_(ids)))}
-        if not profiles:
-            continue
-        parts: dict[str, dict[str, list]] = {i: {"contacts": [], "activities": [], "opportunities": [],
-                                                 "contracts": [], "manual_moves": []} for i in profiles}
-        contact_account: dict[str, str] = {}
-        for r in session.execute(select(ContactRow.id, ContactRow.account_id, ContactRow.title, ContactRow.email,
-                                        ContactRow.first_name, ContactRow.last_name, ContactRow.created_at)
-                                 .where(ContactRow.account_id.in_(ids)).order_by(ContactRow.id)):
-            contact_account[r[0]] = r[1]
-            parts[r[1]]["contacts"].append(L.Contact(id=r[0], account_id=r[1], title=r[2], email=r[3],
-                                                     first_name=r[4], last_name=r[5],
-                                                     created_at=_opt_utc(r[6])))
-        for r in session.execute(select(ActivityRow.account_id, *ACTIVITY_COLUMNS)
-                                 .where(ActivityRow.account_id.in_(ids))
-                                 .order_by(ActivityRow.occurred_at, ActivityRow.id)):
-            parts[r[0]]["activities"].append(activity_from_row(r[1:]))
-        stage_changes: dict[str, list[L.StageChange]] = {}
-        o, s = _OPPORTUNITIES, _STAGE_CHANGES
-        for opp_id, stage, at in session.execute(
-                select(s.c.opportunity_id, s.c.stage, s.c.at).join(o, o.c.id == s.c.opportunity_id)
-                .where(o.c.account_id.in_(ids)).order_by(s.c.opportunity_id, s.c.at, s.c.id)):
-            stage_changes.setdefault(opp_id, []).append(L.StageChange(stage, at))
-        for r in session.execute(select(OpportunityRow.id, *[getattr(OpportunityRow, f) for f in _OPPORTUNITY_FIELDS])
-                                 .where(OpportunityRow.account_id.in_(ids)).order_by(OpportunityRow.id)):
-            (opp_id, account_id, primary, owner, kind, stage, amount, state, opened_at, closed_at) = r
-            parts[account_id]["opportunities"].append(L.Opportunity(
-                id=opp_id, account_id=account_id, state=state, type=kind, stage=stage, primary_contact_id=primary,
-                owner=owner, amount=amount, opened_at=opened_at, closed_at=closed_at,
-                stage_changes=tuple(stage_changes.get(opp_id, ()))))
-        for r in session.execute(select(ContractRow.id, ContractRow.account_id, ContractRow.starts_on,
-                                        ContractRow.ends_on).where(ContractRow.account_id.in_(ids))
-                                 .order_by(ContractRow.id)):
-            parts[r[1]]["contracts"].append(L.Contract(id=r[0], account_id=r[1], starts_on=r[2], ends_on=r[3]))
-        mv = _MOVES
-        for r in session.execute(select(mv.c.contact_id, mv.c.status, mv.c.at, mv.c.by, mv.c.note)
-                                 .join(ContactRow.__table__, ContactRow.__table__.c.id == mv.c.contact_id)
-                                 .where(ContactRow.__table__.c.account_id.in_(ids)).order_by(mv.c.at, mv.c.id)):
-            parts[contact_account[r[0]]]["manual_moves"].append(
-                L.ManualContactMove(contact_id=r[0], status=r[1], at=r[2], by=r[3], note=r[4]))
-        for account_id, profile in profiles.items():
-            p = parts[account_id]
-            out[account_id] = L.AccountLedger(
-                account=profile, contacts=tuple(p["contacts"]), activities=tuple(p["activities"]),
-                opportunities=tuple(p["opportunities"]), contracts=tuple(p["contracts"]),
-                manual_moves=tuple(p["manual_moves"]))
-    return out
-
-
-def load_ledger(session: Session, account_id: str) -> L.AccountLedger | None:
-    return load_ledgers(session, [account_id]).get(account_id)
 
 
 def contact_account(session: Session, contact_id: str) -> str | None:

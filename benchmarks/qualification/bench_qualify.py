@@ -310,7 +310,7 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     touched by the ingested events."""
     from sqlalchemy import select
 
-    from api.qualification import store as ledger_store
+    from api.qualification import ledger_reader
     from api.db.rows import AccountStatusRow, ContactRow
     from api.db import make_engine, make_sessionmaker
     from api.qualification.rule_sets import current_rules
@@ -322,7 +322,7 @@ def _check_current(url: str, bodies: list[bytes], n: int) -> tuple[int, int]:
     compiled = compile_rules(current_rules(engine))
     with make_sessionmaker(engine)() as s:
         accounts = sorted(set(s.scalars(select(ContactRow.account_id).where(ContactRow.id.in_(contacts)))))[:n]
-        ledgers = ledger_store.load_ledgers(s, accounts)
+        ledgers = ledger_reader.load_ledgers(s, accounts)
         stored = dict(s.execute(select(AccountStatusRow.account_id, AccountStatusRow.status)
                                 .where(AccountStatusRow.account_id.in_(accounts))).all())
     engine.dispose()

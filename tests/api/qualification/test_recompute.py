@@ -2,7 +2,7 @@
 and PostgreSQL. No mocks: a varied ledger (contacts with titles, events by contact and by email,
 unmatched events, opportunities with stage changes, contracts, flags, manual moves) is written with
 the project's storage functions, then the bulk path is checked against the per-account path
-(``ledger_store.load_ledgers`` + ``matcher.qualification.evaluate.evaluate_account`` + ``save_evaluations``).
+(``ledger_reader.load_ledgers`` + ``matcher.qualification.evaluate.evaluate_account`` + ``save_evaluations``).
 """
 from __future__ import annotations
 
@@ -15,7 +15,7 @@ import pytest
 from sqlalchemy import func, select
 from typer.testing import CliRunner
 
-from api.qualification import store as ledger_store, recompute, rule_sets
+from api.qualification import ledger_reader, store as ledger_store, recompute, rule_sets
 from api.accounts import store
 from api.db.rows import AccountRow, AccountStatusRow, ContactRow, ContactStatusRow, StatusTransitionRow
 from api.db import make_engine, make_sessionmaker, session_scope
@@ -125,7 +125,7 @@ def per_account(url: str, rules=None) -> dict[str, L.AccountEvaluation]:  # noqa
     engine = make_engine(url)
     with make_sessionmaker(engine)() as s:
         ids = list(s.scalars(select(AccountRow.id)))
-        ledgers = ledger_store.load_ledgers(s, ids)
+        ledgers = ledger_reader.load_ledgers(s, ids)
     engine.dispose()
     return {i: evaluate_account(ledgers[i], compiled, AS_OF) for i in ids}
 

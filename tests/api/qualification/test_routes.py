@@ -447,7 +447,7 @@ def test_two_writers_on_one_account_store_a_verdict_that_saw_both(database_url: 
     """The second writer waits for the first (row lock on PostgreSQL, the write lock on SQLite)
     and then evaluates a ledger with both events: the last verdict stored is never one that
     missed the other writer's event."""
-    from api.qualification import store as ledger_store
+    from api.qualification import ledger_reader, store as ledger_store
     from api.accounts import store
     from api.db import make_engine, make_sessionmaker, session_scope
     from api.qualification.service import Qualifier
@@ -488,7 +488,7 @@ def test_two_writers_on_one_account_store_a_verdict_that_saw_both(database_url: 
     with sessions() as s:
         stored = ledger_store.read_account_status(s, "A1")
         stored_contacts = {c["id"]: c["status"] for c in ledger_store.read_contact_states(s, "A1")}
-        truth = qualifier.evaluate(ledger_store.load_ledger(s, "A1"))
+        truth = qualifier.evaluate(ledger_reader.load_ledger(s, "A1"))
     engine.dispose()
     assert stored_contacts == {c.contact_id: c.status for c in truth.contacts}
     assert stored_contacts["K2"] == "qualified" and stored_contacts["K1"] != "pre_qualified"

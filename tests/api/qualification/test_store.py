@@ -6,7 +6,7 @@ from datetime import date, datetime, timedelta, timezone
 import pytest
 from sqlalchemy import func, select
 
-from api.qualification import store as ledger_store
+from api.qualification import ledger_reader, store as ledger_store
 from api.accounts import store
 from api.db.rows import (AccountRow, AccountStatusRow, ActivityRow, ContactStatusRow, OpportunityRow,
                         OpportunityStageChangeRow)
@@ -96,7 +96,7 @@ def test_unmatched_events_are_kept_and_attach_when_the_contact_appears(sessions)
         assert ledger_store.follow_contacts(s, report.changed_ids) == {"A2"}
     with sessions() as s:
         rows = dict(s.execute(select(ActivityRow.id, ActivityRow.contact_id)).all())
-        ledgers = ledger_store.load_ledgers(s, ["A1", "A2"])
+        ledgers = ledger_reader.load_ledgers(s, ["A1", "A2"])
     assert rows == {"E1": "K3", "E2": "K1"}
     assert [a.id for a in ledgers["A2"].activities] == ["E1"]
     # resending the event as first sent (by email) is still the same event
@@ -111,7 +111,7 @@ def test_events_follow_a_contact_that_moves_to_another_account(sessions) -> None
         ledger_store.follow_contacts(s, report.changed_ids)
     assert touched == {"A1", "A2"}
     with sessions() as s:
-        ledgers = ledger_store.load_ledgers(s, ["A1", "A2"])
+        ledgers = ledger_reader.load_ledgers(s, ["A1", "A2"])
     assert [a.id for a in ledgers["A1"].activities] == ["E2"]
     assert [a.id for a in ledgers["A2"].activities] == ["E1"]
 
@@ -139,7 +139,7 @@ def test_opportunity_stage_changes_keep_their_times(sessions) -> None:  # noqa: 
                                           closed_at=later + timedelta(days=1)), now=later + timedelta(days=1))
     assert report.updated == 1
     with sessions() as s:
-        (o,) = ledger_store.load_ledger(s, "A1").opportunities
+        (o,) = ledger_reader.load_ledger(s, "A1").opportunities
     assert o.opened_at == opened  # kept though later syncs left it out
     assert [(c.stage, c.at) for c in o.stage_changes] == [
         ("discovery", opened), ("proposal", later), ("negotiation", later + timedelta(hours=3))]
@@ -179,7 +179,7 @@ def test_contracts_upsert_validate_and_move_between_accounts(sessions) -> None: 
                                           L.Contract("C3", "ghost", date(2026, 1, 1))])
     assert problems(exc) == [(0, "ends_on"), (1, "account_id")]
     with sessions() as s:
-        ledgers = ledger_store.load_ledgers(s, ["A1", "A2"])
+        ledgers = ledger_reader.load_ledgers(s, ["A1", "A2"])
     assert ledgers["A1"].contracts == () and ledgers["A2"].contracts == (L.Contract("C1", "A2", date(2026, 1, 1)),)
 
 
@@ -194,8 +194,8 @@ def test_a_ledger_has_everything_with_utc_times(sessions) -> None:  # noqa: ANN0
         ledger_store.record_manual_move(s, L.ManualContactMove("K2", "disqualified", T0, by="Lena"), now=NOW)
         s.execute(AccountRow.__table__.update().where(AccountRow.id == "A1").values(fit_tier="1", employees=900))
     with sessions() as s:
-        ledger = ledger_store.load_ledger(s, "A1")
-        assert ledger_store.load_ledger(s, "ghost") is None
+        ledger = ledger_reader.load_ledger(s, "A1")
+        assert ledger_reader.load_ledger(s, "ghost") is None
     assert ledger.account == L.AccountProfile("A1", "Acme Corporation", fit_tier="1", employees=900,
                                               disqualified=True, disqualified_at=T0)  # set first at T0
     assert [c.id for c in ledger.contacts] == ["K1", "K2"] and ledger.contacts[0].title == "VP Engineering"
