@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import csv
-import multiprocessing
 import os
 import time
 from pathlib import Path
@@ -12,7 +11,7 @@ from typing import Annotated, Iterable, Iterator
 
 import typer
 
-from api import console
+from api import console, procs
 
 MATCH_CHUNK = 20000  # leads read per step; their distinct answers are matched together
 OUT_COLUMNS = ("lead_id", "decision", "account_id", "confidence", "owner", "reasons")
@@ -178,11 +177,6 @@ def _chunks(items: Iterable, size: int) -> Iterator[list]:
         yield chunk
 
 
-# The index of a forked matching process: inherited (copy-on-write: built once, never
-# pickled), or restored by the process itself from a snapshot it inherited.
-_FORKED_INDEX = None
-
-
 # fewer distinct leads than this are matched here when this process has the index
 FORK_MIN_LEADS = 64
 
@@ -193,34 +187,34 @@ HAND_OVER_MAX_BYTES = 48 * 2**20
 
 
 def _can_fork(workers: int) -> bool:
-    return workers > 1 and "fork" in multiprocessing.get_all_start_methods()
+    return workers > 1 and procs.can_fork()
 
 
-def _restore_in_fork(snapshot, rules) -> None:  # noqa: ANN001 - index_snapshot.Snapshot, MatchingRules
-    global _FORKED_INDEX
+def _restore_in_fork(snapshot, rules):  # noqa: ANN001, ANN202 - index_snapshot.Snapshot, MatchingRules -> AccountIndex | None
     from api.matching import index_snapshot
     from matcher.matching.index import bulk_building
 
     with bulk_building():
-        _FORKED_INDEX = index_snapshot.restore(snapshot, rules)
-    if _FORKED_INDEX is not None:
-        _FORKED_INDEX.settle(collect=False)
+        index = index_snapshot.restore(snapshot, rules)
+    if index is not None:
+        index.settle(collect=False)
+    return index
 
 
-def _answer_in_fork(leads: list) -> list[tuple]:
-    if _FORKED_INDEX is None:
+def _answer_in_fork(index, leads: list) -> list[tuple]:  # noqa: ANN001 - AccountIndex | None
+    if index is None:
         raise RuntimeError("the index snapshot could not be restored in a matching process")
-    return [_answer_columns(_FORKED_INDEX.match(lead)) for lead in leads]
+    return [_answer_columns(index.match(lead)) for lead in leads]
 
 
 @contextlib.contextmanager
 def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountIndex | Snapshot
     """A function from distinct leads to their output columns, in order: in this process, or
-    spread over ``workers`` forked processes that share the built index or restore it from
-    the snapshot ``source``. Only distinct leads are sent (``distinct.match_distinct`` leaves out the
-    ones answered before), so the processes carry the matching and this one the reading,
+    spread over ``workers`` forked processes (``api.procs``) that share the built index
+    (inherited copy-on-write: built once, never pickled) or restore it from the snapshot
+    ``source``. Only distinct leads are sent (``distinct.match_distinct`` leaves out the ones
+    answered before), so the processes carry the matching and this one the reading,
     deduplicating and writing."""
-    global _FORKED_INDEX
     from api.matching import index_snapshot
 
     index = None if isinstance(source, index_snapshot.Snapshot) else source
@@ -233,28 +227,23 @@ def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountI
             raise RuntimeError("a snapshot is handed to matching processes only when they can be forked")
         yield here
         return
-    context = multiprocessing.get_context("fork")
     if index is not None:
-        _FORKED_INDEX = index
-        pool = context.Pool(workers)
+        initializer, initargs = (lambda: index), ()  # forked: the child's is this one, shared copy-on-write
     else:
         from config import load_matching_rules
 
-        pool = context.Pool(workers, initializer=_restore_in_fork,
-                            initargs=(source, load_matching_rules(console.settings().matching_rules)))
+        initializer, initargs = _restore_in_fork, (source, load_matching_rules(console.settings().matching_rules))
+    with procs.Pool(_answer_in_fork, processes=workers, start_method="fork", initializer=initializer,
+                    initargs=initargs, name="a matching process") as pool:
 
-    def spread(leads: list) -> list[tuple]:
-        if index is not None and len(leads) < FORK_MIN_LEADS:
-            return here(leads)
-        size = -(-len(leads) // (workers * 4))  # a few parts each, so a slow part does not hold the rest
-        parts = pool.map(_answer_in_fork, [leads[i:i + size] for i in range(0, len(leads), size)])
-        return [columns for part in parts for columns in part]
+        def spread(leads: list) -> list[tuple]:
+            if index is not None and len(leads) < FORK_MIN_LEADS:
+                return here(leads)
+            size = -(-len(leads) // (workers * 4))  # a few parts each, so a slow part does not hold the rest
+            parts = pool.map([leads[i:i + size] for i in range(0, len(leads), size)])
+            return [columns for part in parts for columns in part]
 
-    try:
         yield spread
-    finally:
-        pool.terminate()
-        _FORKED_INDEX = None
 
 
 def _count_lines(path: Path) -> int:

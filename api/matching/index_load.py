@@ -3,10 +3,9 @@
 Most of a build is preparing accounts (names normalised, domains split by the Public Suffix
 List: ``AccountIndex.prepare``), which is pure and independent per account. For a large table
 the id order is cut into slices; each slice is read and prepared in its own *spawned* process
-(not forked: the API process has threads and a Redis client, and a fork would copy their locks
-mid-use; as with any spawn, the program's main module must be import-safe, i.e. guarded by
-``if __name__ == "__main__"``, as the ``leadmatch`` script, uvicorn and pytest are) and sent back in chunks as plain tuples (``matcher.matching.keys.pack_features``). This process
-only files them (``AccountIndex.add_prepared``). The result is the index a one-process build
+(``api.procs``; not forked: the API process has threads and a Redis client, and a fork would copy
+their locks mid-use) and sent back in chunks as plain tuples (``matcher.matching.keys.pack_features``).
+This process only files them (``AccountIndex.add_prepared``). The result is the index a one-process build
 makes: same accounts, same postings, so the same answers.
 """
 from __future__ import annotations
@@ -14,15 +13,12 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
-import multiprocessing
 import os
-import queue as queue_mod
-import time
-import traceback
-from typing import Callable
+from typing import Callable, Iterator
 
 from sqlalchemy import Engine
 
+from api import procs
 from api.matching import store
 from api.db import make_engine
 from config.matching import MatchingRules
@@ -33,7 +29,7 @@ from matcher.matching.index import bulk_building
 # Below this, starting processes (about a second each) costs more than it saves.
 PARALLEL_MIN_ACCOUNTS = 100_000
 CHUNK = 2_000
-WORKER_TIMEOUT_S = 600  # no chunk for this long: the worker is stuck or dead
+WORKER_TIMEOUT_S = 600  # no chunk for this long: the workers are stuck
 
 Progress = Callable[[int], None]
 
@@ -87,63 +83,38 @@ def _fill(index: AccountIndex, engine: Engine, rules: MatchingRules, cuts: list[
 
 def _build_in_processes(url: str, rules: MatchingRules, bounds: list, index: AccountIndex,
                         progress: Progress | None) -> None:
-    ctx = multiprocessing.get_context("spawn")
-    chunks = ctx.Queue(maxsize=4 * len(bounds))  # back-pressure: workers wait while we file
-    procs = [ctx.Process(target=_prepare_slice, args=(url, rules, low, high, chunks), daemon=True)
-             for low, high in bounds]
-    for p in procs:
-        p.start()
-    try:
-        running = len(procs)
-        quiet_since = time.monotonic()
-        while running:
-            try:
-                msg = chunks.get(timeout=1.0)
-            except queue_mod.Empty:
-                # a process that died without a word (killed, or it could not even start)
-                dead = [p for p in procs if p.exitcode not in (None, 0)]
-                if dead:
-                    raise RuntimeError(f"index build: a loading process failed (exit code {dead[0].exitcode})") from None
-                if time.monotonic() - quiet_since > WORKER_TIMEOUT_S:
-                    raise RuntimeError("index build: the loading processes sent nothing for "
-                                       f"{WORKER_TIMEOUT_S} s") from None
-                continue
-            quiet_since = time.monotonic()
-            if msg is None:
-                running -= 1
-            elif isinstance(msg, str):
-                raise RuntimeError(f"index build: a loading process failed:\n{msg}")
-            else:
-                for packed in msg:
-                    index.add_prepared(keys.unpack_features(packed))
-                if progress:
-                    progress(len(msg))
-        for p in procs:
-            p.join()
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
+    # back-pressure: a few chunks per process wait here while this process files
+    with procs.Pool(_prepare_slice, processes=len(bounds), start_method="spawn", initializer=_SlicePreparer,
+                    initargs=(url, rules), finalizer=_SlicePreparer.close, results_backlog=4 * len(bounds),
+                    quiet_timeout=WORKER_TIMEOUT_S, name="index build: a loading process") as pool:
+        for chunk in pool.as_completed(bounds):
+            for packed in chunk:
+                index.add_prepared(keys.unpack_features(packed))
+            if progress:
+                progress(len(chunk))
 
 
-def _prepare_slice(url: str, rules: MatchingRules, low: str | None, high: str | None,
-                   out: "multiprocessing.Queue") -> None:
-    """In a spawned process: read the accounts with ``low <= id < high``, prepare them and
-    send them in chunks; then None (done) or a traceback (failed)."""
-    gc.disable()  # this process only makes acyclic records, then exits
-    try:
-        preparer = AccountIndex(rules)
-        engine = make_engine(url)
-        chunk: list[tuple] = []
-        with engine.connect() as conn:
-            for account in store.load_accounts(conn, id_range=(low, high)):
-                chunk.append(keys.pack_features(preparer.prepare(account)))
-                if len(chunk) >= CHUNK:
-                    out.put(chunk)
-                    chunk = []
-        if chunk:
-            out.put(chunk)
-        engine.dispose()
-        out.put(None)
-    except BaseException:  # noqa: BLE001 - reported to the parent, which raises it
-        out.put(traceback.format_exc())
+class _SlicePreparer:
+    """A loading process's engine and preparing index (the process only makes acyclic records,
+    then exits: the cyclic GC stays off)."""
+
+    def __init__(self, url: str, rules: MatchingRules) -> None:
+        gc.disable()
+        self.preparer = AccountIndex(rules)
+        self.engine = make_engine(url)
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+
+def _prepare_slice(state: _SlicePreparer, bounds: tuple[str | None, str | None]) -> Iterator[list[tuple]]:
+    """In a loading process: the accounts with ``low <= id < high``, prepared and packed, in chunks."""
+    chunk: list[tuple] = []
+    with state.engine.connect() as conn:
+        for account in store.load_accounts(conn, id_range=bounds):
+            chunk.append(keys.pack_features(state.preparer.prepare(account)))
+            if len(chunk) >= CHUNK:
+                yield chunk
+                chunk = []
+    if chunk:
+        yield chunk

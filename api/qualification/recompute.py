@@ -46,10 +46,8 @@ writes nothing.
 from __future__ import annotations
 
 import gc
-import multiprocessing
 import resource
 import time
-import traceback
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -61,6 +59,7 @@ from sqlalchemy import column as sql_column, table as sql_table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
 
+from api import procs
 from api.qualification import ledger_reader, store as ledger_store
 from api.qualification.ledger_reader import in_range
 from api.qualification.store import status_since  # the per-write path's rule: both store the same row
@@ -592,25 +591,9 @@ def note_touched(session: Session, account_ids: Sequence[str]) -> None:
 # ---------------------------------------------------------------- processes
 
 
-class _WorkerFailed:
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-
-def _stream_worker(job: _Job, ranges, results) -> None:  # noqa: ANN001 - multiprocessing queues
-    """A worker process: take ranges until the queue says stop; every slice's result goes back."""
-    try:
-        w = _Worker(job)
-        try:
-            while (bounds := ranges.get()) is not None:
-                for res in _stream_range(w, *bounds):
-                    results.put(res)
-        finally:
-            w.close()
-    except BaseException:  # noqa: BLE001 - reported to the caller, who raises
-        results.put(_WorkerFailed(traceback.format_exc()))
-    finally:
-        results.put(None)
+def _stream_slices(w: _Worker, bounds: tuple[str | None, str | None]) -> Iterator[_SliceResult]:
+    """In a worker process (``api.procs``): one range, a result per written slice."""
+    return _stream_range(w, *bounds)
 
 
 def _results(job: _Job, engine: Engine, compiled: CompiledQualification,
@@ -627,30 +610,9 @@ def _results(job: _Job, engine: Engine, compiled: CompiledQualification,
         return
     # spawn, not fork: the caller may hold threads (a progress bar, a server's thread pool) and
     # pooled connections that a forked child must not inherit
-    ctx = multiprocessing.get_context("spawn")
-    tasks, results = ctx.Queue(), ctx.Queue()
-    for bounds in ranges:
-        tasks.put(bounds)
-    for _ in range(workers):
-        tasks.put(None)
-    procs = [ctx.Process(target=_stream_worker, args=(job, tasks, results), daemon=True) for _ in range(workers)]
-    for p in procs:
-        p.start()
-    try:
-        running = workers
-        while running:
-            res = results.get()
-            if res is None:
-                running -= 1
-            elif isinstance(res, _WorkerFailed):
-                raise RuntimeError(f"a recompute worker failed:\n{res.text}")
-            else:
-                yield res
-    finally:
-        for p in procs:
-            if p.is_alive():
-                p.terminate()
-            p.join()
+    with procs.Pool(_stream_slices, processes=workers, start_method="spawn", initializer=_Worker, initargs=(job,),
+                    finalizer=_Worker.close, name="a recompute worker") as pool:
+        yield from pool.as_completed(ranges)
 
 
 def recompute_all(engine: Engine, compiled_rules: CompiledQualification, as_of: datetime | None = None, *,
