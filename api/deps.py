@@ -4,9 +4,10 @@
 ``app.state``; the getters are ``async def`` on purpose: a plain ``def`` dependency would hop to
 the thread pool on every request, which the hot path (``/v1/match``) cannot afford.
 
-``SessionDep`` owns the transaction: it commits when the handler returned, rolls
-back when it raised, and only after a successful commit runs the callbacks registered with
-``api.db.after_commit`` (index refresh, Redis notification, cache invalidation). Its scope is
+``SessionDep`` owns the transaction (through ``api.db.session_scope``, the owner outside requests
+too): it commits when the handler returned, rolls back when it raised, and only after a
+successful commit runs the callbacks registered with ``api.db.after_commit`` (index refresh,
+Redis notification, cache invalidation). Its scope is
 "function", so the commit happens before the response is sent and a failed commit is an error
 response, never a 200 for data that was not stored.
 """
@@ -89,17 +90,8 @@ ServicesDep = Annotated[Services, Depends(get_services)]
 
 
 def get_session(services: ServicesDep) -> Iterator[Session]:
-    session = services.sessions()
-    try:
+    with db.session_scope(services.sessions) as session:
         yield session
-        session.commit()
-    except BaseException:
-        session.rollback()
-        db.discard_after_commit(session)
-        raise
-    finally:
-        session.close()
-    db.run_after_commit(session)
 
 
 SessionDep = Annotated[Session, Depends(get_session, scope="function")]

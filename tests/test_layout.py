@@ -5,6 +5,9 @@
   (``store._chunks(...)``);
 - ``config/`` is a leaf: it imports neither ``matcher/`` nor ``api/``;
 - ``matcher/`` is the pure core: no ``api/``, no web framework, database or cache client;
+- stores, services and the ledger reader never commit, roll back or open a transaction: the
+  request (``api.deps.get_session``), the command (``api.db.session_scope``) or the bulk recompute
+  owns it (api/db/engine.py);
 - no import cycles between modules. Every import counts, wherever it is written: at the top,
   inside a function (an import moved into a function to break a cycle still is one) or under
   ``if TYPE_CHECKING:`` (the dependency is there, only its execution is put off).
@@ -138,6 +141,24 @@ def test_the_core_does_no_io() -> None:
     assert not found, "\n".join(found)
 
 
+# modules that work in a transaction someone else opened
+TRANSACTION_USERS = ("store", "service", "ledger_reader")
+TRANSACTION_CALLS = ("commit", "rollback", "begin", "begin_nested", "session_scope")
+
+
+def test_stores_and_services_never_own_a_transaction() -> None:
+    found = []
+    for module, path in MODULES.items():
+        if module.split(".")[-1] not in TRANSACTION_USERS:
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.Call):
+                name = node.func.attr if isinstance(node.func, ast.Attribute) else getattr(node.func, "id", None)
+                if name in TRANSACTION_CALLS:
+                    found.append(f"{path.relative_to(REPO)}:{node.lineno}: {name}()")
+    assert not found, "transactions are their caller's:\n" + "\n".join(found)
+
+
 def _graph() -> dict[str, dict[str, Use]]:
     """module -> {module of ours it imports: the first such import}."""
     graph: dict[str, dict[str, Use]] = {m: {} for m in MODULES}
@@ -202,4 +223,6 @@ def test_the_checks_see_what_they_check() -> None:
     assert any(u.target == "api.matching.index_snapshot" for u in imports)  # imported inside a function
     graph = _graph()
     assert "api.db" in graph["api.deps"] and len(MODULES) > 40
+    assert {"api.accounts.store", "api.qualification.store", "api.qualification.service",
+            "api.qualification.ledger_reader"} <= {m for m in MODULES if m.split(".")[-1] in TRANSACTION_USERS}
     assert _cycles({"a": {"b": None}, "b": {"c": None}, "c": {"a": None}, "d": {"a": None}}) == [["a", "b", "c"]]  # type: ignore[dict-item]

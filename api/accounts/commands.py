@@ -73,7 +73,7 @@ def import_accounts(
     """
     from api import csvio
     from api.accounts import store
-    from api.db import make_engine, make_sessionmaker, migrate as run
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
 
     settings = console.settings()
     run(settings.database_url)
@@ -92,7 +92,7 @@ def import_accounts(
         raise typer.Exit(2) from None
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    with sessions() as session:
+    with session_scope(sessions) as session:
         valid, problems = _valid_account_rows(rows, session)
         if problems:  # again with line numbers (csvio reports them only for unreadable rows)
             valid, problems = _valid_account_rows(_with_lines(file, rows), session)
@@ -157,7 +157,7 @@ def import_contacts(
     """Upsert contacts from a CSV. Rows with an unknown account or a malformed email are skipped."""
     from api.qualification import service as qualification_service
     from api.accounts import store
-    from api.db import make_engine, make_sessionmaker, migrate as run
+    from api.db import make_engine, make_sessionmaker, migrate as run, session_scope
     from matcher import normalize
 
     settings = console.settings()
@@ -188,7 +188,7 @@ def import_contacts(
                                                      get("title"))))
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
-    with sessions() as session:
+    with session_scope(sessions) as session:
         known = store.existing_account_ids(session, {c.account_id for _, c in rows})
     errors.extend(f"line {line} (id {c.id}): account_id: account {c.account_id!r} does not exist"
                   for line, c in rows if c.account_id not in known)

@@ -2,9 +2,15 @@
 
 ``make_engine`` knows the two databases we support: SQLite gets WAL (readers do not block the
 writer, so two processes can share one file), a busy timeout and enforced foreign keys;
-PostgreSQL gets a pre-ping pool. ``session_scope`` is the transaction owner for code outside a
-request (the CLI); inside a request ``api.deps.get_session`` plays that role. Store functions
-never commit: whoever opened the transaction decides.
+PostgreSQL gets a pre-ping pool.
+
+Who commits: ``session_scope`` is the transaction owner, for a request (``api.deps.get_session``
+opens it around the handler) and for code outside one (the CLI commands, the index's background
+refresh). Stores, services and readers take the session or connection they are given and never
+commit: whoever opened the transaction decides. The one other owner is the bulk recompute
+(``api.qualification.recompute``): Core-level writes of a slice at a time, each slice its own
+transaction on its own connection, documented there. Code that only reads may use
+``engine.connect()``: leaving it rolls back.
 """
 from __future__ import annotations
 

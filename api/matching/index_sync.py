@@ -25,6 +25,7 @@ import orjson
 
 from api.matching import index_load
 from api.matching import store
+from api.db import session_scope
 from config.matching import MatchingRules
 from matcher.matching.index import AccountIndex
 from matcher.matching.types import Lead, MatchResult
@@ -113,7 +114,7 @@ class IndexSync:
         ids = sorted(set(ids))
         if not ids:
             return
-        with self._sessions() as session:
+        with session_scope(self._sessions) as session:
             found = store.load_accounts_by_id(session, ids)
         with self._lock:
             if self._loading:

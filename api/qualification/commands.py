@@ -157,7 +157,7 @@ def apply(
     """Make the rules the active rule set, then recompute every status from the ledger and log
     each move under the rule set's version. Running it again changes nothing."""
     from api.qualification import rule_sets
-    from api.db import make_engine, migrate
+    from api.db import make_engine, make_sessionmaker, migrate, session_scope
     from config import load_qualification_rules
 
     settings = console.settings()
@@ -167,14 +167,14 @@ def apply(
     engine = make_engine(settings.database_url)
     try:
         # recorded first, so API processes switch before the recompute, not after it (api.qualification.rule_sets)
-        with engine.begin() as conn:
-            active = rule_sets.active_rule_set(conn)
+        with session_scope(make_sessionmaker(engine)) as session:
+            active = rule_sets.active_rule_set(session)
             if active is not None and active.version == rules.version and active.rules != rules:
                 console.err.print(f"[red]error:[/] rule set version {rules.version!r} is already active with other rules; "
                           "give the new rules their own version (or none: a content hash is used)")
                 raise typer.Exit(2)
             if active is None or active.version != rules.version:
-                rule_sets.record_applied(conn, rules, source)
+                rule_sets.record_applied(session, rules, source)
     finally:
         engine.dispose()
     report = _run(rules, apply=True, workers=workers, as_of=parse_as_of(as_of), samples=samples,

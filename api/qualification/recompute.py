@@ -9,7 +9,8 @@ a time, through ``api.qualification.ledger_reader`` (the reader of the per-write
 both give the core the same ledger).
 
 PostgreSQL (``_stream_range``): the account ids are cut into a few contiguous ranges (twice as
-many as ``workers``, for balance), taken from a queue by ``workers`` processes. A process reads
+many as ``workers``, for balance), taken from a queue by ``workers`` spawned processes
+(``api.procs``). A process reads
 each ledger table of its range once, in one REPEATABLE READ snapshot, through server-side
 cursors ordered by account id (code-point order, so Python compares ids as PostgreSQL sorted
 them), merge-joins the streams account by account (``ledger_reader.stream_range``), and
@@ -34,6 +35,12 @@ takes SQLite's write lock first (``BEGIN IMMEDIATE``), then reads the slice's le
 range query per table, evaluates and writes with executemany. SQLite admits one writer, so
 there is nothing to gain from processes and no write can slip between read and write.
 
+Transactions: this module is the transaction owner of the bulk path (outside a request, where
+``api.db.session_scope`` would be; the stores and the reader it calls never commit). Each slice is
+one transaction on a connection of its own (``_slice_transaction``), the run's bookkeeping one
+``engine.begin()`` each (``_announce_run``, ``_finish_run``), and a range's reading snapshot a
+read-only transaction rolled back when the range is done (``_stream_range``).
+
 Consistency given, on both: every slice is atomic, and the last verdict stored for an account
 has seen every ledger change the per-write path committed before it was written, under the
 active rule set. The run as a whole is not one transaction: while it runs, a reader may see some
@@ -54,7 +61,7 @@ from datetime import datetime, timezone
 from typing import Any, Callable, Iterator, Sequence
 
 import orjson
-from sqlalchemy import Engine, Text, any_, cast, collate, func, insert, select, text, update
+from sqlalchemy import Connection, Engine, Text, any_, cast, collate, func, insert, select, text, update
 from sqlalchemy import column as sql_column, table as sql_table
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import Session
@@ -392,6 +399,19 @@ def _write_sqlite(conn, changes: _Changes) -> None:  # noqa: ANN001
 
 
 @contextmanager
+def _slice_transaction(w: _Worker) -> Iterator[Connection]:
+    """The bulk path's transaction owner: a slice is one transaction on a connection of its own,
+    committed when the slice's code returns from an apply, rolled back when it raised or only
+    previewed (a preview writes nothing). Nothing it calls commits."""
+    with w.engine.connect() as conn:
+        yield conn  # an exception leaves here: closing the connection rolls back
+        if w.job.apply:
+            conn.commit()
+        else:
+            conn.rollback()
+
+
+@contextmanager
 def _cyclic_gc_paused() -> Iterator[None]:
     """A slice allocates millions of small acyclic objects (rows, ledger records, verdicts): the
     cyclic collector would traverse them again and again (a quarter of the read time) and find
@@ -432,7 +452,7 @@ def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
     """One range of accounts, read, evaluated and written in one transaction."""
     job = w.job
     res = _SliceResult(tally=TransitionTally(job.samples_per_cell))
-    with _cyclic_gc_paused(), w.engine.connect() as conn:
+    with _cyclic_gc_paused(), _slice_transaction(w) as conn:
         if job.apply:  # SQLite's write lock before reading: nothing can commit between read and write
             conn.exec_driver_sql("BEGIN IMMEDIATE")
         ledgers = ledger_reader.read_range(conn, lo, hi)
@@ -441,11 +461,9 @@ def _run_slice(w: _Worker, lo: str | None, hi: str | None) -> _SliceResult:
         _count(res, ledgers)
         _tally(res, evaluations, stored_acc, stored_con)
         if not job.apply:
-            conn.rollback()
             return _finish(res, _Changes())
         changes = _changes(evaluations, stored_acc, stored_con, w.compiled.version, job.now)
         _write_sqlite(conn, changes)
-        conn.commit()
     return _finish(res, changes)
 
 
@@ -476,7 +494,7 @@ def _write_slice(w: _Worker, ledgers: list[L.AccountLedger]) -> _SliceResult:
     evaluations = [evaluate(lg, compiled, job.as_of) for lg in ledgers]
     _count(res, ledgers)
     ids = [e.account_id for e in evaluations]
-    with w.engine.connect() as conn:
+    with _slice_transaction(w) as conn:
         conn.exec_driver_sql("SET LOCAL TIME ZONE 'UTC'")  # see _rows
         # Every statement here looks rows up by key. The status tables may have just been filled
         # by this run (the first apply) while their statistics still describe them empty: the
@@ -502,11 +520,9 @@ def _write_slice(w: _Worker, ledgers: list[L.AccountLedger]) -> _SliceResult:
         stored_acc, stored_con = _stored_of(conn, ids, contact_ids, full=job.apply)
         _tally(res, evaluations, stored_acc, stored_con)
         if not job.apply:
-            conn.rollback()
             return _finish(res, _Changes())
         changes = _changes(evaluations, stored_acc, stored_con, compiled.version, job.now)
         _write_postgres(conn, changes, ids)
-        conn.commit()
     return _finish(res, changes)
 
 

@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from api.accounts import service as account_service
 from api.accounts import store
+from api.db import session_scope
 from api.deps import STATUS_TTL_SECONDS, Services, ServicesDep, SessionDep, status_cache_key
 from api.errors import Conflict, FieldError, NotFound, ValidationFailed
 from api.qualification import recompute, rule_sets
@@ -55,7 +56,7 @@ def _view(session: Session, services: Services, account_id: str) -> tuple[dict[s
 
 
 def _status_bytes(services: Services, account_id: str) -> bytes:
-    with services.sessions() as session:
+    with session_scope(services.sessions) as session:
         body = qualification.encode(qualification.status_document(account_id, *_view(session, services, account_id)))
     services.cache.set(status_cache_key(account_id), body, ttl=STATUS_TTL_SECONDS)
     return body
