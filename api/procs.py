@@ -30,6 +30,7 @@ the built index and answer parts of a list of leads, in order).
 from __future__ import annotations
 
 import multiprocessing
+import pickle
 import queue as queue_mod
 import time
 import traceback
@@ -52,20 +53,26 @@ def can_fork() -> bool:
 def _serve(work: Callable, initializer: Callable | None, initargs: tuple, finalizer: Callable | None,
            tasks: Any, results: Any) -> None:
     """A worker process: tasks until told to stop; every result, and any failure, goes back."""
+
+    def send(seq: int | None, kind: str, value: Any) -> None:
+        # pickled here, not in the queue's feeder thread: a result that does not pickle is this
+        # worker's failure, reported, instead of a message lost and a caller waiting for it
+        results.put(pickle.dumps((seq, kind, value), pickle.HIGHEST_PROTOCOL))
+
     try:
         state = initializer(*initargs) if initializer is not None else None
         while (message := tasks.get()) is not None:
             seq, task, streamed = message
             if streamed:
                 for item in work(state, task):
-                    results.put((seq, _ITEM, item))
-                results.put((seq, _DONE, None))
+                    send(seq, _ITEM, item)
+                send(seq, _DONE, None)
             else:
-                results.put((seq, _DONE, work(state, task)))
+                send(seq, _DONE, work(state, task))
         if finalizer is not None:
             finalizer(state)
     except BaseException:  # noqa: BLE001 - reported to the caller, who raises it
-        results.put((None, _FAILED, traceback.format_exc()))
+        send(None, _FAILED, traceback.format_exc())
 
 
 class Pool:
@@ -128,7 +135,8 @@ class Pool:
 
     def _submit(self, tasks: Iterable, *, streamed: bool) -> set[int]:
         if self._broken:
-            raise RuntimeError(f"this pool of {self._name}es failed or was abandoned; start a new one")
+            raise RuntimeError(f"a pool whose worker failed, or whose results were abandoned, takes no more work "
+                               f"({self._name}); start a new one")
         pending = set()
         for task in tasks:
             self._tasks.put((self._next_seq, task, streamed))
@@ -140,7 +148,7 @@ class Pool:
         quiet_since = time.monotonic()
         while True:
             try:
-                message = self._results.get(timeout=POLL_SECONDS)
+                message = pickle.loads(self._results.get(timeout=POLL_SECONDS))
             except queue_mod.Empty:
                 self._check_alive()
                 if self._quiet_timeout is not None and time.monotonic() - quiet_since > self._quiet_timeout:
@@ -160,7 +168,7 @@ class Pool:
         deadline = time.monotonic() + POLL_SECONDS
         while time.monotonic() < deadline:  # its last words may still be on their way
             try:
-                message = self._results.get(timeout=max(0.0, deadline - time.monotonic()))
+                message = pickle.loads(self._results.get(timeout=max(0.0, deadline - time.monotonic())))
             except queue_mod.Empty:
                 break
             if message[1] == _FAILED:
@@ -181,5 +189,6 @@ class Pool:
                 p.terminate()
         for p in self._processes:
             p.join()
+        self._tasks.cancel_join_thread()  # tasks no worker will take: do not wait to send them at exit
         self._tasks.close()
         self._results.close()

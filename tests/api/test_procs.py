@@ -46,6 +46,10 @@ def _die_on_three(state: None, x: int) -> int:
     return x
 
 
+def _unpicklable(state: None, x: int):  # noqa: ANN202
+    return (lambda: x) if x == 2 else x
+
+
 def _no_state(url: str) -> None:
     raise ConnectionError(f"cannot reach {url}")
 
@@ -96,6 +100,12 @@ def test_a_failing_task_is_raised_here_with_the_workers_traceback(method: str) -
     assert message.startswith("a test worker failed:")
     assert "ValueError: three is not allowed here" in message and "_raise_on_three" in message
     assert all(not p.is_alive() for p in pool._processes)  # noqa: SLF001
+
+
+def test_a_result_that_cannot_be_sent_back_is_the_workers_failure() -> None:
+    with pytest.raises(procs.WorkerFailed, match="(?s)failed:.*pickle"):
+        with procs.Pool(_unpicklable, processes=1, start_method="spawn", quiet_timeout=20) as pool:
+            pool.map(range(4))
 
 
 def test_a_failing_initializer_is_raised_here() -> None:
