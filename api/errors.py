@@ -15,11 +15,16 @@ Every error response has the same shape::
 ``fields`` is empty when no single field is at fault; a ``Conflict`` adds its own keys (an illegal
 contact move answers ``"current"`` and ``"allowed"``). FastAPI's own request validation errors
 are converted to ``ValidationFailed`` with readable field paths (``items[3].email`` rather than
-``["body", 3, "email"]``). Anything else is a bug: it is logged and answered with a plain 500.
+``["body", 3, "email"]``), and so is a body FastAPI cannot even decode (not UTF-8, nested too
+deep), which FastAPI itself answers with a bare 400 no operation documents: it is a 422 naming
+``body``, like malformed JSON. A method the path does not have is a 405 whose ``Allow`` lists the
+methods the OpenAPI document has for that path (Starlette's names only the methods of the first
+route it met). Anything else is a bug: it is logged and answered with a plain 500.
 """
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
@@ -156,18 +161,52 @@ async def _leadmatch_handler(_request: Request, exc: Exception) -> JSONBytesResp
     return _render(exc)
 
 
-async def _validation_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
-    assert isinstance(exc, RequestValidationError)
-    fields = pydantic_errors(exc.errors())
+def _invalid_request(fields: list[FieldError]) -> JSONBytesResponse:
     summary = "invalid request: " + "; ".join(f"{f.field}: {f.message}" for f in fields[:3])
     return _render(ValidationFailed(summary, fields))
 
 
-async def _http_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
+async def _validation_handler(_request: Request, exc: Exception) -> JSONBytesResponse:
+    assert isinstance(exc, RequestValidationError)
+    return _invalid_request(pydantic_errors(exc.errors()))
+
+
+_OPERATIONS = {"get", "put", "post", "delete", "options", "head", "patch", "trace"}
+
+
+def documented_methods(request: Request) -> str | None:
+    """For ``Allow``: the methods the OpenAPI document lists for the path this request names (HEAD
+    with GET, which Starlette answers too), or None for a path the document does not list."""
+    path = request.scope["path"]
+    methods: set[str] = set()
+    for template, operations in request.app.openapi()["paths"].items():
+        # a path parameter is one segment, as Starlette's default convertor matches it
+        pattern = "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/"))
+        if re.fullmatch(pattern, path):
+            methods.update(method.upper() for method in operations if method in _OPERATIONS)
+    if not methods:
+        return None
+    if "GET" in methods:
+        methods.add("HEAD")
+    return ", ".join(sorted(methods))
+
+
+async def _http_handler(request: Request, exc: Exception) -> JSONBytesResponse:
     # Starlette's own 404 (unknown route), 405 and the like, in our error shape
     assert isinstance(exc, StarletteHTTPException)
+    if exc.status_code == 400:
+        # FastAPI raises a bare 400 only when it cannot turn the body into JSON at all (bytes that
+        # are not UTF-8, nesting deeper than the parser's recursion limit); malformed JSON is already
+        # a RequestValidationError, and both mean the same to a client: the body is not JSON.
+        cause = exc.__cause__
+        reason = f"{type(cause).__name__}: {cause}" if cause is not None else str(exc.detail)
+        return _invalid_request([FieldError("body", f"the body is not JSON ({reason})")])
+    headers = exc.headers
+    allowed = documented_methods(request) if exc.status_code == 405 else None
+    if allowed is not None:
+        headers = {**(headers or {}), "Allow": allowed}
     return JSONBytesResponse({"error": str(exc.detail), "fields": []}, status_code=exc.status_code,
-                             headers=exc.headers)
+                             headers=headers)
 
 
 def install(app: FastAPI) -> None:

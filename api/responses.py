@@ -4,10 +4,14 @@ from __future__ import annotations
 from typing import Any
 
 import orjson
-from starlette.responses import Response
+from starlette.responses import JSONResponse
 
 
-class JSONBytesResponse(Response):
+class JSONBytesResponse(JSONResponse):
+    """A ``JSONResponse`` (only its encoder differs): FastAPI documents a route's ``response_model``
+    as the 200 body only when the response class is a ``JSONResponse``; any other class is
+    documented as ``type: string`` (fastapi/openapi/utils.py), which is not what the routes send."""
+
     media_type = "application/json"
 
     def render(self, content: Any) -> bytes:

@@ -4,17 +4,17 @@ from __future__ import annotations
 from fastapi import APIRouter
 from sqlalchemy import text
 from starlette.concurrency import run_in_threadpool
-from starlette.responses import Response
+from starlette.responses import PlainTextResponse, Response
 
 from api.deps import ServicesDep
 from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import JSONBytesResponse
-from api.ops.schemas import ReadyOut
+from api.ops.schemas import HealthOut, ReadyOut
 
 router = APIRouter(tags=["ops"])
 
 
-@router.get("/healthz", summary="The process is alive")
+@router.get("/healthz", response_model=HealthOut, summary="The process is alive")
 async def healthz() -> dict[str, str]:
     return {"status": "ok"}
 
@@ -52,7 +52,9 @@ async def readyz(services: ServicesDep) -> JSONBytesResponse:
     return JSONBytesResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
 
 
-@router.get("/metrics", summary="Prometheus metrics", response_class=Response)
+# documented as text/plain (what PlainTextResponse declares); the body's content type carries the
+# exposition format's version too
+@router.get("/metrics", summary="Prometheus metrics (text exposition format)", response_class=PlainTextResponse)
 async def metrics(services: ServicesDep) -> Response:
     services.metrics.index_accounts.set(len(services.index))
     return Response(services.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,7 +1,14 @@
 """Bodies of the operations routes."""
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel
+
+
+class HealthOut(BaseModel):
+    status: Literal["ok"]
+
 
 class Check(BaseModel):
     ok: bool
