@@ -1,38 +1,68 @@
 """Bodies of the account and contact routes (CRM sync)."""
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Annotated, Any, Union
 
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError,
+                      WrapValidator)
+from pydantic_core import PydanticCustomError
+from typing_extensions import TypeAliasType
 
-from api.schemas import Id, Text, blank_to_none, check_email
+from api.schemas import SAFE_INTEGER, Count, Email, Flag, Id, Name, OptionalId, Text, blank_is_absent
+
+# Any JSON value that the stored attributes can be sent back as (orjson writes no integer beyond 64
+# bits and no lone surrogate, which json.loads lets through): numbers within the I-JSON range (int
+# and float alike: JSON Schema cannot tell 1e30 from 1000000000000000000000000000000), text that
+# is Unicode.
+def _unicode(v: str) -> str:
+    v.encode("utf-8")  # a UnicodeEncodeError is a ValueError: invalid
+    return v
+
+
+_TEXT = Annotated[str, AfterValidator(_unicode)]
+_NUMBER = {"ge": -SAFE_INTEGER, "le": SAFE_INTEGER}
+AttributeValue = TypeAliasType("AttributeValue", Union[  # noqa: UP007 - a recursive alias needs the strings
+    _TEXT, bool, None, Annotated[int, Strict(), Field(**_NUMBER)],
+    Annotated[float, Strict(), Field(allow_inf_nan=False, **_NUMBER)],
+    list["AttributeValue"], dict[_TEXT, "AttributeValue"]])
+
+
+def _one_attributes_error(value: Any, handler: Any) -> Any:
+    try:
+        return handler(value)
+    except ValidationError:  # one message, not one per alternative of every nested value
+        raise PydanticCustomError("attributes", "attributes are a JSON object whose numbers lie between "
+                                                f"-{SAFE_INTEGER} and {SAFE_INTEGER} and whose text is Unicode") from None
+
+
+Attributes = Annotated[dict[_TEXT, AttributeValue], WrapValidator(_one_attributes_error)]
+
+ACCOUNT_EXAMPLE = {
+    "id": "A17", "name": "Acme GmbH", "domains": ["acme.de"], "country": "DE", "region": "BY",
+    "city": "Munich", "parent_id": "A1", "owner": "Lena Vogel", "aliases": ["Acme Deutschland"],
+    "is_customer": False, "fit_tier": "A", "industry": "Manufacturing", "employees": 1200,
+    "attributes": {"annual_revenue_eur": 250000000}}
+
 
 class AccountIn(BaseModel):
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
-        "id": "A17", "name": "Acme GmbH", "domains": ["acme.de"], "country": "DE", "region": "BY",
-        "city": "Munich", "parent_id": "A1", "owner": "Lena Vogel", "aliases": ["Acme Deutschland"],
-        "is_customer": False, "fit_tier": "A", "industry": "Manufacturing", "employees": 1200,
-        "attributes": {"annual_revenue_eur": 250000000}}]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACCOUNT_EXAMPLE]})
 
     id: Id
-    name: Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]
-    domains: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=253)]] = Field(
-        default_factory=list, max_length=100)
-    country: Annotated[Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)] | None,
-                       BeforeValidator(blank_to_none)] = Field(
+    name: Name(300)
+    domains: list[Name(253)] = Field(default_factory=list, max_length=100)
+    country: blank_is_absent(Annotated[str, StringConstraints(pattern=r"^[A-Za-z]{2}$", to_upper=True)]) = Field(
         None, description="ISO 3166-1 alpha-2 code")
     region: Text(100) = None
     city: Text(100) = None
-    parent_id: Annotated[Id | None, BeforeValidator(blank_to_none)] = None
+    parent_id: OptionalId = None
     owner: Text(300) = None
     phone: Text(50) = None
-    aliases: list[Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=300)]] = Field(
-        default_factory=list, max_length=50)
-    is_customer: bool = False
+    aliases: list[Name(300)] = Field(default_factory=list, max_length=50)
+    is_customer: Flag = False
     fit_tier: Text(20) = None
     industry: Text(100) = None
-    employees: int | None = Field(None, ge=0)
-    attributes: dict[str, Any] = Field(default_factory=dict, description="other firmographics, stored as given")
+    employees: Count | None = None
+    attributes: Attributes = Field(default_factory=dict, description="other firmographics, stored as given")
 
 
 class ContactIn(BaseModel):
@@ -42,15 +72,10 @@ class ContactIn(BaseModel):
 
     id: Id
     account_id: Id
-    email: Text(320) = None
+    email: Email = None
     first_name: Text(100) = None
     last_name: Text(100) = None
     title: Text(300) = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return check_email(v)
 
 
 class AccountOut(BaseModel):
@@ -74,3 +99,6 @@ class AccountOut(BaseModel):
     updated_at: str
 
 
+class AccountDeletedOut(BaseModel):
+    deleted: str
+    detached_children: list[str] = Field(description="child accounts that became top-level accounts")

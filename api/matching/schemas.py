@@ -3,10 +3,10 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas import ErrorOut, Text, check_email
+from api.schemas import GIVEN_EMAIL, GIVEN_TEXT, Email, ErrorOut, Text, one_of_given
 from matcher.matching.types import Lead
 
 LEAD_EXAMPLE = {
@@ -19,9 +19,12 @@ LEAD_EXAMPLE = {
 class LeadIn(BaseModel):
     """One incoming lead. Every field is optional, but a lead needs an email or a company."""
 
-    model_config = ConfigDict(extra="ignore", json_schema_extra={"examples": [LEAD_EXAMPLE]})
+    model_config = ConfigDict(extra="ignore", json_schema_extra={
+        "examples": [LEAD_EXAMPLE],
+        # the rule of _needs_email_or_company, so that a web form knows it before the server says so
+        "anyOf": one_of_given(email=GIVEN_EMAIL, company=GIVEN_TEXT)})
 
-    email: Text(320) = None
+    email: Email = None
     company: Text(300) = None
     country: Text(100) = None
     region: Text(100) = None
@@ -31,11 +34,6 @@ class LeadIn(BaseModel):
     first_name: Text(100) = None
     last_name: Text(100) = None
     title: Text(300) = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return check_email(v)
 
     @model_validator(mode="after")
     def _needs_email_or_company(self) -> "LeadIn":

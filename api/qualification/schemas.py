@@ -2,13 +2,14 @@
 manual contact moves, statuses and their history."""
 from __future__ import annotations
 
-from datetime import date, datetime
+from datetime import datetime
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
-from api.schemas import Id, IsoTime, OptionalId, Text, check_email
+from api.schemas import (GIVEN_EMAIL, GIVEN_ID, Amount, Email, Flag, Id, IsoDate, IsoTime, OptionalId, Text,
+                         one_of_given)
 from config.vocabulary import ActivityType, ContactStatus, Direction, OpportunityState, OpportunityType
 from matcher.qualification.ledger import Activity
 
@@ -21,23 +22,21 @@ class ActivityIn(BaseModel):
     """One engagement event. Name the person by ``contact_id`` or by ``email``; an email that
     is no contact's yet is kept and attaches when a contact with that email is stored."""
 
-    model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [ACTIVITY_EXAMPLE]})
+    model_config = ConfigDict(extra="forbid", json_schema_extra={
+        "examples": [ACTIVITY_EXAMPLE],
+        # the rule of _needs_a_person, so that a client knows it before the server says so
+        "anyOf": one_of_given(contact_id=GIVEN_ID, email=GIVEN_EMAIL)})
 
     id: Id = Field(description="the source's event id: sending it again is a no-op")
     type: ActivityType
     occurred_at: IsoTime
     contact_id: OptionalId = None
-    email: Text(320) = None
+    email: Email = None
     channel: Text(100) = None
     campaign_id: Text(64) = None
     asset_id: Text(64) = Field(None, description="the content downloaded (content_download)")
     page_kind: Text(100) = Field(None, description="pricing, product, blog, ... (page_view)")
     direction: Direction | None = None
-
-    @field_validator("email")
-    @classmethod
-    def _email(cls, v: str | None) -> str | None:
-        return check_email(v)
 
     @model_validator(mode="after")
     def _needs_a_person(self) -> "ActivityIn":
@@ -70,7 +69,7 @@ class OpportunityIn(BaseModel):
     owner: Text(300) = None
     type: OpportunityType = "new_business"
     stage: Text(100) = None
-    amount: float | None = Field(None, ge=0)
+    amount: Amount | None = None
     state: OpportunityState = "open"
     opened_at: IsoTime | None = Field(None, description="left out: the stored value, or now for a new one")
     closed_at: IsoTime | None = Field(None, description="required when state is won or lost")
@@ -84,8 +83,8 @@ class ContractIn(BaseModel):
 
     id: Id
     account_id: Id
-    starts_on: date
-    ends_on: date | None = Field(None, description="last day of the contract; left out: open-ended")
+    starts_on: IsoDate
+    ends_on: IsoDate | None = Field(None, description="last day of the contract; left out: open-ended")
 
 
 class AccountFlagsIn(BaseModel):
@@ -93,8 +92,8 @@ class AccountFlagsIn(BaseModel):
 
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{"disqualified": True, "partner": False}]})
 
-    disqualified: bool = False
-    partner: bool = False
+    disqualified: Flag = False
+    partner: Flag = False
 
 
 class ContactMoveIn(BaseModel):
@@ -197,3 +196,4 @@ class HistoryOut(BaseModel):
     account_id: str
     items: list[TransitionOut]
     next_before: int | None = Field(description="pass as `before` for the next (older) page; null on the last")
+
