@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from contextlib import asynccontextmanager
-from typing import AsyncIterator
+from typing import Any, AsyncIterator
 
 from fastapi import FastAPI
 
@@ -27,6 +27,7 @@ from api.matching.fast_path import MatchFastPath
 from api.ops import routes as ops_routes
 from api.qualification import routes as qualification_routes
 from api.qualification.fast_path import CachedStatusFastPath
+from api.qualification.schemas import rules_document_schemas
 from api.qualification.rule_sets import FollowingQualifier
 from config import get_settings, load_matching_rules, load_qualification_rules
 from config.settings import Settings
@@ -65,6 +66,20 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
     return services
 
 
+def complete_document(document: dict[str, Any], settings: Settings) -> dict[str, Any]:
+    """What FastAPI cannot derive from the routes: the schemas of the rules preview's body, which
+    the route reads itself (JSON or TOML), and the item limits of the bulk bodies, which are this
+    deployment's setting (every JSON array body is a bulk body: check_item_count in api/errors.py
+    answers an empty one with 422 and one over ``bulk_max_items`` with 413)."""
+    document.setdefault("components", {}).setdefault("schemas", {}).update(rules_document_schemas())
+    for operations in document["paths"].values():
+        for operation in operations.values():
+            body = operation.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+            if body.get("type") == "array":
+                body.update(minItems=1, maxItems=settings.bulk_max_items)
+    return document
+
+
 def create_app(settings: Settings | None = None, *, cache_prefix: str | None = None) -> FastAPI:
     settings = settings or get_settings()
     # a `cache_prefix` setting, once config/ has one, wins over the default namespace
@@ -94,6 +109,14 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         ],
     )
     app.state.metrics = metrics
+    generate_document = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is None:
+            app.openapi_schema = complete_document(generate_document(), settings)
+        return app.openapi_schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
     errors.install(app)
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)

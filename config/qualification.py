@@ -261,8 +261,9 @@ class DecisionEntry(_Strict):
 
 class QualificationRules(_Strict):
     version: str = ""  # empty: filled with a hash of the content
-    # a renewal counts as worked when an active contract ends within this many days
-    renewal_window_days: int = Field(90, ge=0)
+    # a renewal counts as worked when an active contract ends within this many days (at most a
+    # century: a contract's end minus the window must stay a date)
+    renewal_window_days: int = Field(90, ge=0, le=36500)
     titles: Titles = Titles()
     qualifying_actions: list[QualifyingAction] = []
     engagement: Engagement

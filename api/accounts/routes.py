@@ -14,7 +14,7 @@ from api.errors import FieldError, NotFound
 from api.qualification import service as qualification_service
 from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses, invalid_items
-from api.accounts.schemas import AccountIn, AccountOut, ContactIn
+from api.accounts.schemas import ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn
 from api.schemas import UpsertOut
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
@@ -22,8 +22,49 @@ router = APIRouter(prefix="/v1", tags=["accounts"])
 AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 
 
+def operation(method: str, path: str) -> str:
+    """An OpenAPI ``operationRef`` (a JSON pointer into ``paths``): links name their target this way
+    rather than by operationId, which FastAPI derives from function names."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
+
+
+def links_to_account(id_from: str) -> dict[str, Any]:
+    """OpenAPI links from a bulk write to the views of the account that ``id_from`` (a runtime
+    expression such as ``$request.body#/0/id``) names: how the stateful phase of schemathesis
+    (and a reader) gets from "stored" to "look at it". Not to ``/history``: it stays readable after
+    the account is deleted (an audit trail), which schemathesis's use-after-free check, run by
+    ``--checks all`` whatever its configuration says per operation, takes for a deleted resource
+    still served once a scenario has also followed the link to DELETE."""
+    parameters = {"account_id": id_from}
+    return {
+        "GetAccount": {"operationRef": operation("get", "/v1/accounts/{account_id}"), "parameters": parameters},
+        "GetAccountStatus": {"operationRef": operation("get", "/v1/accounts/{account_id}/status"),
+                             "parameters": parameters},
+        "GetAccountContacts": {"operationRef": operation("get", "/v1/accounts/{account_id}/contacts"),
+                               "parameters": parameters},
+    }
+
+
+ACCOUNTS_EXAMPLES = {"a family": {
+    "summary": "A parent and its regional child (the parent may also be stored already)",
+    "value": [{"id": "A1", "name": "Acme Corporation", "domains": ["acme.com"], "country": "US",
+               "owner": "Dana Whitfield"}, ACCOUNT_EXAMPLE]}}
+
+
 @router.put(
-    "/accounts", response_model=UpsertOut, responses=error_responses(413, 422),
+    "/accounts", response_model=UpsertOut,
+    responses={200: {"links": {
+        **links_to_account("$request.body#/0/id"),
+        "SetAccountFlags": {"operationRef": operation("put", "/v1/accounts/{account_id}/flags"),
+                            "parameters": {"account_id": "$request.body#/0/id"}},
+        "DeleteAccount": {"operationRef": operation("delete", "/v1/accounts/{account_id}"),
+                          "parameters": {"account_id": "$request.body#/0/id"}},
+        # what refers to an account: its contacts, opportunities and contracts (a link's body is
+        # merged into the first item)
+        **{name: {"operationRef": operation("put", path), "requestBody": [{"account_id": "$request.body#/0/id"}]}
+           for name, path in (("PutContacts", "/v1/contacts"), ("PutOpportunities", "/v1/opportunities"),
+                              ("PutContracts", "/v1/contracts"))},
+    }}, **error_responses(413, 422)},
     summary="Create or replace accounts in bulk (idempotent, atomic)",
     description=(
         "A JSON array of accounts, at most `bulk_max_items`. Each item replaces the stored account "
@@ -33,7 +74,7 @@ AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
         "changes nothing (`unchanged` counts it). Owners are created from the `owner` names."
     ),
 )
-def put_accounts(items: Annotated[list[AccountIn], Body()], session: SessionDep,
+def put_accounts(items: Annotated[list[AccountIn], Body(openapi_examples=ACCOUNTS_EXAMPLES)], session: SessionDep,
                  services: ServicesDep) -> dict[str, int]:
     check_item_count(len(items), services.settings.bulk_max_items, "accounts")
     data = [store.AccountData(
@@ -52,7 +93,7 @@ def put_accounts(items: Annotated[list[AccountIn], Body()], session: SessionDep,
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
 
 
-@router.get("/accounts/{account_id}", response_model=AccountOut, responses=error_responses(404),
+@router.get("/accounts/{account_id}", response_model=AccountOut, responses=error_responses(404, 422),
             summary="One stored account (cached)")
 def get_account(account_id: AccountId, session: SessionDep, services: ServicesDep) -> Any:
     key = account_cache_key(account_id)
@@ -67,7 +108,7 @@ def get_account(account_id: AccountId, session: SessionDep, services: ServicesDe
 
 
 @router.delete(
-    "/accounts/{account_id}", responses=error_responses(404),
+    "/accounts/{account_id}", response_model=AccountDeletedOut, responses=error_responses(404, 422),
     summary="Delete an account",
     description="Deletes the account, its domains and its contacts, opportunities, contracts and "
                 "statuses. Its child accounts stay and become top-level accounts (their `parent_id` is "
@@ -85,7 +126,16 @@ def delete_account(account_id: AccountId, session: SessionDep, services: Service
 
 
 @router.put(
-    "/contacts", response_model=UpsertOut, responses=error_responses(413, 422),
+    "/contacts", response_model=UpsertOut,
+    responses={200: {"links": {
+        **links_to_account("$request.body#/0/account_id"),
+        "MoveContact": {"operationRef": operation("post", "/v1/contacts/{contact_id}/status"),
+                        "parameters": {"contact_id": "$request.body#/0/id"}},
+        "PostActivities": {"operationRef": operation("post", "/v1/activities"),
+                           "requestBody": [{"contact_id": "$request.body#/0/id"}]},
+        "PutOpportunities": {"operationRef": operation("put", "/v1/opportunities"), "requestBody": [
+            {"account_id": "$request.body#/0/account_id", "primary_contact_id": "$request.body#/0/id"}]},
+    }}, **error_responses(413, 422)},
     summary="Create or replace contacts in bulk (idempotent, atomic)",
     description="A JSON array of contacts, at most `bulk_max_items`. Every `account_id` must be a "
                 "stored account (else 422 naming `items[i].account_id` and nothing is stored). "

@@ -45,11 +45,17 @@ async def match_lead(
     return JSONBytesResponse(service.answer(services, lead))
 
 
+# An item that is not a valid lead does not fail the request (it gets an error entry), so the
+# items are documented as "a LeadIn, or anything else" rather than as LeadIn alone, which would
+# promise a 422 the route never gives. minItems/maxItems are filled in from the settings
+# (api/app.py), like every bulk body's.
 _BULK_BODY_SCHEMA = {
     "requestBody": {
         "required": True,
         "content": {"application/json": {
-            "schema": {"type": "array", "items": {"$ref": "#/components/schemas/LeadIn"}, "maxItems": 1000},
+            "schema": {"type": "array", "items": {
+                "anyOf": [{"$ref": "#/components/schemas/LeadIn"}, {}],
+                "description": "a lead (LeadIn); anything else gets an error entry in `results`"}},
             "example": [LEAD_EXAMPLE, {"email": "not-an-email"}, {"company": "Acme Corporation", "country": "US"}],
         }},
     }

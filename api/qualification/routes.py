@@ -21,6 +21,7 @@ from starlette.responses import Response
 
 from api.accounts import service as account_service
 from api.accounts import store
+from api.accounts.routes import links_to_account
 from api.db import session_scope
 from api.deps import STATUS_TTL_SECONDS, Services, ServicesDep, SessionDep, status_cache_key
 from api.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -28,10 +29,10 @@ from api.qualification import recompute, rule_sets
 from api.qualification import service as qualification
 from api.qualification import ledger_reader, store as ledger_store
 from api.errors import check_item_count, error_responses, invalid_items
-from api.qualification.schemas import (ACTIVITY_EXAMPLE, AccountContactsOut, AccountFlagsIn, AccountStatusOut,
-                                       ActivityIn, ActivityIngestOut, ContactMoveIn, ContactMoveOut, ContractIn,
-                                       HistoryOut, OpportunityIn, ReasonOut)
-from api.schemas import UpsertOut
+from api.qualification.schemas import (ACTIVITY_EXAMPLE, RULES_DOCUMENT, AccountContactsOut, AccountFlagsIn,
+                                       AccountStatusOut, ActivityIn, ActivityIngestOut, ContactMoveIn, ContactMoveOut,
+                                       ContractIn, HistoryOut, OpportunityIn, ReasonOut)
+from api.schemas import Rfc3339Time, UpsertOut
 from matcher.qualification.ledger import Contract, ManualContactMove
 from matcher.qualification.rules import compile_rules
 
@@ -63,7 +64,7 @@ def _status_bytes(services: Services, account_id: str) -> bytes:
 
 
 @router.get(
-    "/accounts/{account_id}/status", response_model=AccountStatusOut, responses=error_responses(404),
+    "/accounts/{account_id}/status", response_model=AccountStatusOut, responses=error_responses(404, 422),
     summary="An account's status, since when and why (cached)",
     description=(
         "The account's status code (see docs/qualification.md), since when, the reasons (rules and the "
@@ -81,7 +82,7 @@ async def get_account_status(account_id: AccountId, request: Request) -> Respons
 
 
 @router.get(
-    "/accounts/{account_id}/contacts", response_model=AccountContactsOut, responses=error_responses(404),
+    "/accounts/{account_id}/contacts", response_model=AccountContactsOut, responses=error_responses(404, 422),
     summary="An account's contacts with status, persona and seniority",
     description="Ordered by contact id; `limit` per page, `after` = the `next_after` of the previous page.",
 )
@@ -97,7 +98,7 @@ def get_account_contacts(account_id: AccountId, session: SessionDep, services: S
 
 
 @router.get(
-    "/accounts/{account_id}/history", response_model=HistoryOut, responses=error_responses(404),
+    "/accounts/{account_id}/history", response_model=HistoryOut, responses=error_responses(404, 422),
     summary="The account's status transitions, newest first",
     description=(
         "Every change of the account's status and (`kind=all`, the default) of its contacts' "
@@ -119,7 +120,7 @@ def get_account_history(account_id: AccountId, session: SessionDep,
 
 
 @router.put(
-    "/accounts/{account_id}/flags", response_model=AccountStatusOut, responses=error_responses(404, 422),
+    "/accounts/{account_id}/flags", response_model=AccountStatusOut, responses=error_responses(404, 413, 422),
     summary="Set the manual account states (disqualified, partner)",
     description=(
         "Replaces both flags (a flag left out is cleared). Manual states win over every derived "
@@ -139,7 +140,7 @@ def put_account_flags(account_id: AccountId, flags: AccountFlagsIn, session: Ses
 
 
 @router.post(
-    "/contacts/{contact_id}/status", response_model=ContactMoveOut, responses=error_responses(404, 409, 422),
+    "/contacts/{contact_id}/status", response_model=ContactMoveOut, responses=error_responses(404, 409, 413, 422),
     summary="A seller moves a contact (manual status change)",
     description=(
         "Moves the contact to `status` if the rules allow that move from its current status; "
@@ -216,7 +217,8 @@ def post_activities(items: Annotated[list[ActivityIn], Body(openapi_examples=_EX
 
 
 @router.put(
-    "/opportunities", response_model=UpsertOut, responses=error_responses(413, 422),
+    "/opportunities", response_model=UpsertOut,
+    responses={200: {"links": links_to_account("$request.body#/0/account_id")}, **error_responses(413, 422)},
     summary="Create or replace opportunities in bulk (idempotent, atomic)",
     description=(
         "A JSON array of opportunities, at most `bulk_max_items`. Each replaces the stored one with "
@@ -241,7 +243,8 @@ def put_opportunities(items: Annotated[list[OpportunityIn], Body()], session: Se
 
 
 @router.put(
-    "/contracts", response_model=UpsertOut, responses=error_responses(413, 422),
+    "/contracts", response_model=UpsertOut,
+    responses={200: {"links": links_to_account("$request.body#/0/account_id")}, **error_responses(413, 422)},
     summary="Create or replace contracts in bulk (idempotent, atomic)",
     description=(
         "A JSON array of contracts, at most `bulk_max_items`. A contract is active from `starts_on` "
@@ -309,6 +312,19 @@ def _field(loc: tuple) -> str:
     return path
 
 
+def _json_integers(value: Any) -> Any:
+    """``value`` with every float that has no fraction as an int: JSON Schema's integer (the rules
+    document's type of a count) is any number without a fraction, 90.0 as well as 90, and the rules
+    are validated strictly. A float field takes an int as it is."""
+    if isinstance(value, float) and value.is_integer():
+        return int(value)
+    if isinstance(value, dict):
+        return {k: _json_integers(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_json_integers(v) for v in value]
+    return value
+
+
 def _rules(body: bytes, content_type: str):  # noqa: ANN202 - QualificationRules
     """The rules in the body (JSON object or TOML text), merged over the shipped defaults."""
     media = content_type.split(";")[0].strip().lower()
@@ -324,7 +340,7 @@ def _rules(body: bytes, content_type: str):  # noqa: ANN202 - QualificationRules
         raise ValidationFailed("send the rules as a JSON object or as TOML text (content-type: application/toml)",
                                [FieldError("rules", "expected an object")])
     try:
-        return rule_sets.rules_from_document(document)
+        return rule_sets.rules_from_document(_json_integers(document), strict=True)
     except ValidationError as exc:
         fields = [FieldError(_field(tuple(e["loc"])), e["msg"]) for e in exc.errors()]
         raise ValidationFailed("invalid rules: " + "; ".join(f"{f.field}: {f.message}" for f in fields[:3]),
@@ -338,7 +354,7 @@ def _preview(services: Services, rules, as_of: datetime | None, samples: int) ->
 
 
 @router.post(
-    "/rules/preview", response_model=PreviewOut, responses=error_responses(422),
+    "/rules/preview", response_model=PreviewOut, responses=error_responses(413, 422),
     summary="What a new rule set would do to the account statuses (changes nothing)",
     description=(
         "Evaluates every account from its ledger with the rules in the body and answers the "
@@ -348,14 +364,22 @@ def _preview(services: Services, rules, as_of: datetime | None, samples: int) ->
         "TOML text (`content-type: application/toml`), merged over the shipped defaults like "
         "`LEADMATCH_QUALIFICATION_RULES` (tables merge, lists replace). Nothing is written; "
         "`leadmatch rules apply` makes a rule set active. Takes as long as a full recompute: for "
-        "millions of accounts, `leadmatch rules preview` in a terminal is the better tool."
+        "millions of accounts, `leadmatch rules preview` in a terminal is the better tool.\n\n"
+        "As TOML (`content-type: application/toml`; `text/toml` and `text/plain` are read as TOML too):"
+        "\n\n```toml\n" + _EXAMPLE_TOML + "```"
     ),
+    # One schema for both forms: the TOML text holds the same document (contentSchema). The TOML
+    # example lives in the description, not in `examples`: a tool that cannot write TOML then skips
+    # that form instead of failing on the example.
     openapi_extra={"requestBody": {"required": True, "content": {
-        "application/json": {"schema": {"type": "object"}, "example": {"engagement": {"mqa_points": 80}}},
-        "application/toml": {"schema": {"type": "string"}, "example": _EXAMPLE_TOML}}}},
+        "application/json": {"schema": {"$ref": f"#/components/schemas/{RULES_DOCUMENT}"},
+                             "example": {"engagement": {"mqa_points": 80}}},
+        "application/toml": {"schema": {"type": "string", "contentMediaType": "application/toml",
+                                        "contentSchema": {"$ref": f"#/components/schemas/{RULES_DOCUMENT}"}}}}}},
 )
 async def preview_rules(request: Request,
-                        as_of: Annotated[datetime | None, Query(description="evaluate at this time (default now)")] = None,
+                        as_of: Annotated[Rfc3339Time | None,
+                                         Query(description="evaluate at this time (default now)")] = None,
                         samples: Annotated[int, Query(ge=0, le=20)] = 3) -> dict[str, Any]:
     services: Services = request.app.state.services
     rules = _rules(await request.body(), request.headers.get("content-type", "application/json"))

@@ -43,14 +43,16 @@ class AppliedRuleSet:
     applied_at: datetime
 
 
-def rules_from_document(override: dict[str, Any]) -> QualificationRules:
+def rules_from_document(override: dict[str, Any], *, strict: bool = False) -> QualificationRules:
     """The shipped defaults with ``override`` merged over them, exactly as
     ``load_qualification_rules`` merges a TOML file (tables merge, lists and values replace; an
-    override without its own ``version`` gets a content hash). Raises pydantic's ValidationError."""
+    override without its own ``version`` gets a content hash). Raises pydantic's ValidationError.
+    ``strict``: every value in its own JSON/TOML type (no ``"80"`` for a number, no ``0`` for
+    ``false``), as the OpenAPI document of ``POST /v1/rules/preview`` says."""
     data = tomllib.loads(DEFAULT_QUALIFICATION_PATH.read_text(encoding="utf-8"))
     if "version" not in override:
         data.pop("version", None)
-    return QualificationRules.model_validate(merge_tables(data, override))
+    return QualificationRules.model_validate(merge_tables(data, override), strict=strict)
 
 
 def rules_from_toml(text: str) -> QualificationRules:

@@ -3,13 +3,14 @@ manual contact moves, statuses and their history."""
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from api.schemas import (GIVEN_EMAIL, GIVEN_ID, Amount, Email, Flag, Id, IsoDate, IsoTime, OptionalId, Text,
                          one_of_given)
+from config.qualification import QualificationRules
 from config.vocabulary import ActivityType, ContactStatus, Direction, OpportunityState, OpportunityType
 from matcher.qualification.ledger import Activity
 
@@ -196,4 +197,49 @@ class HistoryOut(BaseModel):
     account_id: str
     items: list[TransitionOut]
     next_before: int | None = Field(description="pass as `before` for the next (older) page; null on the last")
+
+
+# ---------------------------------------------------------------- POST /v1/rules/preview's body
+
+RULES_DOCUMENT = "RulesDocument"
+_RULES_PREFIX = "Rules"
+
+
+def rules_document_schemas() -> dict[str, dict[str, Any]]:
+    """OpenAPI components for the body of ``POST /v1/rules/preview``: ``RulesDocument`` is
+    config/qualification.py's ``QualificationRules`` as an override merged over the shipped
+    defaults (api/qualification/rule_sets.py ``rules_from_document``). Tables merge, so no key of
+    the top level or of a table under it (``titles``, ``engagement``, ``contacts``) is required and a
+    key left out keeps the shipped value (config/qualification.toml; so the models' own defaults,
+    which are not the shipped values, are left out too); lists replace, so a list's items are whole.
+    The rules' own checks beyond the types (unique names, the decision list's shape, known
+    conditions, patterns that compile) are answered with 422 naming ``rules.<path>``."""
+    schema = QualificationRules.model_json_schema(ref_template="#/components/schemas/" + _RULES_PREFIX + "{model}")
+    defs = {_RULES_PREFIX + name: d for name, d in schema.pop("$defs", {}).items()}
+    components = {RULES_DOCUMENT: schema, **defs}
+
+    def without_defaults(node: Any) -> None:
+        if isinstance(node, dict):
+            properties = node.get("properties")
+            if isinstance(properties, dict):
+                for prop in properties.values():
+                    if isinstance(prop, dict):
+                        prop.pop("default", None)
+            for value in node.values():
+                without_defaults(value)
+        elif isinstance(node, list):
+            for value in node:
+                without_defaults(value)
+
+    def merged_table(table: dict[str, Any]) -> None:
+        table.pop("required", None)
+        for prop in table.get("properties", {}).values():
+            ref = prop.get("$ref", "")
+            if ref:  # a sub-model reached through an object key, not through a list: a table
+                merged_table(components[ref.rsplit("/", 1)[1]])
+
+    merged_table(schema)
+    without_defaults(components)
+    schema["title"] = RULES_DOCUMENT
+    return components
 
