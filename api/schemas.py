@@ -173,3 +173,9 @@ class UpsertOut(BaseModel):
     created: int
     updated: int
     unchanged: int
+
+
+def operation(method: str, path: str) -> str:
+    """An OpenAPI ``operationRef`` (a JSON pointer into ``paths``): links name their target this way
+    rather than by operationId, which FastAPI derives from function names."""
+    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method

@@ -9,40 +9,18 @@ from fastapi import APIRouter, Body, Path
 
 from api import db
 from api.accounts import store
+from api.db.bulk import InvalidItems
 from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
 from api.errors import FieldError, NotFound
 from api.qualification import service as qualification_service
 from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses, invalid_items
-from api.accounts.schemas import ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn
-from api.schemas import UpsertOut
+from api.accounts.schemas import ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn, links_to_account
+from api.schemas import UpsertOut, operation
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
-
-
-def operation(method: str, path: str) -> str:
-    """An OpenAPI ``operationRef`` (a JSON pointer into ``paths``): links name their target this way
-    rather than by operationId, which FastAPI derives from function names."""
-    return "#/paths/" + path.replace("~", "~0").replace("/", "~1") + "/" + method
-
-
-def links_to_account(id_from: str) -> dict[str, Any]:
-    """OpenAPI links from a bulk write to the views of the account that ``id_from`` (a runtime
-    expression such as ``$request.body#/0/id``) names: how the stateful phase of schemathesis
-    (and a reader) gets from "stored" to "look at it". Not to ``/history``: it stays readable after
-    the account is deleted (an audit trail), which schemathesis's use-after-free check, run by
-    ``--checks all`` whatever its configuration says per operation, takes for a deleted resource
-    still served once a scenario has also followed the link to DELETE."""
-    parameters = {"account_id": id_from}
-    return {
-        "GetAccount": {"operationRef": operation("get", "/v1/accounts/{account_id}"), "parameters": parameters},
-        "GetAccountStatus": {"operationRef": operation("get", "/v1/accounts/{account_id}/status"),
-                             "parameters": parameters},
-        "GetAccountContacts": {"operationRef": operation("get", "/v1/accounts/{account_id}/contacts"),
-                               "parameters": parameters},
-    }
 
 
 ACCOUNTS_EXAMPLES = {"a family": {
@@ -84,7 +62,7 @@ def put_accounts(items: Annotated[list[AccountIn], Body(openapi_examples=ACCOUNT
         attributes=a.attributes) for a in items]
     try:
         report = store.upsert_accounts(session, data)
-    except store.InvalidItems as exc:
+    except InvalidItems as exc:
         raise invalid_items(exc) from None
     if report.changed_ids:
         db.after_commit(session, lambda: services.accounts_changed(report.changed_ids))
@@ -150,7 +128,7 @@ def put_contacts(items: Annotated[list[ContactIn], Body()], session: SessionDep,
                               last_name=c.last_name, title=c.title) for c in items]
     try:
         report, touched = store.upsert_contacts(session, data)
-    except store.InvalidItems as exc:
+    except InvalidItems as exc:
         raise invalid_items(exc) from None
     if touched:
         db.after_commit(session, lambda: services.accounts_changed(sorted(touched)))

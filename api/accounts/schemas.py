@@ -8,7 +8,7 @@ from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, Strict, Stri
 from pydantic_core import PydanticCustomError
 from typing_extensions import TypeAliasType
 
-from api.schemas import SAFE_INTEGER, Count, Email, Flag, Id, Name, OptionalId, Text, blank_is_absent
+from api.schemas import SAFE_INTEGER, operation, Count, Email, Flag, Id, Name, OptionalId, Text, blank_is_absent
 
 # Any JSON value that the stored attributes can be sent back as (orjson writes no integer beyond 64
 # bits and no lone surrogate, which json.loads lets through): numbers within the I-JSON range (int
@@ -102,3 +102,23 @@ class AccountOut(BaseModel):
 class AccountDeletedOut(BaseModel):
     deleted: str
     detached_children: list[str] = Field(description="child accounts that became top-level accounts")
+
+
+# ---------------------------------------------------------------- OpenAPI links to an account's views
+
+
+def links_to_account(id_from: str) -> dict[str, Any]:
+    """OpenAPI links from a bulk write to the views of the account that ``id_from`` (a runtime
+    expression such as ``$request.body#/0/id``) names: how the stateful phase of schemathesis
+    (and a reader) gets from "stored" to "look at it". Not to ``/history``: it stays readable after
+    the account is deleted (an audit trail), which schemathesis's use-after-free check, run by
+    ``--checks all`` whatever its configuration says per operation, takes for a deleted resource
+    still served once a scenario has also followed the link to DELETE."""
+    parameters = {"account_id": id_from}
+    return {
+        "GetAccount": {"operationRef": operation("get", "/v1/accounts/{account_id}"), "parameters": parameters},
+        "GetAccountStatus": {"operationRef": operation("get", "/v1/accounts/{account_id}/status"),
+                             "parameters": parameters},
+        "GetAccountContacts": {"operationRef": operation("get", "/v1/accounts/{account_id}/contacts"),
+                               "parameters": parameters},
+    }

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.accounts import service as account_service
-from api.accounts import store
-from api.accounts.routes import links_to_account
+from api.db.bulk import InvalidItems
+from api.accounts.schemas import links_to_account
 from api.db import session_scope
 from api.deps import STATUS_TTL_SECONDS, Services, ServicesDep, SessionDep, status_cache_key
 from api.errors import Conflict, FieldError, NotFound, ValidationFailed
@@ -210,7 +210,7 @@ def post_activities(items: Annotated[list[ActivityIn], Body(openapi_examples=_EX
     try:
         report, touched = ledger_store.ingest_activities(
             session, [a.to_activity() for a in items], future_tolerance=services.settings.future_tolerance)
-    except store.InvalidItems as exc:
+    except InvalidItems as exc:
         raise invalid_items(exc) from None
     services.requalify(session, touched)
     return {"created": report.created, "unchanged": report.unchanged, "unmatched": report.unmatched}
@@ -236,7 +236,7 @@ def put_opportunities(items: Annotated[list[OpportunityIn], Body()], session: Se
     try:
         report, touched = ledger_store.upsert_opportunities(session, data,
                                                             future_tolerance=services.settings.future_tolerance)
-    except store.InvalidItems as exc:
+    except InvalidItems as exc:
         raise invalid_items(exc) from None
     services.requalify(session, touched)
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
@@ -258,7 +258,7 @@ def put_contracts(items: Annotated[list[ContractIn], Body()], session: SessionDe
     data = [Contract(id=c.id, account_id=c.account_id, starts_on=c.starts_on, ends_on=c.ends_on) for c in items]
     try:
         report, touched = ledger_store.upsert_contracts(session, data)
-    except store.InvalidItems as exc:
+    except InvalidItems as exc:
         raise invalid_items(exc) from None
     services.requalify(session, touched)
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
