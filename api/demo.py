@@ -40,7 +40,6 @@ from typing import TYPE_CHECKING, Annotated, Callable, Optional
 import typer
 
 from api import console
-from api.accounts.store import AccountData, ContactData
 
 if TYPE_CHECKING:  # imported where used: every command imports this module (api/cli.py)
     from api.qualification.store import OpportunityData
@@ -100,6 +99,8 @@ def _brand(rng: random.Random, used: set[str]) -> str:
 
 
 def generate(n_accounts: int = 2000, seed: int = SEED) -> DemoData:
+    from api.accounts.store import AccountData, ContactData  # the ORM only when demo data is made
+
     rng = random.Random(seed)
     used = {"acme"}
     accounts: list[AccountData] = []
@@ -386,7 +387,7 @@ def _senior(cs: list[ContactData]) -> bool:
 
 
 # name -> (told of customers (is_customer) or of the others, weight, what the account needs, the story)
-_Need = Callable[[AccountData, list[ContactData]], bool]
+_Need = Callable[["AccountData", "list[ContactData]"], bool]
 STORIES: dict[str, tuple[bool, float, _Need, Callable[[_Teller], None]]] = {
     "cold": (False, 38, lambda a, cs: True, _cold),
     "gated_demo": (False, 4, lambda a, cs: a.fit_tier == "3" and _senior(cs), _gated_demo),

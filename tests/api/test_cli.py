@@ -2,6 +2,8 @@
 from __future__ import annotations
 
 import csv
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -113,3 +115,13 @@ def test_console_script_exits_with_the_commands_status(cli_env: str, tmp_path: P
         assert [r["lead_id"] for r in csv.DictReader(fh)] == ["L1", "L2", "L3", "L4", "L5"]
     bad = leadmatch("match-file", str(write(tmp_path, "bad.csv", "x,y\n1,2\n")), "--out", str(tmp_path / "b.csv"))
     assert bad.returncode == 2 and "needs an 'email' or a 'company' column" in bad.stderr
+
+
+def test_the_command_line_starts_without_the_orm() -> None:
+    """`match-file` from a snapshot and the importers are run as whole processes, many times a day:
+    starting `leadmatch` must not pay for SQLAlchemy, the ORM rows or FastAPI (each command imports
+    what it needs when it runs)."""
+    probe = ("import sys, api.cli; heavy = sorted(m for m in ('sqlalchemy', 'fastapi', 'api.db.rows', "
+             "'api.accounts.store', 'api.qualification.store') if m in sys.modules); print(heavy)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
