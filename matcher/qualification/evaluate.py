@@ -74,6 +74,11 @@ _Record = tuple[float, str, float, float, object, str | None, datetime]
 # A contact's replayed status: (status, since, the entry that caused it, [(time, old, new)])
 _Replayed = tuple[str, datetime | None, tuple, list[tuple[datetime, str, str]]]
 
+# Points are kept decayed to as_of and scaled back to an earlier time by exp(rate * age). Past
+# e**700 (84 years back with a 30-day half-life) the float overflows; points that old decayed to
+# nothing long before as_of anyway, so the scale stops growing there instead of failing.
+MAX_GROWTH_EXPONENT = 700.0
+
 
 def _capped(rules: CompiledQualification, sums: Mapping[object, float]) -> float:
     """Total points from per-group sums (keyed by cap slot, or (slot, contact) for caps per
@@ -370,7 +375,7 @@ class EvaluationState:
                     covered[persona] = covered.get(persona, 0) + 1
             mqa = False
             if len(covered) >= need:
-                scale = math.exp(rate * age)
+                scale = math.exp(min(rate * age, MAX_GROWTH_EXPONENT))
                 total = 0.0
                 for value, limit in zip(before, limits):
                     value *= scale
@@ -427,7 +432,7 @@ class EvaluationState:
         limits = rules.cap_limits
         total = 0.0
         if rules.decay_kind in ("none", "half_life"):
-            back = math.exp(at_age * rules.half_life_rate)
+            back = math.exp(min(at_age * rules.half_life_rate, MAX_GROWTH_EXPONENT))
             for key, value in self.group_sums.items():
                 value *= back
                 limit = limits[key if key.__class__ is int else key[0]]  # type: ignore[index]

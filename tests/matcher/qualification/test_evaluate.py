@@ -695,3 +695,12 @@ def test_since_is_when_the_status_began(ledger_: AccountLedger, as_of: datetime)
     if ev.since is not None:
         assert evaluate(ledger_, ev.since, rules=STEADY).status == ev.status
         assert evaluate(ledger_, ev.since - timedelta(microseconds=1), rules=STEADY).status != ev.status
+
+
+def test_engagement_a_century_before_as_of_is_evaluated_not_an_overflow() -> None:
+    """Points decayed to as_of are scaled back to earlier times; for events about 84 years old
+    (30-day half-life) that scale overflowed a float and the evaluation failed (a 500)."""
+    ev = evaluate(ledger(act("E1", "demo_request", -36600), act("E2", "webinar", -36600, contact="K2"),
+                         act("E3", "content_download", -36599, contact="K3")))
+    assert status_of(ev, "K1") == "qualified"  # a demo request qualifies whenever it happened
+    assert ev.status == "qualified"
