@@ -12,16 +12,18 @@ from typing import TYPE_CHECKING, Any
 _WHERE = {
     "MatchingRules": "config.matching", "load_matching_rules": "config.matching",
     "QualificationRules": "config.qualification", "load_qualification_rules": "config.qualification",
+    "RoutingRules": "config.routing", "load_routing_rules": "config.routing",
     "Settings": "config.settings", "get_settings": "config.settings",
 }
 
 if TYPE_CHECKING:
     from config.qualification import QualificationRules, load_qualification_rules
     from config.matching import MatchingRules, load_matching_rules
+    from config.routing import RoutingRules, load_routing_rules
     from config.settings import Settings, get_settings
 
-__all__ = ["MatchingRules", "QualificationRules", "Settings", "get_settings", "load_matching_rules",
-           "load_qualification_rules"]
+__all__ = ["MatchingRules", "QualificationRules", "RoutingRules", "Settings", "get_settings",
+           "load_matching_rules", "load_qualification_rules", "load_routing_rules"]
 
 
 def __getattr__(name: str) -> Any:
