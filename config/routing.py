@@ -65,12 +65,26 @@ class Schedule(_Strict):
     @classmethod
     def _spans(cls, hours: dict[str, list[str]]) -> dict[str, list[str]]:
         for day, spans in hours.items():
+            bounds = []
             for span in spans:
                 m = _HOURS.match(span)
                 if m is None:
                     raise ValueError(f"{day}: {span!r} is not a span like '09:00-17:30'")
+                if m[3] == "24" and m[4] != "00":
+                    raise ValueError(f"{day}: {span!r} ends after midnight (24:00 is the latest end)")
                 if (int(m[1]), int(m[2])) >= (int(m[3]), int(m[4])):
                     raise ValueError(f"{day}: {span!r} ends before it starts")
+                bounds.append(((int(m[1]), int(m[2])), (int(m[3]), int(m[4])), span))
+            # overlapping spans would count the shared time twice in an SLA (matcher/routing/sla.py)
+            bounds.sort()
+            for (_, end, first), (start, _, second) in zip(bounds, bounds[1:]):
+                if start < end:
+                    raise ValueError(f"{day}: {first!r} and {second!r} overlap")
+        # a member on such a schedule could never take a lead, and no SLA of theirs could fall due
+        # (matcher/routing/sla.py counts only time inside the spans); pausing says "nobody" plainly
+        if not any(hours.values()):
+            raise ValueError("no working hours on any day: give at least one span (to stop a member"
+                             " taking leads, pause them)")
         return hours
 
     def spans(self, day: Weekday) -> list[tuple[time, time | None]]:
