@@ -62,6 +62,9 @@ class RoutingInput:
     open_opportunity_owner: str | None = None
     source: str | None = None
     campaign_id: str | None = None
+    # the matching rules' (MatchingRules.country_aliases): the lead's and the accounts' countries
+    # are compared as ISO codes, read the way matching reads them
+    country_aliases: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
