@@ -26,7 +26,8 @@ from matcher import normalize
 from matcher.matching import similarity
 from matcher.matching.keys import AccountFeatures, LeadFeatures
 from matcher.matching.similarity import Weight
-from matcher.normalize import NormalizedName
+from matcher.matching.types import ALIAS, DOMAIN as LEARNED_DOMAIN, Account, Learned, provenance
+from matcher.normalize import NameNormalizer, NormalizedName
 
 # a level's kind: what the evidence is about
 DOMAIN = "domain"  # a domain the account owns, or one its contacts use
@@ -63,18 +64,22 @@ def _reason_function(template: str) -> Callable[..., str]:
 
 # Reason fields. Domain levels: {domain} (the lead's), {account_id}, {account_name}; cctld_variant
 # also {owned} (the account's domains it varies). Name levels: {lead} (the lead's company, quoted),
-# {account} (the account's name, quoted; another name of it as "'x' (a name of 'Y')"),
+# {account} (the account's name, quoted; another name of it as "'x' (a name of 'Y')", a learned one
+# as "'x' (a name of 'Y' learned from review of lead L1 (by someone))"),
 # {similarity}; name_core {extra} (the words one name adds), name_domain_label {domains},
-# {account_id}, {account_name}; name_acronym {short} and {long}.
+# {account_id}, {account_name}; name_acronym {short} and {long}. A "learned" variant: the domain or
+# name is one a person taught (``Account.learned``); {source} says where from (``types.provenance``).
 MEANINGS: dict[str, Meaning] = {
     "email_domain": Meaning(
         DOMAIN, True, False, "email_domain",
         "the lead's email domain (its registrable part) is a domain the account owns",
-        {"": "email domain {domain} is a domain of account {account_id} ({account_name})"}),
+        {"": "email domain {domain} is a domain of account {account_id} ({account_name})",
+         "learned": "email domain {domain} was learned for account {account_id} ({account_name}) from {source}"}),
     "website_domain": Meaning(
         DOMAIN, True, False, "website_domain",
         "the lead's website is a domain the account owns",
-        {"": "website {domain} is a domain of account {account_id} ({account_name})"}),
+        {"": "website {domain} is a domain of account {account_id} ({account_name})",
+         "learned": "website {domain} was learned for account {account_id} ({account_name}) from {source}"}),
     "contact_domain": Meaning(
         DOMAIN, True, False, "contact_domain",
         "the lead's work email domain is used by the account's contacts",
@@ -84,7 +89,8 @@ MEANINGS: dict[str, Meaning] = {
         "the same company name once normalised (case, accents, punctuation, legal forms, word order)",
         {"": "same name {lead}",
          "normalised": "same name once legal forms, case and punctuation are set aside: {lead} and {account}",
-         "reordered": "same words in another order: {lead} and {account}"}),
+         "reordered": "same words in another order: {lead} and {account}",
+         "learned": "{lead} is a name of {account_name} learned from {source}"}),
     "name_alias": Meaning(
         NAME, True, True, "name_alias",
         "the lead's company is another name of the account in the rules' alias table",
@@ -206,19 +212,43 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
     return best
 
 
-def _other_name(name: NormalizedName, account_name: str) -> str:
+def learned_alias(account: Account, name: NormalizedName, names: NameNormalizer | None) -> Learned | None:
+    """The learned alias of ``account`` that ``name`` is a normalised form of, or None (also
+    without a normaliser to tell)."""
+    if not account.learned or names is None:
+        return None
+    for learned in account.learned:
+        if learned[0] == ALIAS and name in names.names(learned[1]):
+            return learned
+    return None
+
+
+def learned_domain(account: Account, domain: str) -> Learned | None:
+    """The learned domain of ``account`` that is ``domain`` (registrable form, as learned), or None."""
+    for learned in account.learned:
+        if learned[0] == LEARNED_DOMAIN and learned[1] == domain:
+            return learned
+    return None
+
+
+def _other_name(name: NormalizedName, account: Account, names: NameNormalizer | None) -> str:
     """How a reason quotes an account's name other than its first: the account's name itself when
     the other is written in it ('Meta (Facebook)', 'Look.io' read as 'lookio'), else that name
-    (an alias of the account) and whose it is."""
+    (an alias of the account) and whose it is, and where a learned one was learned."""
+    account_name = account.name
     if name.key in "".join(ch for ch in account_name.lower() if ch.isalnum()):
         return f"'{account_name}'"
+    learned = learned_alias(account, name, names)
+    if learned is not None:
+        return f"'{learned[1]}' (a name of '{account_name}' learned from {provenance(learned)})"
     return f"'{name.text}' (a name of '{account_name}')"
 
 
 def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: float,
-                ln: NormalizedName, an: NormalizedName | None) -> str:
+                ln: NormalizedName, an: NormalizedName | None, names: NameNormalizer | None = None) -> str:
     """The reason of a name level: how the lead's company name relates to the account's, in
-    words a seller reads (``MEANINGS``)."""
+    words a seller reads (``MEANINGS``). ``names``, the index's normaliser, tells a learned alias
+    from the others (without it, a learned alias reads like any other)."""
     a = acc.account
     company = lead.lead.company
     quoted = f"'{company}'"
@@ -228,7 +258,11 @@ def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: flo
         return level.reason(lead=quoted, domains=", ".join(owned), account_id=a.id, account_name=a.name)
     if label == "name_exact" and (company == a.name or company.strip() == a.name.strip()):
         return level.reason(lead=quoted)
-    account = f"'{a.name}'" if an is None or an == acc.names[0] else _other_name(an, a.name)
+    account = f"'{a.name}'" if an is None or an == acc.names[0] else _other_name(an, a, names)
+    if label == "name_exact" and ln == an and a.learned and an != acc.names[0]:
+        learned = learned_alias(a, an, names)
+        if learned is not None:
+            return level.variants["learned"](lead=quoted, account_name=f"'{a.name}'", source=provenance(learned))
     if label == "name_exact":
         return level.variants["normalised" if ln == an else "reordered"](lead=quoted, account=account)
     if label == "name_core":
@@ -244,14 +278,24 @@ def name_reason(level: Level, lead: LeadFeatures, acc: AccountFeatures, sim: flo
     return level.reason(lead=quoted, account=account)
 
 
+def _domain_reason(level: Level, domain: str, a: Account) -> str:
+    """An owned-domain level's reason; a learned domain says so and where it was learned."""
+    learned = learned_domain(a, domain) if a.learned else None
+    if learned is not None:
+        return level.variants["learned"](domain=domain, account_id=a.id, account_name=a.name,
+                                         source=provenance(learned))
+    return level.reason(domain=domain, account_id=a.id, account_name=a.name)
+
+
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
     return all(t in generic for t in name)
 
 
 def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], rules: MatchingRules,
-          weight: Weight, generic: frozenset[str]) -> Scored | None:
+          weight: Weight, generic: frozenset[str], names: NameNormalizer | None = None) -> Scored | None:
     """Score one candidate on the ladder ``levels`` (``ladder(rules)``), or None when there is no
-    evidence worth a candidate."""
+    evidence worth a candidate. ``names``: the index's normaliser, for the reasons of learned
+    aliases (``name_reason``)."""
     ev = rules.evidence
     a = acc.account
     reasons: list[str] = []
@@ -260,10 +304,10 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
     level = None
     if lead.email_domain and lead.email_domain in acc.domains:
         level = levels["email_domain"]
-        reasons.append(level.reason(domain=lead.email_domain, account_id=a.id, account_name=a.name))
+        reasons.append(_domain_reason(level, lead.email_domain, a))
     elif lead.website_domain and lead.website_domain in acc.domains:
         level = levels["website_domain"]
-        reasons.append(level.reason(domain=lead.website_domain, account_id=a.id, account_name=a.name))
+        reasons.append(_domain_reason(level, lead.website_domain, a))
     elif lead.email_domain and not lead.email_is_free and lead.email_domain in acc.contact_domains:
         level = levels["contact_domain"]
         reasons.append(level.reason(domain=lead.email_domain, account_id=a.id, account_name=a.name))
@@ -271,7 +315,7 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
     if level is not None:
         s = level.score
         if ln is not None and sim >= 0.5:
-            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an))
+            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an, names))
         # name agreement only orders accounts that share a domain; it never lifts a domain match
         s += 0.009 * sim - 0.009
         return Scored(acc, min(1.0, s), level, sim, reasons)
@@ -284,7 +328,7 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
         if sim >= rules.names.min_similarity:
             # siemens.de for siemens.com: weak alone, convincing with the same company name
             s = level.score + (1.0 - level.score) * 0.9 * sim
-            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an))
+            reasons.append(name_reason(levels[name_label], lead, acc, sim, ln, an, names))
             return Scored(acc, min(1.0, s), level, sim, reasons)
         # weak evidence: review when the lead gave no company, less when its company differs
         if not lead.names:
@@ -300,7 +344,7 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
         s = level.score * sim - (1.0 - sim) * 1.2
     else:
         s = level.score
-    reasons.append(name_reason(level, lead, acc, sim, ln, an))
+    reasons.append(name_reason(level, lead, acc, sim, ln, an, names))
     if an is not None and _is_generic(an, generic):
         s = min(s, rules.thresholds.match - 0.05)
         reasons.append(f"the name '{a.name}' is made of common words only")

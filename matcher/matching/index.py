@@ -24,6 +24,7 @@ from config.matching import MatchingRules
 from matcher.matching import decide, distinct, evidence, keys, similarity
 from matcher.matching.keys import AccountFeatures, LeadFeatures
 from matcher.normalize import NameNormalizer, NormalizedName, idf
+from matcher.routing import review
 from matcher.matching.types import Account, Lead, MatchResult
 
 # A key's accounts (and a parent's children): a bare id (most keys), a tuple while few share
@@ -108,6 +109,20 @@ class AccountIndex:
 
         index._lookup = lookup
         return index
+
+    def known(self) -> review.Known:
+        """What this index knows about its accounts, as the lookups learning from a review asks
+        (``matcher.routing.review.lessons``). They read the index as it is when called."""
+
+        def account_name(account_id: str) -> str | None:
+            f = self._lookup(account_id)
+            return f.account.name if f is not None else None
+
+        return review.Known(
+            domain_owners=lambda d: self.posting(keys.DOMAIN, d),
+            contact_domain_users=lambda d: self.posting(keys.CONTACT_DOMAIN, d),
+            name_owners=lambda key: self.posting(keys.KEY, key),
+            account_name=account_name, names=self._names, generic=self._generic)
 
     def get(self, account_id: str) -> Account | None:
         f = self._lookup(account_id)
@@ -305,7 +320,7 @@ class AccountIndex:
             acc = self._lookup(aid)
             if acc is None:
                 continue
-            s = evidence.score(f, acc, self._ladder, self.rules, self.weight, self._generic)
+            s = evidence.score(f, acc, self._ladder, self.rules, self.weight, self._generic, self._names)
             if s is not None:
                 scored.append(s)
         return decide.decide(f, scored, self.rules, self._lookup, self._children_of,

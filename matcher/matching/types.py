@@ -22,6 +22,10 @@ class Account:
     ``www.``); ``contact_domains`` are the registrable email domains learned from the account's
     contacts (weaker evidence than owned domains, but still evidence). ``aliases`` are other
     names the company is known by (trading names, former names).
+    ``learned`` says which of the account's aliases and domains a person taught the service
+    (``matcher/routing/review.py``): ``Learned`` records, whose values are also in ``aliases`` or
+    ``domains``, so matching treats them like any other; only the reasons read this field, to say
+    where a name or domain came from.
     The tie-break fields (open opportunity, customer, contact count, last activity) are filled by
     storage where it knows them; they default to "unknown / none".
     """
@@ -41,6 +45,22 @@ class Account:
     is_customer: bool = False
     contact_count: int = 0
     last_activity_at: float | None = None  # unix seconds
+    learned: tuple[Learned, ...] = ()
+
+
+# what a person taught: (kind "alias" or "domain", value as stored, source such as "review of lead
+# L1", who). A plain tuple, not a record: it travels with the account through pickling, marshal
+# (api/matching/index_snapshot.py) and the loading processes as it is.
+Learned = tuple[str, str, str, str | None]
+ALIAS = "alias"
+DOMAIN = "domain"
+LEARNED_KINDS = (ALIAS, DOMAIN)
+
+
+def provenance(learned: Learned) -> str:
+    """Where a learned name came from, as a reason says it: 'review of lead L1 (by jane@ours.com)'."""
+    _, _, source, by = learned
+    return f"{source} (by {by})" if by else source
 
 
 @fast_init

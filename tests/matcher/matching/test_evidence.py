@@ -213,3 +213,35 @@ def test_domain_evidence_tells_how_the_names_agree(worded):
         "email domain acme.com is a domain of account A1 (Acme Corporation)",
         "same name once legal forms, case and punctuation are set aside: 'ACME Corp.' and 'Acme Corporation'",
     )
+
+
+# ---------------------------------------------------------------- learned names and domains
+
+LEARNED = (("alias", "Acme Intl", "review of lead L1", "jane@ours.com"),
+           ("domain", "acme-intl.com", "review of lead L2", None))
+
+
+def test_a_learned_alias_and_domain_say_where_they_were_learned():
+    index = AccountIndex(RULES)
+    index.upsert(Account("A17", "Acme Corporation", ("acme.com", "acme-intl.com"), country="US",
+                         aliases=("Acme Nordic", "Acme Intl"), learned=LEARNED))
+    by_name = index.match(Lead(email="max@gmail.com", company="Acme Intl", country="US"))
+    assert by_name.decision == "matched"
+    assert by_name.reasons[0] == "'Acme Intl' is a name of 'Acme Corporation' learned from review of lead L1 (by jane@ours.com)"
+    by_domain = index.match(Lead(email="max@acme-intl.com", company="Someone Else"))
+    assert by_domain.reasons[0] == "email domain acme-intl.com was learned for account A17 (Acme Corporation) from review of lead L2"
+    # the account's own domain and an alias from the CRM read as before
+    assert index.match(Lead(email="max@acme.com")).reasons[0] == "email domain acme.com is a domain of account A17 (Acme Corporation)"
+    crm_alias = index.match(Lead(email="max@gmail.com", company="Acme Nordic AB", country="US"))
+    assert crm_alias.reasons[0] == ("same name once legal forms, case and punctuation are set aside: "
+                                    "'Acme Nordic AB' and 'acme nordic' (a name of 'Acme Corporation')")
+
+
+def test_a_learned_alias_met_by_a_longer_name_is_quoted_as_learned():
+    index = AccountIndex(RULES)
+    index.upsert(Account("A17", "Acme Corporation", ("acme.com",), country="US",
+                         aliases=("Zentrix Robotics",), learned=(("alias", "Zentrix Robotics", "review of lead L1", None),)))
+    # not the very same name: the learned name is still quoted as learned
+    reasons = index.match(Lead(email="max@gmail.com", company="Zentrix Robotics Systems", country="US")).reasons
+    assert reasons[0] == ("same name apart from 'systems': 'Zentrix Robotics Systems' and "
+                          "'Zentrix Robotics' (a name of 'Acme Corporation' learned from review of lead L1)")
