@@ -1,5 +1,5 @@
 """Accounts and contacts for CRM sync: bulk idempotent upserts (PUT), read one account (GET, cached),
-delete one (DELETE). A contact's email domain becomes evidence for its account; its title gives its
+delete one (DELETE); the names an account learned from reviews (list, forget). A contact's email domain becomes evidence for its account; its title gives its
 persona and seniority; events waiting for its email attach to it."""
 from __future__ import annotations
 
@@ -8,19 +8,21 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Body, Path
 
 from api import db
-from api.accounts import store
+from api.accounts import service, store
 from api.db.bulk import InvalidItems
 from api.deps import ACCOUNT_TTL_SECONDS, ServicesDep, SessionDep, account_cache_key
 from api.errors import FieldError, NotFound
 from api.qualification import service as qualification_service
 from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses, invalid_items
-from api.accounts.schemas import ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn, links_to_account
+from api.accounts.schemas import (ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn, LearnedNameOut,
+                                  LearnedNamesOut, links_to_account)
 from api.schemas import UpsertOut, operation
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
 AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
+LearnedId = Annotated[int, Path(ge=1, le=2**31 - 1, examples=[7])]
 
 
 ACCOUNTS_EXAMPLES = {"a family": {
@@ -101,6 +103,28 @@ def delete_account(account_id: AccountId, session: SessionDep, services: Service
         raise NotFound(f"account {account_id!r} not found", [FieldError("account_id", "no such account")])
     db.after_commit(session, lambda: services.accounts_changed(children, removed=[account_id]))
     return {"deleted": account_id, "detached_children": children}
+
+
+@router.get(
+    "/accounts/{account_id}/learned", response_model=LearnedNamesOut, responses=error_responses(404, 422),
+    summary="The aliases and domains an account learned from reviews",
+    description="Each learned name with its source (the review that taught it) and who resolved it, "
+                "oldest first. The index matches on them like on the account's own aliases and domains; "
+                "a CRM sync (`PUT /v1/accounts`) leaves them alone.",
+)
+def get_learned(account_id: AccountId, session: SessionDep) -> dict[str, Any]:
+    return {"items": service.learned(session, account_id)}
+
+
+@router.delete(
+    "/accounts/{account_id}/learned/{learned_id}", response_model=LearnedNameOut, responses=error_responses(404, 422),
+    summary="Forget one learned alias or domain",
+    description="Removes the learned name (answering what was removed); leads stop matching on it at once. "
+                "404 naming `account_id` or `learned_id` when either is unknown.",
+)
+def delete_learned(account_id: AccountId, learned_id: LearnedId, session: SessionDep,
+                   services: ServicesDep) -> dict[str, Any]:
+    return service.forget(session, account_id, learned_id, services=services)
 
 
 @router.put(

@@ -1,7 +1,7 @@
 """Bodies of the account and contact routes (CRM sync)."""
 from __future__ import annotations
 
-from typing import Annotated, Any, Union
+from typing import Annotated, Any, Literal, Union
 
 from pydantic import (AfterValidator, BaseModel, ConfigDict, Field, Strict, StringConstraints, ValidationError,
                       WrapValidator)
@@ -102,6 +102,26 @@ class AccountOut(BaseModel):
 class AccountDeletedOut(BaseModel):
     deleted: str
     detached_children: list[str] = Field(description="child accounts that became top-level accounts")
+
+
+class LearnedNameOut(BaseModel):
+    """An alias or domain a person taught through a review (``matcher/routing/review.py``)."""
+
+    model_config = ConfigDict(json_schema_extra={"examples": [{
+        "id": 7, "account_id": "A17", "kind": "alias", "value": "Acme Intl", "source": "review of lead L1",
+        "learned_by": "jane@ours.com", "created_at": "2026-12-02T09:30:00+00:00"}]})
+
+    id: int
+    account_id: str
+    kind: Literal["alias", "domain"]
+    value: str = Field(description="the alias as the lead wrote it, or the registrable email domain")
+    source: str = Field(description="what taught it, e.g. 'review of lead L1'")
+    learned_by: str | None = Field(description="who resolved the review")
+    created_at: str
+
+
+class LearnedNamesOut(BaseModel):
+    items: list[LearnedNameOut]
 
 
 # ---------------------------------------------------------------- OpenAPI links to an account's views

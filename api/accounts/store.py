@@ -24,9 +24,9 @@ from sqlalchemy import Connection, delete, func, insert, select, text, update
 from sqlalchemy.orm import Session
 
 # InvalidItems, UpsertReport: also what the routes and the CLI name as store.InvalidItems, store.UpsertReport
-from api.db.bulk import (InvalidItems, Problem, UpsertReport, chunks, insert_or_skip, raise_if_any, update_rows,
-                         upsert, utc_now)
-from api.db.rows import AccountDomainRow, AccountRow, ContactRow, OwnerRow
+from api.db.bulk import (InvalidItems, Problem, UpsertReport, chunks, hold_write_lock, insert_or_skip, raise_if_any,
+                         update_rows, upsert, utc_now)
+from api.db.rows import AccountDomainRow, AccountRow, ContactRow, LearnedNameRow, OwnerRow
 from matcher import normalize
 from matcher.matching.types import Account as MatchAccount
 
@@ -239,7 +239,7 @@ def upsert_accounts(session: Session, accounts: Sequence[AccountData], *,
 
 
 def delete_account(session: Session, account_id: str) -> list[str] | None:
-    """Delete an account, its domains and contacts; detach its children.
+    """Delete an account, its domains, learned names and contacts; detach its children.
 
     Returns the ids of the detached children (their ``parent_id`` is now NULL, so the index must
     reload them), or None if the account does not exist.
@@ -251,6 +251,7 @@ def delete_account(session: Session, account_id: str) -> list[str] | None:
         session.execute(update(AccountRow).where(AccountRow.parent_id == account_id)
                         .values(parent_id=None, updated_at=utc_now()).execution_options(synchronize_session=False))
     session.execute(delete(AccountDomainRow).where(AccountDomainRow.account_id == account_id))
+    session.execute(delete(LearnedNameRow).where(LearnedNameRow.account_id == account_id))
     session.execute(delete(ContactRow).where(ContactRow.account_id == account_id))
     session.execute(delete(AccountRow).where(AccountRow.id == account_id).execution_options(synchronize_session=False))
     session.expunge_all()
@@ -315,6 +316,56 @@ def get_account(session: Session, account_id: str) -> dict[str, Any] | None:
         "employees": acc.employees, "attributes": dict(acc.attributes or {}), "contact_count": contacts or 0,
         "created_at": acc.created_at.isoformat(), "updated_at": acc.updated_at.isoformat(),
     }
+
+
+# ---------------------------------------------------------------- learned names
+
+_LEARNED = LearnedNameRow.__table__
+
+
+def _learned_record(row) -> dict[str, Any]:  # noqa: ANN001 - a result row of learned_names
+    return {"id": row.id, "account_id": row.account_id, "kind": row.kind, "value": row.value,
+            "source": row.source, "learned_by": row.learned_by, "created_at": row.created_at.isoformat()}
+
+
+def add_learned(session: Session, account_id: str, items: Sequence[tuple[str, str]], source: str,
+                learned_by: str | None) -> list[dict[str, Any]]:
+    """Store ``(kind, value)`` pairs as learned names of a stored account; a pair it already has
+    is left as it was (its first source stays). Returns the records stored now, in ``items``'
+    order. The caller checks that the account exists."""
+    wanted = list(dict.fromkeys(items))
+    if not wanted:
+        return []
+    now = utc_now()
+    hold_write_lock(session)
+    before = {(r.kind, r.value) for r in session.execute(
+        select(_LEARNED.c.kind, _LEARNED.c.value).where(_LEARNED.c.account_id == account_id))}
+    new = [(k, v) for k, v in wanted if (k, v) not in before]
+    if new:
+        # ON CONFLICT DO NOTHING: a concurrent review may teach the same name first
+        session.execute(insert_or_skip(session, _LEARNED, ["account_id", "kind", "value"]),
+                        [{"account_id": account_id, "kind": k, "value": v, "source": source,
+                          "learned_by": learned_by, "created_at": now} for k, v in new])
+    rows = {(r.kind, r.value): r for r in session.execute(
+        select(_LEARNED).where(_LEARNED.c.account_id == account_id, _LEARNED.c.created_at == now))}
+    return [_learned_record(rows[k]) for k in new if k in rows]
+
+
+def list_learned(session: Session, account_id: str) -> list[dict[str, Any]]:
+    """The learned names of an account, oldest first."""
+    return [_learned_record(r) for r in session.execute(
+        select(_LEARNED).where(_LEARNED.c.account_id == account_id).order_by(_LEARNED.c.id))]
+
+
+def remove_learned(session: Session, account_id: str, learned_id: int) -> dict[str, Any] | None:
+    """Delete one learned name of an account; returns its record, or None if the account has no
+    learned name with that id."""
+    row = session.execute(select(_LEARNED).where(_LEARNED.c.id == learned_id,
+                                                 _LEARNED.c.account_id == account_id)).first()
+    if row is None:
+        return None
+    session.execute(delete(_LEARNED).where(_LEARNED.c.id == learned_id))
+    return _learned_record(row)
 
 
 def refresh_planner_statistics(session_or_conn: Session | Connection, tables: Sequence[str] = ("accounts", "account_domains", "contacts")) -> None:

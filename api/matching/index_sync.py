@@ -29,6 +29,8 @@ from api.db import session_scope
 from config.matching import MatchingRules
 from matcher.matching.index import AccountIndex
 from matcher.matching.types import Lead, MatchResult
+from matcher.routing import review
+from matcher.routing.review import Lesson
 
 log = logging.getLogger("leadmatch.index")
 
@@ -80,6 +82,12 @@ class IndexSync:
     def match_many(self, leads: Sequence[Lead]) -> list[MatchResult]:
         with self._lock:
             return self._index.match_many(leads)
+
+    def lessons(self, lead: Lead, account_id: str) -> list[Lesson]:
+        """What resolving ``lead`` to ``account_id`` teaches, judged against the accounts as
+        this index holds them (``matcher.routing.review.lessons``)."""
+        with self._lock:
+            return review.lessons(lead, account_id, self._index.known())
 
     def get(self, account_id: str):  # noqa: ANN201 - matcher.Account | None
         with self._lock:

@@ -4,7 +4,10 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
+from api.errors import ServiceUnavailable
 from api.matching.schemas import LeadIn
+from matcher.matching.types import Lead
+from matcher.routing.review import Lesson
 
 if TYPE_CHECKING:
     from api.deps import Services
@@ -17,3 +20,11 @@ def answer(services: Services, lead: LeadIn) -> dict[str, Any]:
     result = services.index.match(lead.to_lead())
     services.metrics.observe_match(result.decision, time.perf_counter() - started)
     return result.to_dict()
+
+
+def lessons(services: Services, lead: Lead, account_id: str) -> list[Lesson]:
+    """What a person resolving ``lead`` to ``account_id`` teaches (each lesson learned or refused,
+    with its reason), judged against the index; store them with ``api.accounts.service.learn``."""
+    if not services.index.ready:
+        raise ServiceUnavailable("the account index is still loading")
+    return services.index.lessons(lead, account_id)

@@ -1,5 +1,5 @@
-"""What the account index reads from the database: every account with its domains, owner and
-contact evidence, streamed in id order (all, a slice of the id order, or given ids), and the
+"""What the account index reads from the database: every account with its domains, owner,
+contact evidence and learned names, streamed in id order (all, a slice of the id order, or given ids), and the
 counts and cut points that split the id order for loading on several cores. Read only."""
 from __future__ import annotations
 
@@ -10,8 +10,8 @@ from typing import Iterable, Iterator, Sequence
 from sqlalchemy import Connection, Text, cast, func, select
 from sqlalchemy.orm import Session
 
-from api.db.rows import AccountDomainRow, AccountRow, ContactRow, OwnerRow
-from matcher.matching.types import Account
+from api.db.rows import AccountDomainRow, AccountRow, ContactRow, LearnedNameRow, OwnerRow
+from matcher.matching.types import ALIAS, DOMAIN, Account, Learned
 
 IDS_PER_QUERY = 1000  # ids per IN (...) list when reloading given accounts
 
@@ -80,21 +80,49 @@ def _shared(value: str | None) -> str | None:
     return sys.intern(value) if value else value
 
 
-def _to_account(r) -> Account:  # noqa: ANN001 - a result row
+def _to_account(r, learned: dict[str, tuple[Learned, ...]]) -> Account:  # noqa: ANN001 - a result row
+    aliases = tuple(json.loads(r[9])) if r[9] else ()
+    domains = _split(r[2])
+    taught = learned.get(r[0], ())
+    if taught:
+        # learned names are the account's names and domains like the CRM's; ``learned`` says which
+        aliases = tuple(dict.fromkeys((*aliases, *(v for k, v, _, _ in taught if k == ALIAS))))
+        domains = tuple(dict.fromkeys((*domains, *(v for k, v, _, _ in taught if k == DOMAIN))))
     return Account(
-        id=r[0], name=r[1], domains=_split(r[2]), country=_shared(r[3]), region=_shared(r[4]),
-        city=_shared(r[5]), parent_id=r[6], owner=_shared(r[7]), phone=r[8], aliases=tuple(json.loads(r[9])) if r[9] else (),
-        contact_domains=_split(r[10]), is_customer=bool(r[11]), contact_count=r[12] or 0,
+        id=r[0], name=r[1], domains=domains, country=_shared(r[3]), region=_shared(r[4]),
+        city=_shared(r[5]), parent_id=r[6], owner=_shared(r[7]), phone=r[8], aliases=aliases,
+        contact_domains=_split(r[10]), is_customer=bool(r[11]), contact_count=r[12] or 0, learned=taught,
     )
+
+
+def _learned_names(session_or_conn: Session | Connection, ids: Sequence[str] | None = None,
+                   id_range: tuple[str | None, str | None] = (None, None)) -> dict[str, tuple[Learned, ...]]:
+    """The learned names of the accounts read, by account id, oldest first. Read apart from the
+    accounts: few accounts have any (they come from people's reviews), so one small query beats
+    widening the stream of every account."""
+    t = LearnedNameRow.__table__
+    stmt = select(t.c.account_id, t.c.kind, t.c.value, t.c.source, t.c.learned_by)
+    if ids is not None:
+        stmt = stmt.where(t.c.account_id.in_(ids))
+    low, high = id_range
+    if low is not None:
+        stmt = stmt.where(t.c.account_id >= low)
+    if high is not None:
+        stmt = stmt.where(t.c.account_id < high)
+    out: dict[str, list[Learned]] = {}
+    for account_id, kind, value, source, by in session_or_conn.execute(stmt.order_by(t.c.account_id, t.c.id)):
+        out.setdefault(account_id, []).append((kind, value, source, by))
+    return {k: tuple(v) for k, v in out.items()}
 
 
 def load_accounts(session_or_conn: Session | Connection, *, batch: int = 10_000,
                   id_range: tuple[str | None, str | None] = (None, None)) -> Iterator[Account]:
     """Stream all accounts for the index (server-side cursor on PostgreSQL; constant memory),
     or those with ``low <= id < high`` for ``id_range=(low, high)`` (None: unbounded)."""
+    learned = _learned_names(session_or_conn, id_range=id_range)
     result = session_or_conn.execute(_account_stream_query(id_range=id_range), execution_options={"yield_per": batch})
     for r in result:
-        yield _to_account(r)
+        yield _to_account(r, learned)
 
 
 def load_accounts_by_id(session_or_conn: Session | Connection, ids: Iterable[str]) -> dict[str, Account]:
@@ -102,8 +130,10 @@ def load_accounts_by_id(session_or_conn: Session | Connection, ids: Iterable[str
     out: dict[str, Account] = {}
     wanted = sorted(set(ids))
     for i in range(0, len(wanted), IDS_PER_QUERY):
-        for r in session_or_conn.execute(_account_stream_query(wanted[i:i + IDS_PER_QUERY])):
-            out[r[0]] = _to_account(r)
+        chunk = wanted[i:i + IDS_PER_QUERY]
+        learned = _learned_names(session_or_conn, chunk)
+        for r in session_or_conn.execute(_account_stream_query(chunk)):
+            out[r[0]] = _to_account(r, learned)
     return out
 
 

@@ -1,10 +1,10 @@
 """The tables as typed ORM rows, identical on SQLite and PostgreSQL, one module per domain."""
-from api.db.rows.accounts import AccountDomainRow, AccountRow, ContactRow, OwnerRow
+from api.db.rows.accounts import AccountDomainRow, AccountRow, ContactRow, LearnedNameRow, OwnerRow
 from api.db.rows.base import Base, UTCDateTime
 from api.db.rows.qualification import (AccountStatusRow, ActivityRow, ContactStatusRow, ContractRow,
                                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow,
                                        RecomputeRunRow, RecomputeTouchedRow, RuleSetRow, StatusTransitionRow)
 
 __all__ = ["AccountDomainRow", "AccountRow", "AccountStatusRow", "ActivityRow", "Base", "ContactRow",
-           "ContactStatusRow", "ContractRow", "ManualContactMoveRow", "OpportunityRow", "OpportunityStageChangeRow",
+           "ContactStatusRow", "ContractRow", "LearnedNameRow", "ManualContactMoveRow", "OpportunityRow", "OpportunityStageChangeRow",
            "OwnerRow", "RecomputeRunRow", "RecomputeTouchedRow", "RuleSetRow", "StatusTransitionRow", "UTCDateTime"]

@@ -10,10 +10,11 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, JSON, String, Text, false, func, true
+from sqlalchemy import (Boolean, DateTime, ForeignKey, Index, Integer, JSON, String, Text, UniqueConstraint, false, func,
+                        true)
 from sqlalchemy.orm import Mapped, mapped_column
 
-from api.db.rows.base import Base, DOMAIN_LEN, ID_LEN, NAME_LEN, UTCDateTime
+from api.db.rows.base import Base, CODE_LEN, DOMAIN_LEN, ID_LEN, NAME_LEN, UTCDateTime
 
 class OwnerRow(Base):
     """A seller who owns accounts. Created automatically from the owner names accounts carry."""
@@ -67,6 +68,25 @@ class AccountDomainRow(Base):
 
     # "which account owns acme.com" is the question conflicts and admin tools ask
     __table_args__ = (Index("ix_account_domains_domain", "domain"),)
+
+
+class LearnedNameRow(Base):
+    """An alias or domain of an account that a person taught through a review
+    (``matcher/routing/review.py``), kept apart from the CRM's aliases and domains so a CRM sync
+    that rewrites those never drops it, and removable on its own. The index reads it with the
+    account (``api/matching/store.py``); deleting the account deletes it."""
+
+    __tablename__ = "learned_names"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    account_id: Mapped[str] = mapped_column(ForeignKey("accounts.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(CODE_LEN))  # "alias" or "domain"
+    value: Mapped[str] = mapped_column(String(NAME_LEN))  # the alias as written; the registrable domain
+    source: Mapped[str] = mapped_column(String(NAME_LEN))  # e.g. "review of lead L123"
+    learned_by: Mapped[str | None] = mapped_column(String(320))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    __table_args__ = (UniqueConstraint("account_id", "kind", "value", name="uq_learned_names_account_kind_value"),)
 
 
 class ContactRow(Base):
