@@ -1,6 +1,7 @@
 """Accuracy of leadmatch on the labelled development leads, beside what a user would build instead.
 
     .venv/bin/python benchmarks/accuracy.py [--data DIR] [--no-peers] [--json OUT] [--errors]
+    .venv/bin/python benchmarks/accuracy.py --learn-from-review [--data DIR] [--json OUT]
 
 Our matcher: ``AccountIndex`` built straight from ``accounts.csv`` (``api.csvio``), every lead of
 ``leads.csv`` matched. Peers (subprocesses under ``benchmarks/.peers-venv``, see ``peers.py``):
@@ -13,6 +14,17 @@ Figures, overall and per ``case``:
   review   share of leads sent to review (ours only; the peers have no review outcome)
   nm->m    share of no-match leads (empty ``expected_account_id``) that got ``matched``
 Exit status is non-zero only on a crash.
+
+``--learn-from-review`` (our matcher only) measures what learning from reviews does
+(``matcher/routing/review.py``): every lead the matcher sends to ``review`` is resolved with its
+true answer (its expected account; a no-match lead is junk and teaches nothing), what the
+resolution teaches is learned into the index (as ``api/accounts/service.py`` learn does, then the
+index reads it), and the leads are matched again. Two figures, before and after side by side:
+  all leads    learn from every review, measure on every lead (the same leads now match: an
+               upper bound, and a check that learning steals no other account's leads);
+  held out     split the leads in two halves by a hash of their id, learn from the first half's
+               reviews only, measure on the second half (what a new lead gains).
+Precision must not drop in either.
 """
 from __future__ import annotations
 
@@ -64,6 +76,84 @@ def run_ours(data: Path):
             "build_s": round(t1 - t0, 2), "match_s": round(t2 - t1, 2),
             "ms_per_lead": round((t2 - t1) * 1000 / max(1, len(rows)), 3)}
     return index, results, info
+
+
+def _halves(lead_ids) -> tuple[set[str], set[str]]:
+    """The leads split in two by a hash of their id (stable across runs and machines)."""
+    import zlib
+
+    first = {lid for lid in lead_ids if zlib.crc32(lid.encode()) % 2 == 0}
+    return first, set(lead_ids) - first
+
+
+def learn_from_reviews(index, results: dict, labels: dict, learn_ids: set[str]) -> dict[str, int]:
+    """Resolve the review leads among ``learn_ids`` with their true answer and learn what each
+    teaches into ``index``, lead by lead (each judged against the index as the earlier ones left
+    it, as the service would). Returns counts of what was learned and refused, by kind."""
+    import dataclasses
+
+    from matcher.routing import review
+
+    counts: dict[str, int] = {}
+    for lid in sorted(learn_ids):
+        row, res = results[lid]
+        label = labels.get(lid)
+        if res.decision != "review" or label is None or label.is_nomatch:
+            continue  # only reviews are resolved; a no-match lead is junk and teaches nothing
+        account = index.get(label.expected)
+        if account is None:
+            continue
+        for lesson in review.lessons(row.lead, account.id, index.known()):
+            key = f"{lesson.kind} {'learned' if lesson.learn else 'refused'}"
+            counts[key] = counts.get(key, 0) + 1
+            if not lesson.learn:
+                continue
+            learned = (lesson.kind, lesson.value, f"review of lead {lid}", "accuracy benchmark")
+            account = dataclasses.replace(
+                account, learned=(*account.learned, learned),
+                **({"aliases": (*account.aliases, lesson.value)} if lesson.kind == "alias"
+                   else {"domains": (*account.domains, lesson.value)}))
+            index.upsert(account)
+    return dict(sorted(counts.items()))
+
+
+def run_learning(data: Path, labels: dict, console) -> dict:
+    """The two before/after measures of ``--learn-from-review``; prints them and returns the figures."""
+    from rich.table import Table
+
+    out = {}
+    for mode in ("all leads", "held out"):
+        index, results, info = run_ours(data)  # a fresh index for each measure
+        lead_ids = set(results)
+        learn_ids, measure_ids = (lead_ids, lead_ids) if mode == "all leads" else _halves(lead_ids)
+        measured = {lid: lab for lid, lab in labels.items() if lid in measure_ids}
+        before = C.score(measured, {lid: (res.decision, res.account_id) for lid, (_, res) in results.items()})
+        counts = learn_from_reviews(index, results, labels, learn_ids)
+        again = {lid: (row, index.match(row.lead)) for lid, (row, _) in results.items() if lid in measure_ids}
+        after = C.score(measured, {lid: (res.decision, res.account_id) for lid, (_, res) in again.items()})
+        reviews = sum(1 for lid in learn_ids if results[lid][1].decision == "review")
+        title = (f"{mode}: learned from the {reviews} reviews of {len(learn_ids)} leads, measured on "
+                 f"{len(measure_ids)} leads")
+        t = Table(title=title, title_justify="left")
+        for col in ("", "matched", "correct", "P", "R", "review", "nm->m"):
+            t.add_column(col, justify="left" if not col else "right")
+        for name, sc in (("before", before), ("after", after)):
+            o = sc.overall
+            t.add_row(name, str(o.matched), str(o.correct), fmt(o.precision), fmt(o.recall),
+                      fmt(o.review_rate, True), f"{fmt(o.nomatch_matched_rate, True)} ({o.nomatch_matched}/{o.nomatch})")
+        console.print(t)
+        console.print(f"  lessons: {', '.join(f'{k} {v}' for k, v in counts.items()) or 'none'}", highlight=False)
+        changed = [(lid, results[lid][1], again[lid][1]) for lid in sorted(measure_ids)
+                   if (results[lid][1].decision, results[lid][1].account_id) != (again[lid][1].decision, again[lid][1].account_id)]
+        wrong = [(lid, b, a) for lid, b, a in changed if a.decision == "matched" and not labels[lid].correct(a.account_id)]
+        console.print(f"  {len(changed)} leads answered differently; {len(wrong)} of them now matched wrongly", highlight=False)
+        for lid, b, a in wrong:
+            console.print(f"    {lid} ({labels[lid].case}): {b.decision} {b.account_id or ''} -> matched {a.account_id}: "
+                          f"{a.reasons[0] if a.reasons else ''}", highlight=False, markup=False)
+        out[mode] = {"learned_from_leads": len(learn_ids), "reviews": reviews, "measured_leads": len(measure_ids),
+                     "lessons": counts, "before": before.overall.as_dict(), "after": after.overall.as_dict(),
+                     "answers_changed": len(changed), "now_wrong": len(wrong), "leadmatch_run": info}
+    return out
 
 
 def start_peer(py: Path, data: Path, key: str, out_dir: Path):
@@ -177,12 +267,21 @@ def main(argv=None) -> int:
     p.add_argument("--json", metavar="OUT", help="write machine-readable figures to OUT")
     p.add_argument("--errors", action="store_true", help="print our wrong and missed leads")
     p.add_argument("--peer-timeout", type=float, default=900, help="seconds per peer (default 900)")
+    p.add_argument("--learn-from-review", action="store_true",
+                   help="resolve the review leads with their true answers, learn from them, match again: "
+                        "figures before and after (all leads; and learned on one half, measured on the other)")
     args = p.parse_args(argv)
 
     from rich.console import Console
     console = Console(width=max(Console().width, 140))
     data = C.data_dir(args.data)
     labels = C.read_labels(data / "leads.csv")
+    if args.learn_from_review:
+        figures = run_learning(data, labels, console)
+        if args.json:
+            Path(args.json).write_text(json.dumps({"data": str(data), "learn_from_review": figures}, indent=2) + "\n")
+            console.print(f"figures written to {args.json}")
+        return 0
 
     procs = {}
     tmp = tempfile.TemporaryDirectory(prefix="leadmatch-acc-")
