@@ -204,3 +204,24 @@ def test_the_digest_covers_every_source_file_of_the_core(tmp_path: Path, monkeyp
         assert index_snapshot.build_digest(rules) != before, changed
         source.write_bytes(original)
         assert index_snapshot.build_digest(rules) == before
+
+
+def test_a_snapshot_keeps_what_accounts_learned(tmp_path: Path) -> None:
+    """Learned names travel in the snapshot with their account, so a restored index still says
+    where a name was learned."""
+    from matcher.matching.index import AccountIndex
+    from matcher.matching.types import Account, Lead
+
+    rules = load_matching_rules()
+    built = AccountIndex(rules)
+    built.upsert(Account("A1", "Acme Corporation", ("acme.com",), country="US", aliases=("Acme International",),
+                         learned=(("alias", "Acme International", "review of lead L1", "jane@ours.com"),)))
+    built.upsert(Account("A2", "Globex Industries", ("globex.com",), country="US"))
+    path = tmp_path / "index.snapshot"
+    index_snapshot.save(path, built, ("instance", 7))
+    loaded = index_snapshot.load(path, rules, ("instance", 7))
+    assert loaded is not None
+    assert loaded.get("A1").learned == (("alias", "Acme International", "review of lead L1", "jane@ours.com"),)
+    lead = Lead(email="max@gmail.com", company="Acme International", country="US")
+    assert loaded.match(lead).reasons[0] == ("'Acme International' is a name of 'Acme Corporation' learned from "
+                                             "review of lead L1 (by jane@ours.com)")
