@@ -29,6 +29,9 @@ from api.qualification import routes as qualification_routes
 from api.qualification.fast_path import CachedStatusFastPath
 from api.qualification.schemas import rules_document_schemas
 from api.qualification.rule_sets import FollowingQualifier
+from api.webhooks import routes as webhook_routes
+from api.webhooks import service as webhook_service
+from api.webhooks.delivery import Deliverer
 from config import get_settings, load_matching_rules, load_qualification_rules
 from config.settings import Settings
 
@@ -43,6 +46,7 @@ Errors always look like `{"error": "...", "fields": [{"field": "items[3].email",
 def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> Services:
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
+    webhook_service.use_urls(sessions, settings.webhook_urls)
     redis_client = None
     if settings.redis_url:
         import redis
@@ -60,8 +64,11 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
     # the rule set applied with `leadmatch rules apply` wins over the settings file (api/qualification/rule_sets.py)
     qualifier = FollowingQualifier(load_qualification_rules(settings.qualification_rules))
     qualifier.follow_database(engine)
+    # rows already in the outbox are sent even if webhook_urls has since been emptied; without a
+    # secret nothing can be signed, so nothing is sent
+    deliverer = Deliverer(sessions, settings, metrics=metrics) if settings.webhook_secret else None
     services = Services(settings=settings, engine=engine, sessions=sessions, index=sync, cache=cache,
-                        metrics=metrics, qualifier=qualifier, redis=redis_client)
+                        metrics=metrics, qualifier=qualifier, redis=redis_client, webhooks=deliverer)
     holder["s"] = services
     return services
 
@@ -92,6 +99,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         services = build_services(settings, metrics, prefix)
         app.state.services = services
         services.index.start()
+        if services.webhooks is not None:
+            services.webhooks.start()
         try:
             yield
         finally:
@@ -105,6 +114,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
             {"name": "accounts", "description": "Accounts and contacts, bulk idempotent upserts for CRM sync"},
             {"name": "qualification", "description": "The activity ledger, opportunities and contracts; "
                                                      "account and contact statuses with their reasons and history"},
+            {"name": "webhooks", "description": "The outbox of signed webhooks to the CRM: what waits, what was "
+                                                "delivered, what failed for good"},
             {"name": "ops", "description": "Health, readiness and metrics"},
         ],
     )
@@ -120,7 +131,7 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     errors.install(app)
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
-    for routes in (matching_routes, qualification_routes, account_routes, ops_routes):
+    for routes in (matching_routes, qualification_routes, account_routes, webhook_routes, ops_routes):
         app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)

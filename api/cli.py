@@ -16,6 +16,7 @@ from api.accounts import commands as account_commands
 from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
 from api.qualification import commands as qualification_commands
+from api.webhooks import commands as webhook_commands
 
 app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
                   no_args_is_help=True, add_completion=False)
@@ -27,6 +28,7 @@ app.command("match-file")(matching_commands.match_file)
 app.command("demo")(demo.demo)
 app.add_typer(qualification_commands.rules_app, name="rules")
 app.command("recompute")(qualification_commands.recompute)
+app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 
 
 def main() -> None:

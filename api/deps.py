@@ -28,6 +28,7 @@ from config.settings import Settings
 
 if TYPE_CHECKING:
     from api.qualification.service import Qualifier
+    from api.webhooks.delivery import Deliverer
 
 ACCOUNT_TTL_SECONDS = 60.0
 # Writers drop a status the moment they commit a change; the TTL only bounds how long a reader
@@ -53,6 +54,7 @@ class Services:
     metrics: Metrics
     qualifier: Qualifier
     redis: object | None = None  # redis.Redis when REDIS_URL is set
+    webhooks: Deliverer | None = None  # sends the webhook outbox when a webhook secret is set
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
         """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop
@@ -75,6 +77,8 @@ class Services:
             db.after_commit(session, lambda: self.cache.delete(*(status_cache_key(i) for i in stale)))
 
     def close(self) -> None:
+        if self.webhooks is not None:
+            self.webhooks.close()
         self.index.stop()
         self.cache.close()
         if self.redis is not None:

@@ -26,6 +26,13 @@ class Metrics:
                                      registry=self.registry)
         self.http_requests = Counter("leadmatch_http_requests_total", "HTTP requests",
                                      ["method", "route", "status"], registry=self.registry)
+        self.webhooks_delivered = Counter("leadmatch_webhooks_delivered_total", "Webhook events delivered (2xx)",
+                                          registry=self.registry)
+        self.webhooks_failed = Counter("leadmatch_webhooks_failed_total",
+                                       "Webhook attempts that failed (status not 2xx, timeout, connection error)",
+                                       registry=self.registry)
+        self.webhooks_pending = Gauge("leadmatch_webhooks_pending", "Webhook events in the outbox not yet delivered",
+                                      registry=self.registry)
         # label children bound once: the hot path should not look labels up per request
         self._decision = {d: self.matches.labels(d) for d in ("matched", "review", "no_match")}
         self._requests: dict[tuple[str, str, str], object] = {}

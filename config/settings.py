@@ -6,12 +6,16 @@ module never reads the environment.
 """
 from __future__ import annotations
 
+import json
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import AliasChoices, Field, field_validator
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import AliasChoices, Field, HttpUrl, TypeAdapter, field_validator, model_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+_HTTP_URL = TypeAdapter(HttpUrl)
 
 
 class Settings(BaseSettings):
@@ -44,6 +48,23 @@ class Settings(BaseSettings):
     # prefix of every cache key, so replicas of different deployments can share one Redis
     cache_prefix: str = "leadmatch:cache:"
     log_level: str = "info"
+    # Where routing outcomes and other events are POSTed (api/webhooks/): each event is sent to
+    # every URL. In the environment: a JSON array or a comma-separated list.
+    webhook_urls: Annotated[list[str], NoDecode] = Field(default_factory=list)
+    # The HMAC-SHA256 key every webhook body is signed with; required when webhook_urls is set.
+    webhook_secret: str | None = None
+    # Retries: the n-th failed attempt waits min(max, base * 2**(n-1)) seconds, less up to a fifth
+    # (jitter, so receivers coming back are not hit by every replica at once).
+    webhook_backoff_base_seconds: float = Field(default=2.0, gt=0)
+    webhook_backoff_max_seconds: float = Field(default=3600.0, gt=0)
+    # Attempts before an event is marked dead (kept, listed, retried by hand: POST .../retry).
+    webhook_max_attempts: int = Field(default=15, ge=1)
+    # Connect/read/write timeout of one delivery.
+    webhook_timeout_seconds: float = Field(default=10.0, gt=0)
+    # How often an idle deliverer looks for due events.
+    webhook_poll_seconds: float = Field(default=1.0, gt=0)
+    # Events one deliverer claims (leases) at a time.
+    webhook_batch_size: int = Field(default=20, ge=1, le=1000)
 
     @property
     def future_tolerance(self) -> timedelta:
@@ -58,6 +79,36 @@ class Settings(BaseSettings):
         if v.startswith("postgresql://"):
             v = "postgresql+psycopg://" + v[len("postgresql://"):]
         return v
+
+    @field_validator("webhook_urls", mode="before")
+    @classmethod
+    def _split_webhook_urls(cls, v: Any) -> Any:
+        if isinstance(v, str):
+            v = v.strip()
+            if v.startswith("["):
+                return json.loads(v)
+            return [u.strip() for u in v.split(",") if u.strip()]
+        return v
+
+    @field_validator("webhook_urls")
+    @classmethod
+    def _check_webhook_urls(cls, v: list[str]) -> list[str]:
+        for url in v:
+            _HTTP_URL.validate_python(url)  # the URL is kept as written: rows store it verbatim
+        return v
+
+    @field_validator("webhook_secret")
+    @classmethod
+    def _empty_secret_is_none(cls, v: str | None) -> str | None:
+        return v or None
+
+    @model_validator(mode="after")
+    def _webhooks_need_a_secret(self) -> "Settings":
+        if self.webhook_urls and not self.webhook_secret:
+            raise ValueError("webhook_urls is set but webhook_secret is not: every webhook is signed")
+        if self.webhook_backoff_max_seconds < self.webhook_backoff_base_seconds:
+            raise ValueError("webhook_backoff_max_seconds is below webhook_backoff_base_seconds")
+        return self
 
     @field_validator("redis_url")
     @classmethod

@@ -4,7 +4,9 @@ from api.db.rows.base import Base, UTCDateTime
 from api.db.rows.qualification import (AccountStatusRow, ActivityRow, ContactStatusRow, ContractRow,
                                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow,
                                        RecomputeRunRow, RecomputeTouchedRow, RuleSetRow, StatusTransitionRow)
+from api.db.rows.webhooks import WebhookOutboxRow
 
 __all__ = ["AccountDomainRow", "AccountRow", "AccountStatusRow", "ActivityRow", "Base", "ContactRow",
-           "ContactStatusRow", "ContractRow", "LearnedNameRow", "ManualContactMoveRow", "OpportunityRow", "OpportunityStageChangeRow",
-           "OwnerRow", "RecomputeRunRow", "RecomputeTouchedRow", "RuleSetRow", "StatusTransitionRow", "UTCDateTime"]
+           "ContactStatusRow", "ContractRow", "LearnedNameRow", "ManualContactMoveRow", "OpportunityRow",
+           "OpportunityStageChangeRow", "OwnerRow", "RecomputeRunRow", "RecomputeTouchedRow", "RuleSetRow",
+           "StatusTransitionRow", "UTCDateTime", "WebhookOutboxRow"]

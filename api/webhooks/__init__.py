@@ -1,0 +1,1 @@
+"""Signed webhooks from a durable outbox: emit in the caller's transaction, deliver in the background."""

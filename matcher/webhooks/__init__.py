@@ -1,0 +1,1 @@
+"""Webhooks: how a body is signed and verified, and how long a failed delivery waits."""
