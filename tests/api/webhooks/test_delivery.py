@@ -11,6 +11,7 @@ from datetime import datetime, timedelta, timezone
 from typing import Callable
 
 import pytest
+from sqlalchemy import text
 from sqlalchemy.exc import OperationalError
 
 from api.db import session_scope
@@ -267,3 +268,20 @@ def test_the_thread_survives_database_errors(database_url: str, engine, receiver
         deliverer.close()
     assert len(failures) == 3
     assert receiver.counts() == {key: 1 for key in keys}
+
+
+@pytest.mark.postgres
+def test_a_claim_skips_rows_another_transaction_holds(engine, database_url: str) -> None:  # noqa: ANN001
+    if not database_url.startswith("postgresql"):
+        pytest.skip("FOR UPDATE SKIP LOCKED is PostgreSQL's; SQLite has one writer at a time")
+    sessions = sessions_to(engine, "http://crm.example/a")
+    emit_many(sessions, 3)
+    ids = [r.id for r in outbox(sessions)]
+    now = datetime.now(timezone.utc)
+    with session_scope(sessions) as holder:  # another deliverer, mid-claim: row 1 locked, not committed
+        holder.execute(text("SELECT id FROM webhook_outbox WHERE id = :id FOR UPDATE"), {"id": ids[0]})
+        with session_scope(sessions) as session:
+            # waiting for the lock would be an error here rather than a hang
+            session.execute(text("SET LOCAL lock_timeout = '2s'"))
+            claimed = store.claim_due(session, now, now + timedelta(seconds=60), 10)
+        assert [c.id for c in claimed] == ids[1:]
