@@ -163,6 +163,10 @@ class Deliverer:
 
     # ------------------------------------------------------------ background thread
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def start(self) -> None:
         if self._thread is not None:
             return
