@@ -3,7 +3,7 @@ URLs, one row per event and URL, unique by (idempotency_key, url) so emitting an
 stores it once.
 
 Revision ID: 0009_webhook_outbox
-Revises: 0006
+Revises: 0008_learned_names
 Create Date: 2026-11-26
 """
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0009_webhook_outbox"
-down_revision = "0006"
+down_revision = "0008_learned_names"
 branch_labels = None
 depends_on = None
 
