@@ -20,6 +20,7 @@ from api.deps import Services
 from api.matching.index_sync import IndexSync
 from api.metrics import Metrics
 from api.middleware import RequestGuard
+from api.redis_guard import RedisGuard, connect as connect_redis
 from api.responses import JSONBytesResponse
 from api.accounts import routes as account_routes
 from api.matching import routes as matching_routes
@@ -47,19 +48,17 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     webhook_service.use_urls(sessions, settings.webhook_urls)
-    redis_client = None
-    if settings.redis_url:
-        import redis
-
-        redis_client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2, socket_timeout=5,
-                                            health_check_interval=15, retry_on_timeout=True)
-    cache = make_cache(redis_client, cache_prefix)
+    redis_client = connect_redis(settings.redis_url) if settings.redis_url else None
+    # one circuit for the client: the cache, the index notifications and /readyz all see Redis go away
+    redis_guard = RedisGuard(metrics) if redis_client is not None else None
+    cache = make_cache(redis_client, cache_prefix, redis_guard)
     holder: dict[str, Services] = {}
     sync = IndexSync(
         load_matching_rules(settings.matching_rules), sessions, redis_client=redis_client,
         channel=settings.index_channel,
         on_change=lambda ids: holder["s"].invalidate(ids),
         on_size=metrics.index_accounts.set,
+        redis_guard=redis_guard, check_interval=settings.index_check_seconds,
     )
     # the rule set applied with `leadmatch rules apply` wins over the settings file (api/qualification/rule_sets.py)
     qualifier = FollowingQualifier(load_qualification_rules(settings.qualification_rules))
@@ -68,7 +67,8 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
     # secret nothing can be signed, so nothing is sent
     deliverer = Deliverer(sessions, settings, metrics=metrics) if settings.webhook_secret else None
     services = Services(settings=settings, engine=engine, sessions=sessions, index=sync, cache=cache,
-                        metrics=metrics, qualifier=qualifier, redis=redis_client, webhooks=deliverer)
+                        metrics=metrics, qualifier=qualifier, redis=redis_client, webhooks=deliverer,
+                        redis_guard=redis_guard)
     holder["s"] = services
     return services
 

@@ -6,10 +6,29 @@ Keys are namespaced by a prefix so several deployments (or test runs) can share 
 
 Invalidation is the writer's job: whoever commits a change deletes the keys it made stale,
 after the commit. A reader that loaded the old row just before the commit may still write it
-back; the TTL bounds how long such a stale entry can live.
+back; the TTL bounds how long such a stale entry can live. Every entry the service stores has
+a TTL (``ACCOUNT_TTL_SECONDS``, ``STATUS_TTL_SECONDS`` in api/deps.py); the reasoning below
+leans on it.
+
+Redis may go away (api/redis_guard.py); ``RedisCache`` then never raises: a read is a miss
+(the caller asks the database), a write is skipped, and an invalidation is *remembered*:
+- This process's lost invalidations (keys, prefixes; past ``LOST_KEYS_MAX`` keys, the whole
+  namespace) are replayed on its next contact with Redis, before that contact reads or
+  writes anything; until the replay has succeeded every read is a miss. So this process never
+  reads an entry it failed to invalidate.
+- If Redis restarted empty (no persistence), nothing stale survived; the replay deletes nothing.
+- Another replica's lost invalidation is that replica's to replay, when it reaches Redis again.
+  Until then (it may be cut off from Redis while this one is not, or have crashed) this
+  process may read the stale entry, for at most its TTL after it was set: nothing stored
+  without a TTL is ever invalidated. The index-change notification of the same write, which
+  that replica owes and sends once it reaches Redis (api/matching/index_sync.py), makes every
+  receiver drop the accounts' entries too, usually well before the TTL.
+- A process that cannot reach Redis stores nothing in it. One that can (a partial outage)
+  stores what it read from the database: the usual race with a writer, bounded by the TTL.
 """
 from __future__ import annotations
 
+import logging
 import threading
 import time
 from abc import ABC, abstractmethod
@@ -18,7 +37,13 @@ from typing import Any
 
 import orjson
 
+from api.redis_guard import RedisGuard, RedisUnavailable
+
+log = logging.getLogger("leadmatch.cache")
+
 DEFAULT_PREFIX = "leadmatch:cache:"
+# lost invalidations remembered one by one; beyond this the whole namespace is dropped instead
+LOST_KEYS_MAX = 10_000
 
 
 class Cache(ABC):
@@ -87,30 +112,71 @@ class MemoryCache(Cache):
 
 
 class RedisCache(Cache):
-    """Shared by every process that points at the same Redis and prefix."""
+    """Shared by every process that points at the same Redis and prefix; degrades to a cache
+    that holds nothing while Redis is unreachable (module docstring)."""
 
-    def __init__(self, client, prefix: str = DEFAULT_PREFIX) -> None:  # client: redis.Redis
+    def __init__(self, client, prefix: str = DEFAULT_PREFIX, guard: RedisGuard | None = None) -> None:  # client: redis.Redis
         self._r = client
         self._prefix = prefix
+        self._guard = guard if guard is not None else RedisGuard()
+        # invalidations Redis did not get (full keys, key prefixes, or the whole namespace once
+        # there are too many keys to remember); replayed before anything else on the next contact
+        self._lost_lock = threading.Lock()
+        self._lost_keys: set[str] = set()
+        self._lost_prefixes: set[str] = set()
+        self._lost_everything = False
+        self._replaying = threading.Lock()
+
+    @property
+    def guard(self) -> RedisGuard:
+        return self._guard
+
+    @property
+    def invalidations_pending(self) -> bool:
+        return bool(self._lost_keys or self._lost_prefixes or self._lost_everything)
 
     def get(self, key: str) -> bytes | None:
-        return self._r.get(self._prefix + key)
+        if not self._clean():
+            return None
+        try:
+            return self._guard.call("get", self._r.get, self._prefix + key)
+        except RedisUnavailable:
+            return None
 
     def set(self, key: str, value: bytes, ttl: float | None = None) -> None:
-        if ttl is None:
-            self._r.set(self._prefix + key, value)
-        else:
-            self._r.set(self._prefix + key, value, px=max(1, int(ttl * 1000)))
+        if not self._clean():
+            return
+        kwargs = {} if ttl is None else {"px": max(1, int(ttl * 1000))}
+        try:
+            self._guard.call("set", self._r.set, self._prefix + key, value, **kwargs)
+        except RedisUnavailable:
+            pass
 
     def delete(self, *keys: str) -> int:
         if not keys:
             return 0
-        return int(self._r.delete(*(self._prefix + k for k in keys)))
+        full = [self._prefix + k for k in keys]
+        if self._clean():
+            try:
+                return int(self._guard.call("delete", self._r.delete, *full))
+            except RedisUnavailable:
+                pass
+        self._lose(keys=full)
+        return 0
 
     def delete_prefix(self, prefix: str) -> int:
+        if self._clean():
+            try:
+                return self._guard.call("delete_prefix", self._unlink_prefix, self._prefix + prefix)
+            except RedisUnavailable:
+                pass
+        self._lose(prefixes=[self._prefix + prefix])
+        return 0
+
+    def _unlink_prefix(self, full_prefix: str) -> int:
         # SCAN, not KEYS: never block Redis on a big keyspace. Glob characters in the prefix
         # are escaped so 'a*' deletes keys starting with 'a*', not every key starting with 'a'.
-        pattern = _glob_escape(self._prefix + prefix) + "*"
+        pattern = _glob_escape(full_prefix) + "*"
         n = 0
         batch: list[bytes] = []
         for key in self._r.scan_iter(match=pattern, count=500):
@@ -122,11 +188,54 @@ class RedisCache(Cache):
             n += int(self._r.unlink(*batch))
         return n
 
+    # ------------------------------------------------------------------ lost invalidations
+
+    def _lose(self, keys: list[str] = (), prefixes: list[str] = ()) -> None:  # type: ignore[assignment]
+        with self._lost_lock:
+            self._lost_prefixes.update(prefixes)
+            if not self._lost_everything:
+                self._lost_keys.update(keys)
+                if len(self._lost_keys) > LOST_KEYS_MAX:
+                    self._lost_everything = True
+                    self._lost_keys.clear()
+
+    def _clean(self) -> bool:
+        """True when no invalidation is owed (replaying what is owed first, if Redis answers);
+        False means: act as if Redis were unreachable."""
+        if not self.invalidations_pending:
+            return True
+        if not self._replaying.acquire(blocking=False):
+            return False  # another thread is replaying: until it is done, entries may be stale
+        try:
+            with self._lost_lock:
+                keys, prefixes, everything = self._lost_keys, self._lost_prefixes, self._lost_everything
+                self._lost_keys, self._lost_prefixes, self._lost_everything = set(), set(), False
+            try:
+                if everything:
+                    self._guard.call("replay", self._unlink_prefix, self._prefix)
+                else:
+                    for p in sorted(prefixes):
+                        self._guard.call("replay", self._unlink_prefix, p)
+                    ordered = sorted(keys)
+                    for i in range(0, len(ordered), 500):
+                        self._guard.call("replay", self._r.delete, *ordered[i:i + 500])
+            except RedisUnavailable:
+                self._lose(keys=list(keys), prefixes=list(prefixes))
+                if everything:
+                    with self._lost_lock:
+                        self._lost_everything, self._lost_keys = True, set()
+                return False
+            log.info("replayed invalidations lost while Redis was unreachable (%s)",
+                     "the whole namespace" if everything else f"{len(keys)} keys, {len(prefixes)} prefixes")
+            return not self.invalidations_pending
+        finally:
+            self._replaying.release()
+
 
 def _glob_escape(s: str) -> str:
     return "".join("\\" + ch if ch in "*?[]\\" else ch for ch in s)
 
 
-def make_cache(redis_client=None, prefix: str = DEFAULT_PREFIX) -> Cache:
+def make_cache(redis_client=None, prefix: str = DEFAULT_PREFIX, guard: RedisGuard | None = None) -> Cache:
     """Redis-backed when a client is given (``REDIS_URL`` set), else in-process."""
-    return RedisCache(redis_client, prefix) if redis_client is not None else MemoryCache()
+    return RedisCache(redis_client, prefix, guard) if redis_client is not None else MemoryCache()

@@ -24,6 +24,7 @@ from api import db
 from api.cache import Cache
 from api.matching.index_sync import IndexSync
 from api.metrics import Metrics
+from api.redis_guard import RedisGuard
 from config.settings import Settings
 
 if TYPE_CHECKING:
@@ -55,6 +56,7 @@ class Services:
     qualifier: Qualifier
     redis: object | None = None  # redis.Redis when REDIS_URL is set
     webhooks: Deliverer | None = None  # sends the webhook outbox when a webhook secret is set
+    redis_guard: RedisGuard | None = None  # its circuit breaker (api/redis_guard.py)
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
         """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop

@@ -33,6 +33,14 @@ class Metrics:
                                        registry=self.registry)
         self.webhooks_pending = Gauge("leadmatch_webhooks_pending", "Webhook events in the outbox not yet delivered",
                                       registry=self.registry)
+        # Redis is optional at run time (api/redis_guard.py): its failures are counted, not raised
+        self.redis_errors = Counter("leadmatch_redis_errors_total", "Redis calls that failed, by operation",
+                                    ["op"], registry=self.registry)
+        self.redis_skipped = Counter("leadmatch_redis_skipped_total",
+                                     "Redis calls not tried while Redis was unreachable, by operation",
+                                     ["op"], registry=self.registry)
+        self.redis_up = Gauge("leadmatch_redis_up", "1 when the last Redis call answered, else 0",
+                              registry=self.registry)
         # label children bound once: the hot path should not look labels up per request
         self._decision = {d: self.matches.labels(d) for d in ("matched", "review", "no_match")}
         self._requests: dict[tuple[str, str, str], object] = {}

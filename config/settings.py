@@ -45,6 +45,9 @@ class Settings(BaseSettings):
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     # Redis pub/sub channel that carries account-index changes between processes.
     index_channel: str = "leadmatch:index-changes"
+    # With Redis: how often each process compares the database's index generation with what its
+    # index has seen, to catch up on a change whose notification it missed (api/matching/index_sync.py).
+    index_check_seconds: float = Field(default=5.0, gt=0, le=3600)
     # prefix of every cache key, so replicas of different deployments can share one Redis
     cache_prefix: str = "leadmatch:cache:"
     log_level: str = "info"

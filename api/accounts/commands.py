@@ -22,8 +22,9 @@ def change_publisher():  # noqa: ANN202 - callable(ids) or None
     import redis
 
     from api.matching.index_sync import publish_change
+    from api.redis_guard import connect
 
-    client = redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2)
+    client = connect(settings.redis_url)
 
     def publish(ids: list[str]) -> None:
         try:

@@ -10,6 +10,7 @@ from api.deps import ServicesDep
 from api.metrics import CONTENT_TYPE_LATEST
 from api.responses import JSONBytesResponse
 from api.ops.schemas import HealthOut, ReadyOut
+from api.redis_guard import RedisUnavailable
 
 router = APIRouter(tags=["ops"])
 
@@ -30,26 +31,32 @@ def _check_db(services) -> tuple[bool, str | None]:  # noqa: ANN001
 
 def _check_redis(services) -> tuple[bool, str | None]:  # noqa: ANN001
     try:
-        services.redis.ping()
+        services.redis_guard.call("ping", services.redis.ping)
         return True, None
-    except Exception as exc:  # noqa: BLE001
-        return False, str(exc)[:200]
+    except RedisUnavailable as exc:
+        return False, f"unreachable, serving from the database: {exc}"[:200]
 
 
 @router.get("/readyz", response_model=ReadyOut, responses={503: {"model": ReadyOut}},
-            summary="Database reachable, index loaded, Redis reachable (when configured)")
+            summary="Database reachable and index loaded; Redis reachable (when configured) or degraded")
 async def readyz(services: ServicesDep) -> JSONBytesResponse:
+    """Ready (200) when the database answers and the index is loaded. Redis is optional at run
+    time (api/redis_guard.py): when it is configured and unreachable the service still answers
+    every request from the database, so it stays ready and says ``degraded``."""
     db_ok, db_detail = await run_in_threadpool(_check_db, services)
     checks = {
         "database": {"ok": db_ok, "detail": db_detail},
         "index": {"ok": services.index.ready,
                   "detail": f"{len(services.index)} accounts" if services.index.ready else "loading"},
     }
+    ready = all(c["ok"] for c in checks.values())
+    degraded = False
     if services.redis is not None:
         r_ok, r_detail = await run_in_threadpool(_check_redis, services)
         checks["redis"] = {"ok": r_ok, "detail": r_detail}
-    ready = all(c["ok"] for c in checks.values())
-    return JSONBytesResponse({"ready": ready, "checks": checks}, status_code=200 if ready else 503)
+        degraded = not r_ok
+    return JSONBytesResponse({"ready": ready, "degraded": degraded, "checks": checks},
+                             status_code=200 if ready else 503)
 
 
 # documented as text/plain (what PlainTextResponse declares); the body's content type carries the

@@ -17,6 +17,8 @@ class Check(BaseModel):
 
 class ReadyOut(BaseModel):
     ready: bool
+    # an optional dependency (Redis) is unreachable: still ready, answering from the database
+    degraded: bool = False
     checks: dict[str, Check]
 
 

@@ -75,12 +75,13 @@ def _run(rules, *, apply: bool, workers: int, as_of: datetime | None, samples: i
 def cache_dropper(settings):  # noqa: ANN001, ANN202 - callable(ids) or None
     if not settings.redis_url:
         return None  # the in-process caches of running servers expire on their own (STATUS_TTL_SECONDS)
-    import redis
-
     from api.cache import make_cache
     from api.deps import status_cache_key
+    from api.redis_guard import connect
 
-    cache = make_cache(redis.Redis.from_url(settings.redis_url, socket_connect_timeout=2), settings.cache_prefix)
+    # without Redis the drops are skipped (with a warning in the log); the statuses then expire
+    # on their own (STATUS_TTL_SECONDS)
+    cache = make_cache(connect(settings.redis_url), settings.cache_prefix)
 
     def drop(ids: list[str]) -> None:
         for i in range(0, len(ids), 5000):
