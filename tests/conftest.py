@@ -4,7 +4,8 @@
   (``TEST_DATABASE_URL``) in a schema unique to this test session (created and migrated once,
   emptied before each test, dropped at the end), so parallel runs on one database do not meet.
 - ``redis_url`` is ``TEST_REDIS_URL``; ``redis_namespace`` gives each test its own key prefix
-  and index channel (and deletes its keys afterwards).
+  and index channel (and deletes its keys afterwards). ``own_redis`` is a ``redis-server`` of the
+  test's own, which it may stop and start again.
 - A server that cannot be reached skips its tests, unless ``LEADMATCH_REQUIRE_SERVICES=1``:
   then the test fails with a message saying which server and why.
 """
@@ -102,6 +103,65 @@ def redis_namespace(redis_url: str) -> Iterator[str]:
     if keys:
         client.delete(*keys)
     client.close()
+
+
+class OwnRedis:
+    """A ``redis-server`` of the test's own, on a free port, that the test may stop and start
+    again (on the same port): the machine's shared Redis is never stopped."""
+
+    def __init__(self, directory) -> None:  # noqa: ANN001 - a pathlib.Path
+        import shutil
+        import socket
+
+        binary = shutil.which("redis-server")
+        if binary is None:
+            unavailable("redis-server (the binary)", FileNotFoundError("not on PATH"))
+        self.binary = binary
+        self.directory = directory
+        with socket.socket() as s:
+            s.bind(("127.0.0.1", 0))
+            self.port = s.getsockname()[1]
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc = None
+
+    def start(self) -> None:
+        import subprocess
+        import time
+
+        import redis
+
+        self.proc = subprocess.Popen(
+            [self.binary, "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+             "--dir", str(self.directory)], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        client = redis.Redis(port=self.port, socket_connect_timeout=0.5)
+        try:
+            deadline = time.monotonic() + 10
+            while True:
+                try:
+                    client.ping()
+                    return
+                except redis.ConnectionError:
+                    if time.monotonic() > deadline or self.proc.poll() is not None:
+                        raise
+                    time.sleep(0.05)
+        finally:
+            client.close()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.terminate()
+            self.proc.wait(10)
+            self.proc = None
+
+
+@pytest.fixture
+def own_redis(tmp_path) -> Iterator[OwnRedis]:  # noqa: ANN001
+    server = OwnRedis(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
 
 
 def settings_for(database_url: str, redis_url: str | None = None, channel: str | None = None,
