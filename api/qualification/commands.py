@@ -79,8 +79,8 @@ def cache_dropper(settings):  # noqa: ANN001, ANN202 - callable(ids) or None
     from api.deps import status_cache_key
     from api.redis_guard import connect
 
-    # without Redis the drops are skipped (with a warning in the log); the statuses then expire
-    # on their own (STATUS_TTL_SECONDS)
+    # a drop Redis does not get (it is unreachable) is only logged and counted: the cached status
+    # then expires on its own (STATUS_TTL_SECONDS)
     cache = make_cache(connect(settings.redis_url), settings.cache_prefix)
 
     def drop(ids: list[str]) -> None:
