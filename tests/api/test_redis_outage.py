@@ -75,8 +75,15 @@ def test_redis_killed_under_load_then_back(database_url: str, own_redis: OwnRedi
         assert a.put("/v1/accounts", json=[account(f"L{i}", f"Loadco {i} Systems", domains=[f"loadco{i}.com"])
                                            for i in range(5)]).status_code == 200
         cache = a.app.state.services.cache
-        assert a.get("/v1/accounts/L1/status").status_code == 200
-        assert cache.get("status:L1") is not None  # Redis holds it
+        # Redis holds it (replica B drops it once when A's notification of the PUT reaches it, which
+        # may come after A's first read: read again until it stays)
+        deadline = time.monotonic() + 10
+        while True:
+            assert a.get("/v1/accounts/L1/status").status_code == 200
+            if cache.get("status:L1") is not None or time.monotonic() > deadline:
+                break
+            time.sleep(0.1)
+        assert cache.get("status:L1") is not None
         with Load(a, b) as load:
             time.sleep(1.0)
             own_redis.stop()
