@@ -4,9 +4,12 @@ from api.db.rows.base import Base, UTCDateTime
 from api.db.rows.qualification import (AccountStatusRow, ActivityRow, ContactStatusRow, ContractRow,
                                        ManualContactMoveRow, OpportunityRow, OpportunityStageChangeRow,
                                        RecomputeRunRow, RecomputeTouchedRow, RuleSetRow, StatusTransitionRow)
+from api.db.rows.routing import (RoutingConfigHeadRow, RoutingConfigRow, RoutingMemberCountRow, RoutingPoolLoadRow,
+                                 RoutingPoolTurnRow)
 from api.db.rows.webhooks import WebhookOutboxRow
 
 __all__ = ["AccountDomainRow", "AccountRow", "AccountStatusRow", "ActivityRow", "Base", "ContactRow",
            "ContactStatusRow", "ContractRow", "LearnedNameRow", "ManualContactMoveRow", "OpportunityRow",
-           "OpportunityStageChangeRow", "OwnerRow", "RecomputeRunRow", "RecomputeTouchedRow", "RuleSetRow",
+           "OpportunityStageChangeRow", "OwnerRow", "RecomputeRunRow", "RecomputeTouchedRow", "RoutingConfigHeadRow",
+           "RoutingConfigRow", "RoutingMemberCountRow", "RoutingPoolLoadRow", "RoutingPoolTurnRow", "RuleSetRow",
            "StatusTransitionRow", "UTCDateTime", "WebhookOutboxRow"]
