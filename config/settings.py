@@ -10,7 +10,7 @@ import json
 from datetime import timedelta
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import AliasChoices, Field, HttpUrl, TypeAdapter, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -36,6 +36,12 @@ class Settings(BaseSettings):
     # Where `leadmatch match-file` keeps index snapshots (api/matching/index_snapshot.py); unset:
     # $XDG_CACHE_HOME/leadmatch, i.e. ~/.cache/leadmatch.
     cache_dir: Path | None = None
+    # Optional TOML file that overrides config/routing.toml while no routing document was stored
+    # (`leadmatch routing load`, PUT /v1/routing...): a stored one wins (api/routing/config_store.py).
+    routing_rules: Path | None = None
+    # Where round-robin turns are taken: "database", or "redis" (needs REDIS_URL; falls back to the
+    # database while Redis is unreachable; api/routing/turns.py says what that means for fairness).
+    routing_turns: Literal["database", "redis"] = "database"
     # How far in the future (server clock) an activity's occurred_at or an opportunity's time may
     # lie before it is refused: clocks drift a little, events do not come from tomorrow.
     future_tolerance_seconds: float = Field(default=300.0, ge=0)
