@@ -16,6 +16,7 @@ from api.accounts import commands as account_commands
 from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
 from api.qualification import commands as qualification_commands
+from api.routing import commands as routing_commands
 from api.webhooks import commands as webhook_commands
 
 app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
@@ -28,6 +29,7 @@ app.command("match-file")(matching_commands.match_file)
 app.command("demo")(demo.demo)
 app.add_typer(qualification_commands.rules_app, name="rules")
 app.command("recompute")(qualification_commands.recompute)
+app.add_typer(routing_commands.routing_app, name="routing")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 
 
