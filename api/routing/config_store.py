@@ -14,6 +14,7 @@ every call and validates a document only when the number changed (cached per ver
 """
 from __future__ import annotations
 
+import json
 import re
 import threading
 from dataclasses import dataclass
@@ -22,7 +23,6 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any, Sequence
 
-import orjson
 from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
@@ -82,7 +82,8 @@ def problems(document: dict[str, Any], exc: ValidationError) -> list[FieldError]
 def validate(document: dict[str, Any]) -> RoutingRules:
     """Every value in its own JSON type (no "12" for a number), as the OpenAPI document says."""
     try:
-        return RoutingRules.model_validate_json(orjson.dumps(document), strict=True)
+        # json, not orjson: a body may hold integers beyond 64 bits, which pydantic then refuses by name
+        return RoutingRules.model_validate_json(json.dumps(document), strict=True)
     except ValidationError as exc:
         fields = problems(document, exc)
         summary = "the routing configuration was refused, nothing was stored: " + "; ".join(
