@@ -3,7 +3,7 @@ counts for the caps) and the stored routing configuration (every version, and th
 write locks). See api/db/rows/routing.py.
 
 Revision ID: 0007_routing
-Revises: 0006 (0006_fold_index_changes.py; the brief said "0006_fold_index_changes", the revision id is "0006")
+Revises: 0006
 Create Date: 2026-12-02
 """
 from __future__ import annotations

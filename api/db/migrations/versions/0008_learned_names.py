@@ -6,7 +6,7 @@ on SQLite, the statement trigger that appends to ``index_changes`` on PostgreSQL
 migration 0006 does). A learned name goes with its account (ON DELETE CASCADE).
 
 Revision ID: 0008_learned_names
-Revises: 0006
+Revises: 0007_routing
 Create Date: 2026-12-02
 """
 from __future__ import annotations
@@ -15,7 +15,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0008_learned_names"
-down_revision = "0006"  # the revision id of 0006_fold_index_changes
+down_revision = "0007_routing"
 branch_labels = None
 depends_on = None
 
