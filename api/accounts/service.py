@@ -9,6 +9,7 @@ from api import db
 from api.accounts import store
 from api.errors import FieldError, NotFound
 from matcher.routing.review import Lesson
+from matcher.routing.types import AccountFacts
 
 if TYPE_CHECKING:
     from api.deps import Services
@@ -58,3 +59,31 @@ def forget(session: Session, account_id: str, learned_id: int, *, services: Serv
                        [FieldError("learned_id", "no such learned name of this account")])
     db.after_commit(session, lambda: services.accounts_changed([account_id]))
     return removed
+def routing_facts(session: Session, account_id: str) -> tuple[AccountFacts | None, tuple[AccountFacts, ...],
+                                                              tuple[AccountFacts, ...]]:
+    """What routing needs of an account: the account, its ancestors (parent first, up to the
+    ultimate parent) and its direct children. (None, (), ()) when it does not exist."""
+    return store.routing_facts(session, account_id)
+
+
+def convert_lead(session: Session, account_id: str, *, email: str | None, first_name: str | None,
+                 last_name: str | None, title: str | None, new_contact_id: str) -> tuple[str, set[str]]:
+    """The contact a matched lead becomes: the account's contact with the lead's email, updated with
+    the names and title the lead gave (a second form fill updates, never duplicates), or a new contact
+    ``new_contact_id``. Returns the contact id and the accounts whose evidence changed."""
+    existing = store.contact_at_account(session, account_id, email) if email else None
+    if existing is not None:
+        data = store.ContactData(id=existing.id, account_id=account_id, email=existing.email,
+                                 first_name=first_name or existing.first_name,
+                                 last_name=last_name or existing.last_name, title=title or existing.title)
+    else:
+        data = store.ContactData(id=new_contact_id, account_id=account_id, email=email, first_name=first_name,
+                                 last_name=last_name, title=title)
+    _, touched = store.upsert_contacts(session, [data], validate=False)
+    return data.id, touched
+
+
+def create_account(session: Session, data: store.AccountData) -> None:
+    """Store one new account (a review resolution that creates the lead's account). Raises
+    ``InvalidItems`` naming the field, like ``PUT /v1/accounts``."""
+    store.upsert_accounts(session, [data])

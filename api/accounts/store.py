@@ -29,6 +29,7 @@ from api.db.bulk import (InvalidItems, Problem, UpsertReport, chunks, hold_write
 from api.db.rows import AccountDomainRow, AccountRow, ContactRow, LearnedNameRow, OwnerRow
 from matcher import normalize
 from matcher.matching.types import Account as MatchAccount
+from matcher.routing.types import AccountFacts
 
 MAX_PARENT_DEPTH = 50
 
@@ -375,3 +376,47 @@ def refresh_planner_statistics(session_or_conn: Session | Connection, tables: Se
     bind = session_or_conn.get_bind() if isinstance(session_or_conn, Session) else session_or_conn
     if bind.dialect.name == "postgresql":
         session_or_conn.execute(text("ANALYZE " + ", ".join(tables)))
+
+
+# ---------------------------------------------------------------- what routing reads
+
+
+def _facts(row: AccountRow, owners: dict[int, str]) -> AccountFacts:
+    return AccountFacts(id=row.id, name=row.name, owner=owners.get(row.owner_id) if row.owner_id else None,
+                        parent_id=row.parent_id, country=row.country, region=row.region, city=row.city,
+                        industry=row.industry, employees=row.employees, fit_tier=row.fit_tier,
+                        attributes=dict(row.attributes or {}))
+
+
+def routing_facts(session: Session, account_id: str) -> tuple[AccountFacts | None, tuple[AccountFacts, ...],
+                                                              tuple[AccountFacts, ...]]:
+    """The account, its ancestors (parent first; stops at a cycle or MAX_PARENT_DEPTH) and children."""
+    account = session.get(AccountRow, account_id)
+    if account is None:
+        return None, (), ()
+    chain: list[AccountRow] = []
+    seen = {account.id}
+    parent_id = account.parent_id
+    while parent_id and parent_id not in seen and len(chain) < MAX_PARENT_DEPTH:
+        parent = session.get(AccountRow, parent_id)
+        if parent is None:
+            break
+        chain.append(parent)
+        seen.add(parent.id)
+        parent_id = parent.parent_id
+    children = list(session.scalars(select(AccountRow).where(AccountRow.parent_id == account_id)
+                                    .order_by(AccountRow.id)))
+    owner_ids = {r.owner_id for r in (account, *chain, *children) if r.owner_id is not None}
+    owners: dict[int, str] = {}
+    if owner_ids:
+        owners = {r.id: r.name for r in session.execute(select(OwnerRow.id, OwnerRow.name)
+                                                        .where(OwnerRow.id.in_(owner_ids)))}
+    return (_facts(account, owners), tuple(_facts(r, owners) for r in chain),
+            tuple(_facts(r, owners) for r in children))
+
+
+def contact_at_account(session: Session, account_id: str, email: str) -> ContactRow | None:
+    """The account's contact with this email (smallest id when several), or None."""
+    return session.scalars(select(ContactRow).where(ContactRow.account_id == account_id,
+                                                    ContactRow.email == email.strip().lower())
+                           .order_by(ContactRow.id).limit(1)).first()

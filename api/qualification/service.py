@@ -166,3 +166,21 @@ def account_deleted(session: Session, account_id: str) -> None:
     """An account is being deleted: drop its ledger and statuses, keep its history, keep its
     contacts' events as unmatched (by email)."""
     ledger_store.forget_account(session, account_id)
+
+
+def record_activities(session: Session, activities: Collection[L.Activity], *, future_tolerance) -> set[str]:  # noqa: ANN001
+    """Store events in the ledger (idempotent by event id; ``InvalidItems`` names the field).
+    Returns the accounts whose ledgers grew (the caller re-qualifies them)."""
+    _, touched = ledger_store.ingest_activities(session, list(activities), future_tolerance=future_tolerance)
+    return touched
+
+
+def open_opportunity_owner(session: Session, account_id: str) -> str | None:
+    """The owner of the account's open opportunity (the most recently opened one), or None."""
+    return ledger_store.open_opportunity_owner(session, account_id)
+
+
+def first_outbound_touch(session: Session, *, contact_id: str | None, email: str | None,
+                         since: datetime) -> datetime | None:
+    """When we first reached this person (an outbound event in the ledger) at or after ``since``."""
+    return ledger_store.first_outbound_touch(session, contact_id=contact_id, email=email, since=since)

@@ -561,3 +561,25 @@ def read_history(session: Session, account_id: str, *, kinds: Collection[str] = 
     keys = ("id", "entity_kind", "entity_id", "at", "since", "old_status", "new_status", "reasons", "rule_version")
     return [dict(zip(keys, r)) for r in session.execute(stmt)]
 
+
+
+# ---------------------------------------------------------------- what routing reads
+
+
+def open_opportunity_owner(session: Session, account_id: str) -> str | None:
+    return session.scalars(select(OpportunityRow.owner).where(
+        OpportunityRow.account_id == account_id, OpportunityRow.state == "open", OpportunityRow.owner.is_not(None))
+        .order_by(OpportunityRow.opened_at.desc(), OpportunityRow.id).limit(1)).first()
+
+
+def first_outbound_touch(session: Session, *, contact_id: str | None, email: str | None,
+                         since: datetime) -> datetime | None:
+    who = []
+    if contact_id:
+        who.append(ActivityRow.contact_id == contact_id)
+    if email and _email(email):
+        who.append(ActivityRow.email == _email(email))
+    if not who:
+        return None
+    return session.scalar(select(func.min(ActivityRow.occurred_at)).where(
+        or_(*who), ActivityRow.direction == "outbound", ActivityRow.occurred_at >= _utc(since)))
