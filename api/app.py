@@ -28,6 +28,8 @@ from api.matching.fast_path import MatchFastPath
 from api.ops import routes as ops_routes
 from api.qualification import routes as qualification_routes
 from api.routing import config_routes as routing_config_routes
+from api.routing import routes as lead_routes
+from api.routing.sla_scheduler import SlaScheduler
 from api.qualification.fast_path import CachedStatusFastPath
 from api.qualification.schemas import rules_document_schemas
 from api.qualification.rule_sets import FollowingQualifier
@@ -102,9 +104,12 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         services.index.start()
         if services.webhooks is not None:
             services.webhooks.start()
+        sla = SlaScheduler(services, settings.sla_check_seconds)
+        sla.start()
         try:
             yield
         finally:
+            sla.stop()
             services.close()
 
     app = FastAPI(
@@ -117,6 +122,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
                                                      "account and contact statuses with their reasons and history"},
             {"name": "webhooks", "description": "The outbox of signed webhooks to the CRM: what waits, what was "
                                                 "delivered, what failed for good"},
+            {"name": "leads", "description": "Lead intake (match, convert, route, record), the lead views, "
+                                             "SLAs and the review queue"},
             {"name": "routing", "description": "Who gets a lead: members, pools, territories and schedules"},
             {"name": "ops", "description": "Health, readiness and metrics"},
         ],
@@ -133,8 +140,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     errors.install(app)
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
-    for routes in (matching_routes, qualification_routes, account_routes, routing_config_routes, webhook_routes,
-                   ops_routes):
+    for routes in (matching_routes, qualification_routes, account_routes, lead_routes, routing_config_routes,
+                   webhook_routes, ops_routes):
         app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)

@@ -92,7 +92,7 @@ class ServiceUnavailable(LeadmatchError):
 # ---------------------------------------------------------------- pydantic errors -> field paths
 
 # Custom pydantic error types whose location is the model but whose subject is a field.
-MODEL_ERROR_FIELDS = {"email_or_company": "email", "contact_or_email": "contact_id"}
+MODEL_ERROR_FIELDS = {"email_or_company": "email", "contact_or_email": "contact_id", "account_needed": "account_id"}
 
 
 def field_path(loc: Iterable[Any], root: str = "") -> str:
@@ -178,12 +178,17 @@ def documented_methods(request: Request) -> str | None:
     """For ``Allow``: the methods the OpenAPI document lists for the path this request names (HEAD
     with GET, which Starlette answers too), or None for a path the document does not list."""
     path = request.scope["path"]
-    methods: set[str] = set()
+    by_parameters: dict[int, set[str]] = {}
     for template, operations in request.app.openapi()["paths"].items():
         # a path parameter is one segment, as Starlette's default convertor matches it
-        pattern = "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in template.split("/"))
+        parts = template.split("/")
+        pattern = "/".join("[^/]+" if part.startswith("{") else re.escape(part) for part in parts)
         if re.fullmatch(pattern, path):
-            methods.update(method.upper() for method in operations if method in _OPERATIONS)
+            by_parameters.setdefault(sum(p.startswith("{") for p in parts), set()).update(
+                method.upper() for method in operations if method in _OPERATIONS)
+    # a literal path wins over a template that would also take it: /v1/leads/bulk is not a lead id
+    # (api/routing/routes.py LeadIdConvertor)
+    methods = by_parameters[min(by_parameters)] if by_parameters else set()
     if not methods:
         return None
     if "GET" in methods:

@@ -33,6 +33,11 @@ class Metrics:
                                        registry=self.registry)
         self.webhooks_pending = Gauge("leadmatch_webhooks_pending", "Webhook events in the outbox not yet delivered",
                                       registry=self.registry)
+        self.routing_turn_fallbacks = Counter(
+            "leadmatch_routing_turn_fallbacks_total",
+            "Round-robin turns taken from the database because Redis was unreachable", registry=self.registry)
+        self.leads = Counter("leadmatch_leads_total", "Leads taken in, by outcome and routing rule kind",
+                             ["outcome", "rule"], registry=self.registry)
         # Redis is optional at run time (api/redis_guard.py): its failures are counted, not raised
         self.redis_errors = Counter("leadmatch_redis_errors_total", "Redis calls that failed, by operation",
                                     ["op"], registry=self.registry)

@@ -278,6 +278,9 @@ class RoutingRules(_Strict):
         pool_ids = [p.id for p in self.pools]
         for twice in sorted({i for i in pool_ids if pool_ids.count(i) > 1}):
             problems.append(f"pools: {twice!r} is defined twice")
+        if "default" not in self.schedules:
+            problems.append("schedules: the 'default' schedule is missing (the working hours of owners who are "
+                            "not members, and of members who name no schedule)")
         for i, m in enumerate(self.members):
             if m.schedule not in self.schedules:
                 problems.append(f"members[{i}] {m.id!r}: unknown schedule {m.schedule!r}")

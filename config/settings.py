@@ -42,6 +42,8 @@ class Settings(BaseSettings):
     # Where round-robin turns are taken: "database", or "redis" (needs REDIS_URL; falls back to the
     # database while Redis is unreachable; api/routing/turns.py says what that means for fairness).
     routing_turns: Literal["database", "redis"] = "database"
+    # prefix of the Redis keys of round-robin turns (routing_turns = "redis")
+    routing_redis_prefix: str = "leadmatch:routing:"
     # How far in the future (server clock) an activity's occurred_at or an opportunity's time may
     # lie before it is refused: clocks drift a little, events do not come from tomorrow.
     future_tolerance_seconds: float = Field(default=300.0, ge=0)
@@ -74,6 +76,9 @@ class Settings(BaseSettings):
     webhook_poll_seconds: float = Field(default=1.0, gt=0)
     # Events one deliverer claims (leases) at a time.
     webhook_batch_size: int = Field(default=20, ge=1, le=1000)
+    # how often each API process looks for leads whose SLA deadline passed (seconds; 0: never, run
+    # `leadmatch routing sla-check` instead)
+    sla_check_seconds: float = Field(default=30.0, ge=0)
 
     @property
     def future_tolerance(self) -> timedelta:

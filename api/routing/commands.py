@@ -142,3 +142,27 @@ def show() -> None:
     finally:
         engine.dispose()
     typer.echo(json.dumps({"version": version, "document": document}, indent=2))
+
+
+@routing_app.command("sla-check")
+def sla_check(every: Annotated[float, typer.Option("--every", min=0, help="seconds between passes; 0: one pass "
+                                                   "and exit")] = 0) -> None:
+    """Handle every lead whose SLA deadline passed (met after all, reassigned or escalated), once.
+    Safe beside the API processes' own schedulers (api/routing/sla_scheduler.py)."""
+    import time
+
+    from api.app import build_services
+    from api.metrics import Metrics
+    from api.routing import sla_scheduler
+
+    settings = console.settings()
+    services = build_services(settings, Metrics(), settings.cache_prefix)  # the index is not loaded: not needed
+    try:
+        while True:
+            counts = sla_scheduler.check_sla(services)
+            console.err.print(f"SLA check: {counts or 'nothing overdue'}")
+            if every <= 0:
+                return
+            time.sleep(every)
+    finally:
+        services.close()

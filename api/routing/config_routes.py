@@ -45,8 +45,14 @@ def inline_schema(model: type[BaseModel]) -> dict[str, Any]:
     return resolve(schema)
 
 
-def _body(model: type[BaseModel]) -> dict[str, Any]:
-    return {"requestBody": {"required": True, "content": {"application/json": {"schema": inline_schema(model)}}}}
+def _body(model: type[BaseModel], from_path: str | None = None) -> dict[str, Any]:
+    """The documented body; ``from_path`` names a field the path gives, so the body may leave it out."""
+    schema = inline_schema(model)
+    if from_path is not None and from_path in schema.get("required", []):
+        schema["required"] = [f for f in schema["required"] if f != from_path]
+        if not schema["required"]:
+            del schema["required"]
+    return {"requestBody": {"required": True, "content": {"application/json": {"schema": schema}}}}
 
 
 class RoutingOut(BaseModel):
@@ -143,7 +149,7 @@ def _list_routes(collection: str, label: str, key: str, model: type[BaseModel]) 
     router.add_api_route(path, get_entry, methods=["GET"], response_model=EntryOut,
                          responses=error_responses(404, 422), summary=f"One {label}", name=f"get_{label}")
     router.add_api_route(path, put_entry, methods=["PUT"], response_model=EntryOut,
-                         responses=error_responses(413, 422), openapi_extra=_body(model), name=f"put_{label}",
+                         responses=error_responses(413, 422), openapi_extra=_body(model, key), name=f"put_{label}",
                          summary=f"Create or replace a {label}",
                          description="The whole configuration is validated with the change; a refused "
                                      "change is a 422 naming the entry and stores nothing. An existing entry "

@@ -35,6 +35,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from api.db import session_scope
 from api.db.bulk import hold_write_lock, insert_or_skip
 from api.db.rows import RoutingMemberCountRow, RoutingPoolLoadRow, RoutingPoolTurnRow
+from api.redis_guard import RedisGuard, RedisUnavailable
 from config.routing import Pool, RoutingRules
 from matcher.routing.round_robin import MemberLoad, caps, period_keys, pick
 from matcher.routing.types import TakeTurn, Turn
@@ -136,6 +137,20 @@ class DatabaseTurns:
             return TakenTurn(take_in_session(session, rules, pool, unavailable, now), self.name)
 
 
+class SessionTurns:
+    """Turns taken in the caller's transaction: lead intake takes its turn in the transaction that
+    stores the lead, so a lead that is not stored does not use up a turn, and on SQLite (one writer
+    at a time) the request never waits for a second connection's write lock while holding its own."""
+
+    name = "database"
+
+    def __init__(self, session: Session) -> None:
+        self.session = session
+
+    def take(self, rules: RoutingRules, pool: Pool, unavailable: Mapping[str, str], now: datetime) -> TakenTurn:
+        return TakenTurn(take_in_session(self.session, rules, pool, unavailable, now), self.name)
+
+
 # ---------------------------------------------------------------- redis
 
 
@@ -147,18 +162,21 @@ class RedisTurns:
     COUNT_TTL_SECONDS = 35 * 24 * 3600
 
     def __init__(self, client, prefix: str, fallback: TurnBackend,  # noqa: ANN001 - redis.Redis
-                 on_fallback: Callable[[], None] | None = None) -> None:
+                 on_fallback: Callable[[], None] | None = None, guard: RedisGuard | None = None) -> None:
         self.client = client
         self.prefix = prefix
         self.fallback = fallback
         self.on_fallback = on_fallback
+        self.guard = guard  # the process's circuit breaker: while it is open, Redis is not even tried
 
     def take(self, rules: RoutingRules, pool: Pool, unavailable: Mapping[str, str], now: datetime) -> TakenTurn:
         import redis
 
         try:
+            if self.guard is not None:
+                return TakenTurn(self.guard.call("routing_turn", self._take, rules, pool, unavailable, now), self.name)
             return TakenTurn(self._take(rules, pool, unavailable, now), self.name)
-        except (redis.ConnectionError, redis.TimeoutError) as exc:
+        except (redis.ConnectionError, redis.TimeoutError, RedisUnavailable) as exc:
             log.warning("routing turn for pool %r taken from the database: Redis unreachable (%s)", pool.id, exc)
             if self.on_fallback is not None:
                 self.on_fallback()
@@ -193,12 +211,14 @@ class RedisTurns:
 
 
 def make_backend(sessions: sessionmaker[Session], *, kind: str = "database", redis_client=None,  # noqa: ANN001
-                 prefix: str = "leadmatch:routing:", on_fallback: Callable[[], None] | None = None) -> TurnBackend:
+                 prefix: str = "leadmatch:routing:", on_fallback: Callable[[], None] | None = None,
+                 guard: RedisGuard | None = None) -> TurnBackend:
     database = DatabaseTurns(sessions)
     if kind == "redis" and redis_client is not None:
-        return RedisTurns(redis_client, prefix, database, on_fallback)
+        return RedisTurns(redis_client, prefix, database, on_fallback, guard)
     return database
 
 
-__all__: Sequence[str] = ["DatabaseTurns", "RedisTurns", "TakenTurn", "TurnBackend", "bind", "make_backend",
+__all__: Sequence[str] = ["DatabaseTurns", "RedisTurns", "SessionTurns", "TakenTurn", "TurnBackend", "bind",
+                          "make_backend",
                           "member_loads", "periods", "take_in_session"]

@@ -1,0 +1,78 @@
+"""Lead storage: the lead with its match, conversion, route and SLA, and its routing history.
+
+Never commits: the request (``api.deps.get_session``) or the scheduler's ``session_scope`` owns
+the transaction, so a lead, its contact, its ledger event, its routing record and its webhook
+event land together or not at all.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Sequence
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from api.db.bulk import insert_or_skip, inserted_here
+from api.db.rows import LeadRoutingRow, LeadRow
+
+_LEADS = LeadRow.__table__
+
+
+def get_lead(session: Session, lead_id: str, *, for_update: bool = False) -> LeadRow | None:
+    """The stored lead; ``for_update`` locks its row on PostgreSQL until the transaction ends (two
+    deliveries of the same lead at once are then taken one after the other)."""
+    query = select(LeadRow).where(LeadRow.id == lead_id)
+    if for_update:
+        query = query.with_for_update()
+    return session.scalars(query).first()
+
+
+def insert_lead(session: Session, values: dict[str, Any]) -> bool:
+    """Insert a new lead; False when a concurrent request stored the same id first."""
+    session.execute(insert_or_skip(session, _LEADS, ["id"]), [values])
+    return bool(inserted_here(session, _LEADS, "id", [values["id"]]))
+
+
+def update_lead(session: Session, lead_id: str, values: dict[str, Any]) -> None:
+    session.execute(update(LeadRow).where(LeadRow.id == lead_id).values(**values))
+
+
+def add_routing(session: Session, lead_id: str, values: dict[str, Any]) -> None:
+    session.add(LeadRoutingRow(lead_id=lead_id, **values))
+    session.flush()
+
+
+def history(session: Session, lead_id: str) -> list[LeadRoutingRow]:
+    return list(session.scalars(select(LeadRoutingRow).where(LeadRoutingRow.lead_id == lead_id)
+                                .order_by(LeadRoutingRow.id)))
+
+
+def list_leads(session: Session, *, decision: str | None = None, owner: str | None = None,
+               queue: str | None = None, sla_state: str | None = None, review_state: str | None = None,
+               received_from: datetime | None = None, received_to: datetime | None = None,
+               after: str | None = None, limit: int = 100) -> list[LeadRow]:
+    """Leads by id (stable paging with ``after``), filtered."""
+    query = select(LeadRow)
+    for column, value in ((LeadRow.decision, decision), (LeadRow.owner, owner), (LeadRow.queue, queue),
+                          (LeadRow.sla_state, sla_state), (LeadRow.review_state, review_state)):
+        if value is not None:
+            query = query.where(column == value)
+    if received_from is not None:
+        query = query.where(LeadRow.received_at >= received_from)
+    if received_to is not None:
+        query = query.where(LeadRow.received_at < received_to)
+    if after is not None:
+        query = query.where(LeadRow.id > after)
+    return list(session.scalars(query.order_by(LeadRow.id).limit(limit)))
+
+
+def claim_overdue(session: Session, now: datetime, limit: int) -> Sequence[LeadRow]:
+    """Leads whose SLA clock ran out, locked for this transaction. On PostgreSQL ``SKIP LOCKED``
+    lets several schedulers work side by side, each lead handled by exactly one of them; the
+    handler moves the lead out of 'pending' in the same transaction, so a lead is never handled
+    twice. SQLite has one writer at a time, which gives the same guarantee."""
+    query = (select(LeadRow).where(LeadRow.sla_state == "pending", LeadRow.sla_due_at <= now)
+             .order_by(LeadRow.sla_due_at, LeadRow.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(skip_locked=True)
+    return list(session.scalars(query))

@@ -1,0 +1,83 @@
+"""Lead intake and the SLA scheduler with several writers at once (PostgreSQL, where replicas
+really run side by side; SQLite serialises writers by design)."""
+from __future__ import annotations
+
+import threading
+from datetime import datetime, timedelta
+
+import pytest
+from sqlalchemy import func, select
+
+from api.db import session_scope
+from api.db.rows import LeadRoutingRow, LeadRow, RoutingPoolTurnRow, WebhookOutboxRow
+from api.routing.sla_scheduler import check_sla
+from tests.api.routing.test_leads import UNMATCHED, pool_config, routing
+from tests.conftest import app_client, settings_for
+
+
+@pytest.mark.postgres
+def test_two_schedulers_handle_each_overdue_lead_exactly_once(database_url: str) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas side by side: PostgreSQL")
+    settings = settings_for(database_url, sla_check_seconds=0)
+    with app_client(settings) as a, app_client(settings) as b:
+        routing(a, **pool_config(sla={"minutes": 30, "action": "reassign", "max_reassignments": 3}))
+        dues = [datetime.fromisoformat(a.post("/v1/leads", json={"id": f"U{i}", **UNMATCHED}).json()["sla_due_at"])
+                for i in range(40)]
+        later = max(dues) + timedelta(seconds=1)
+        results: list[dict[str, int]] = []
+        barrier = threading.Barrier(2)
+
+        def run(client) -> None:  # noqa: ANN001
+            barrier.wait()
+            results.append(check_sla(client.app.state.services, now=later, batch=5))
+
+        threads = [threading.Thread(target=run, args=(c,)) for c in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sum(r.get("reassigned", 0) for r in results) == 40
+        with session_scope(a.app.state.services.sessions) as s:
+            per_lead = s.execute(select(LeadRoutingRow.lead_id, func.count()).where(LeadRoutingRow.kind == "reassigned")
+                                 .group_by(LeadRoutingRow.lead_id)).all()
+            assert len(per_lead) == 40 and {n for _, n in per_lead} == {1}
+            assert s.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.reassignments == 1)) == 40
+
+
+@pytest.mark.postgres
+def test_the_same_new_lead_sent_twice_at_once_is_stored_and_routed_once(database_url: str) -> None:
+    settings = settings_for(database_url, sla_check_seconds=0)
+    with app_client(settings) as a, app_client(settings) as b:
+        routing(a, **pool_config())
+        answers = []
+        barrier = threading.Barrier(2)
+
+        def send(client) -> None:  # noqa: ANN001
+            barrier.wait()
+            answers.append(client.post("/v1/leads", json={"id": "twice", **UNMATCHED}))
+
+        threads = [threading.Thread(target=send, args=(c,)) for c in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
+        assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
+        assert answers[0].json()["route"]["owner"] == answers[1].json()["route"]["owner"]
+        with session_scope(a.app.state.services.sessions) as s:
+            assert s.scalar(select(func.count()).select_from(LeadRoutingRow)) == 1
+            # the second delivery took no round-robin turn of its own
+            assert s.scalar(select(RoutingPoolTurnRow.turn).where(RoutingPoolTurnRow.pool == "sdr")) == 1
+
+
+def test_every_routing_decision_goes_into_the_webhook_outbox(database_url: str) -> None:
+    settings = settings_for(database_url, sla_check_seconds=0, webhook_urls=["http://127.0.0.1:9/hook"],
+                            webhook_secret="s3cret", webhook_poll_seconds=3600)
+    with app_client(settings) as c:
+        routing(c, **pool_config())
+        c.post("/v1/leads", json={"id": "U1", **UNMATCHED})
+        c.post("/v1/leads", json={"id": "U1", **UNMATCHED})  # the same again: no new event
+        with session_scope(c.app.state.services.sessions) as s:
+            rows = s.scalars(select(WebhookOutboxRow)).all()
+            assert [(r.event_type, r.idempotency_key) for r in rows] == [("lead.routed", "lead.routed:U1:1")]
