@@ -101,6 +101,17 @@ class Label:
             account_id == self.expected or account_id in self.acceptable)
 
 
+LEAD_COLUMNS = ("lead_id", "email", "company", "country", "region", "city", "phone", "website",
+                "first_name", "last_name", "title")
+
+
+# ----------------------------------------------------------------------------------- lead lists
+
+def dev_lead_rows(data: Path) -> list[dict]:
+    with open(data / "leads.csv", newline="", encoding="utf-8-sig") as fh:
+        return [{k: row.get(k, "") or "" for k in LEAD_COLUMNS} for row in csv.DictReader(fh)]
+
+
 def read_labels(leads_csv: Path) -> dict[str, Label]:
     labels: dict[str, Label] = {}
     with open(leads_csv, newline="", encoding="utf-8-sig") as fh:

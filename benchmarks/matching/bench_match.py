@@ -41,21 +41,10 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # benchmarks/_common.py
 import _common as C  # noqa: E402
 
-LEAD_COLUMNS = ("lead_id", "email", "company", "country", "region", "city", "phone", "website",
-                "first_name", "last_name", "title")
-
-
-# ----------------------------------------------------------------------------------- lead lists
-
-def dev_lead_rows(data: Path) -> list[dict]:
-    with open(data / "leads.csv", newline="", encoding="utf-8-sig") as fh:
-        return [{k: row.get(k, "") or "" for k in LEAD_COLUMNS} for row in csv.DictReader(fh)]
-
-
 def perturbed_leads(data: Path, rows: int, seed: int = 7) -> list[dict]:
     """Dev leads repeated to ``rows``; copies after the first get another person at the same
     company (new local part, name), sometimes the company typed differently or no country."""
-    base = dev_lead_rows(data)
+    base = C.dev_lead_rows(data)
     rng = random.Random(seed)
     firsts = ("alex", "sam", "maria", "chen", "olga", "raj", "lena", "tom", "ana", "yuki", "omar", "eva")
     out = []
@@ -81,7 +70,7 @@ def perturbed_leads(data: Path, rows: int, seed: int = 7) -> list[dict]:
 
 def write_leads(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
-        w = csv.DictWriter(fh, fieldnames=LEAD_COLUMNS)
+        w = csv.DictWriter(fh, fieldnames=C.LEAD_COLUMNS)
         w.writeheader()
         w.writerows(rows)
 
@@ -406,7 +395,7 @@ def cmd_index_load(args) -> int:
 
 def _lead_bodies(data: Path) -> list[str]:
     bodies = []
-    for r in dev_lead_rows(data):
+    for r in C.dev_lead_rows(data):
         body = {k: v for k, v in r.items() if k != "lead_id" and v}
         bodies.append(json.dumps(body, ensure_ascii=False))
     return bodies
