@@ -30,6 +30,7 @@ from api.qualification import routes as qualification_routes
 from api.routing import config_routes as routing_config_routes
 from api.routing import routes as lead_routes
 from api.routing.sla_scheduler import SlaScheduler
+from api.qualification.deferred import Requalifier
 from api.qualification.fast_path import CachedStatusFastPath
 from api.qualification.schemas import rules_document_schemas
 from api.qualification.rule_sets import FollowingQualifier
@@ -73,6 +74,7 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
                         metrics=metrics, qualifier=qualifier, redis=redis_client, webhooks=deliverer,
                         redis_guard=redis_guard)
     holder["s"] = services
+    services.requalifier = Requalifier(sessions, services.requalify)
     return services
 
 

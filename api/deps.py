@@ -28,6 +28,7 @@ from api.redis_guard import RedisGuard
 from config.settings import Settings
 
 if TYPE_CHECKING:
+    from api.qualification.deferred import Requalifier
     from api.qualification.service import Qualifier
     from api.webhooks.delivery import Deliverer
 
@@ -57,6 +58,7 @@ class Services:
     redis: object | None = None  # redis.Redis when REDIS_URL is set
     webhooks: Deliverer | None = None  # sends the webhook outbox when a webhook secret is set
     redis_guard: RedisGuard | None = None  # its circuit breaker (api/redis_guard.py)
+    requalifier: Requalifier | None = None  # re-qualifies after commit (lead intake)
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
         """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop
@@ -71,6 +73,15 @@ class Services:
         if keys:
             self.cache.delete(*keys)
 
+    def requalify_soon(self, session: Session, account_ids: Collection[str]) -> None:
+        """Re-qualify these accounts once the session has committed, off the request's path
+        (``api/qualification/deferred.py``); without a worker (a command), as ``requalify`` does."""
+        if self.requalifier is None:
+            self.requalify(session, account_ids)
+            return
+        ids = list(account_ids)
+        db.after_commit(session, lambda: self.requalifier.submit(ids))
+
     def requalify(self, session: Session, account_ids: Collection[str]) -> None:
         """Re-evaluate these accounts in the session's transaction; drop their cached statuses
         once it has committed."""
@@ -79,6 +90,8 @@ class Services:
             db.after_commit(session, lambda: self.cache.delete(*(status_cache_key(i) for i in stale)))
 
     def close(self) -> None:
+        if self.requalifier is not None:
+            self.requalifier.close()
         if self.webhooks is not None:
             self.webhooks.close()
         self.index.stop()

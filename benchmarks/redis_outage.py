@@ -3,7 +3,8 @@
 Starts its own ``redis-server`` (free port, no persistence) and a real ``leadmatch serve``
 (uvicorn, free port) on PostgreSQL in a schema of its own (dropped at the end; ``--sqlite``: a
 temporary SQLite file instead), seeds a few accounts, then runs concurrent clients sending
-GET /v1/accounts/{id}/status, PUT /v1/accounts and POST /v1/match for ``--seconds`` (30), kills
+GET /v1/accounts/{id}/status, PUT /v1/accounts, POST /v1/match and POST /v1/leads (unmatched leads,
+round-robin turns on Redis: ``LEADMATCH_ROUTING_TURNS=redis``) for ``--seconds`` (30), kills
 Redis at a third of the run and starts it again, on the same port, ``--outage`` (10) seconds later.
 
     .venv/bin/python benchmarks/redis_outage.py [--seconds 30] [--outage 10] [--clients 6] [--sqlite]
@@ -83,7 +84,7 @@ def main() -> None:
     redis_port, api_port = free_port(), free_port()
     redis_proc = start_redis(redis_port, workdir)
     env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": f"redis://127.0.0.1:{redis_port}/0",
-           "LEADMATCH_LOG_LEVEL": "warning"}
+           "LEADMATCH_LOG_LEVEL": "warning", "LEADMATCH_ROUTING_TURNS": "redis"}
     server = subprocess.Popen([str(REPO / ".venv/bin/leadmatch"), "serve", "--port", str(api_port)], cwd=REPO, env=env,
                               stdout=subprocess.DEVNULL, stderr=open(Path(workdir) / "server.log", "wb"))
     base = f"http://127.0.0.1:{api_port}"
@@ -99,6 +100,11 @@ def main() -> None:
                 raise SystemExit(f"the server did not become ready; see {workdir}/server.log")
             time.sleep(0.2)
         httpx.put(f"{base}/v1/accounts", json=[account(i, "Outage") for i in range(20)], timeout=10).raise_for_status()
+        always = {d: ["00:00-24:00"] for d in ("mon", "tue", "wed", "thu", "fri", "sat", "sun")}
+        httpx.put(f"{base}/v1/routing", timeout=10, json={
+            "schedules": {"default": {"hours": always}}, "members": [{"id": "Ann"}, {"id": "Ben"}],
+            "pools": [{"id": "sdr", "members": [{"member": "Ann", "weight": 2}, {"member": "Ben"}]}],
+            "default_pool": "sdr"}).raise_for_status()
 
         phase = ["before"]
         counts: dict[str, Counter] = {"before": Counter(), "during": Counter(), "after": Counter()}
@@ -109,19 +115,21 @@ def main() -> None:
             with httpx.Client(base_url=base, timeout=10) as http:
                 i = n
                 while not stop.is_set():
-                    kind = i % 3
+                    kind = i % 4
                     try:
                         if kind == 0:
                             r = http.get(f"/v1/accounts/R{i % 20}/status")
                         elif kind == 1:
                             r = http.put("/v1/accounts", json=[account(i % 20, random.choice(("Outage", "Renamed")))])
-                        else:
+                        elif kind == 2:
                             r = http.post("/v1/match", json={"email": f"x@outage{i % 20}.com"})
+                        else:
+                            r = http.post("/v1/leads", json={"id": f"lead-{i}", "company": f"Qzxv Plumbing {i}"})
                         status = str(r.status_code)
                     except httpx.HTTPError as exc:
                         status = type(exc).__name__
                     with lock:
-                        counts[phase[0]][(("GET status", "PUT accounts", "POST match")[kind], status)] += 1
+                        counts[phase[0]][(("GET status", "PUT accounts", "POST match", "POST leads")[kind], status)] += 1
                     i += args.clients
 
         threads = [threading.Thread(target=client, args=(n,)) for n in range(args.clients)]

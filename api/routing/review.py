@@ -84,8 +84,8 @@ def resolve(session: Session, services: Services, row: LeadRow, decision: Resolv
                                             record_event=not row.body.get("email"))
     lead = service.lead_of(row.body)
     routed = service.route(session, services, rules,
-                           service.routing_input(session, rules, lead, "matched", account_id, row.source,
-                                                 row.campaign_id, services.index.rules.country_aliases), now)
+                           service.routing_input(session, services, rules, lead, "matched", account_id,
+                                                 row.source, row.campaign_id, from_database=True), now)
     match = {**row.match, "decision": "matched", "account_id": account_id,
              "reasons": [*row.match.get("reasons", []), f"account {account_id} picked in review by {decision.by}"]}
     store.update_lead(session, row.id, {**service.route_values(routed, now), "decision": "matched",

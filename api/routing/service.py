@@ -42,7 +42,7 @@ from matcher.matching.types import Lead
 from matcher.qualification.ledger import Activity
 from matcher.routing import sla as sla_clock
 from matcher.routing.decide import decide
-from matcher.routing.types import RoutingDecision, RoutingInput, Skip, Turn
+from matcher.routing.types import AccountFacts, RoutingDecision, RoutingInput, Skip, Turn
 
 if TYPE_CHECKING:
     from api.deps import Services
@@ -76,18 +76,49 @@ def lead_of(body: Mapping[str, Any]) -> Lead:
 # ------------------------------------------------------------------------------------------ routing
 
 
-def routing_input(session: Session, rules: RoutingRules, lead: Lead, decision: str, account_id: str | None,
-                  source: str | None, campaign_id: str | None, country_aliases: dict[str, str]) -> RoutingInput:
+def needs_stored_facts(rules: RoutingRules) -> bool:
+    """Whether routing a matched lead needs what only the database knows of its account: its
+    children (``owner_policy = "regional"``) or its firmographics (territory rules)."""
+    return rules.owner_policy == "regional" or ("territories" in rules.ladder and bool(rules.territories))
+
+
+def _index_facts(services: Services, account_id: str) -> tuple[AccountFacts | None, tuple[AccountFacts, ...]]:
+    """The account and its ancestors as the in-memory index has them (names, owners, places): the
+    index that matched the lead, so no round trip to the database."""
+    def facts(a) -> AccountFacts:  # noqa: ANN001 - matcher.matching.types.Account
+        return AccountFacts(id=a.id, name=a.name, owner=a.owner, parent_id=a.parent_id, country=a.country,
+                            region=a.region, city=a.city)
+    account = services.index.get(account_id)
+    if account is None:
+        return None, ()
+    chain: list[AccountFacts] = []
+    seen = {account.id}
+    parent = services.index.get(account.parent_id) if account.parent_id else None
+    while parent is not None and parent.id not in seen:
+        chain.append(facts(parent))
+        seen.add(parent.id)
+        parent = services.index.get(parent.parent_id) if parent.parent_id else None
+    return facts(account), tuple(chain)
+
+
+def routing_input(session: Session, services: Services, rules: RoutingRules, lead: Lead, decision: str,
+                  account_id: str | None, source: str | None, campaign_id: str | None, *,
+                  from_database: bool = False) -> RoutingInput:
+    """What the ladder decides on. The account's facts come from the index unless the rules need
+    more, or ``from_database`` (an account this transaction created is not in the index yet)."""
     account, ancestors, children = (None, (), ())
     opportunity_owner = None
     if account_id is not None and decision == "matched":
-        account, ancestors, children = account_service.routing_facts(session, account_id)
+        if from_database or needs_stored_facts(rules):
+            account, ancestors, children = account_service.routing_facts(session, account_id)
+        else:
+            account, ancestors = _index_facts(services, account_id)
         if "opportunity_owner" in rules.ladder:
             opportunity_owner = qualification_service.open_opportunity_owner(session, account_id)
     return RoutingInput(decision=decision if account is not None or decision != "matched" else "no_match",
                         lead=lead, account=account, ancestors=ancestors, children=children,
                         open_opportunity_owner=opportunity_owner, source=source, campaign_id=campaign_id,
-                        country_aliases=country_aliases)
+                        country_aliases=services.index.rules.country_aliases)
 
 
 def owner_due_at(rules: RoutingRules, owner: str, sla: Sla, start: datetime) -> datetime:
@@ -164,16 +195,15 @@ def route_values(routed: Routed, now: datetime) -> dict[str, Any]:
 def record(session: Session, lead_id: str, routed: Routed, now: datetime, kind: str, by: str | None = None,
             extra: Mapping[str, Any] | None = None) -> None:
     d = routed.decision
-    store.add_routing(session, lead_id, {
-        "at": now, "kind": kind, "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
-        "pool": d.pool, "turn": d.turn, "turn_backend": routed.turn_backend, "considered": _considered(d),
-        "sla_due_at": routed.sla_due_at, "by": by})
     payload = {"event": ROUTED_EVENT if kind != "resolved" else "lead.resolved", "kind": kind, "lead_id": lead_id,
                "at": now.isoformat(), "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
                "pool": d.pool, "sla_due_at": routed.sla_due_at.isoformat() if routed.sla_due_at else None,
                "by": by, **(extra or {})}
-    count = len(store.history(session, lead_id))
-    webhooks.emit(session, payload["event"], payload, key=f"{payload['event']}:{lead_id}:{count}")
+    routing_id = store.add_routing(session, lead_id, {
+        "at": now, "kind": kind, "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
+        "pool": d.pool, "turn": d.turn, "turn_backend": routed.turn_backend, "considered": _considered(d),
+        "sla_due_at": routed.sla_due_at, "by": by})
+    webhooks.emit(session, payload["event"], payload, key=f"{payload['event']}:{lead_id}:{routing_id}")
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -186,11 +216,18 @@ def route_view(row: LeadRow, last: Mapping[str, Any] | None) -> dict[str, Any]:
 
 
 def _last_routing(session: Session, lead_id: str) -> dict[str, Any] | None:
-    events = store.history(session, lead_id)
-    if not events:
-        return None
-    e = events[-1]
-    return {"pool": e.pool, "turn": e.turn, "considered": e.considered}
+    e = store.last_routing(session, lead_id)
+    return None if e is None else {"pool": e.pool, "turn": e.turn, "considered": e.considered}
+
+
+def routed_answer(lead_id: str, match: dict[str, Any], contact_id: str | None, routed: Routed,
+                  outcome: str) -> dict[str, Any]:
+    """``lead_answer`` for a decision just made (nothing read back)."""
+    d = routed.decision
+    return {"lead_id": lead_id, "match": match, "contact_id": contact_id,
+            "route": {"owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason, "pool": d.pool,
+                      "turn": d.turn, "considered": _considered(d), "sla_due_at": routed.sla_due_at},
+            "sla_due_at": routed.sla_due_at, "outcome": outcome}
 
 
 def lead_answer(session: Session, row: LeadRow, outcome: str) -> dict[str, Any]:
@@ -253,7 +290,7 @@ def convert_and_record(session: Session, services: Services, lead_id: str, body:
         touched |= qualification_service.record_activities(session, [event],
                                                             future_tolerance=services.settings.future_tolerance)
     if touched:
-        services.requalify(session, touched)
+        services.requalify_soon(session, touched)
     return contact_id
 
 
@@ -262,7 +299,10 @@ def _new_evidence(services: Services, account_id: str, email: str | None) -> boo
     if domain is None or normalize.is_free_mail(domain) or normalize.is_disposable(domain):
         return False
     account = services.index.get(account_id)
-    return account is None or domain not in account.contact_domains
+    if account is None:
+        return True
+    return domain not in account.contact_domains and domain not in {normalize.registrable_domain(d)
+                                                                     for d in account.domains}
 
 
 def _placeholder(lead_id: str, digest: str, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
@@ -277,20 +317,17 @@ def intake(session: Session, services: Services, lead: LeadIntakeIn, *, now: dat
     body = lead.model_dump(mode="json", exclude_none=True, exclude={"id"})
     digest = content_hash(body)
     hold_write_lock(session)  # SQLite: nobody else writes this lead until we commit
-    stored = store.get_lead(session, lead.id, for_update=True)
-    created = False
-    if stored is None:
-        # claim the id before anything else is written: a second delivery of the same new lead
-        # racing this one waits here for our commit and then answers with what we stored, so it
-        # takes no round-robin turn and writes nothing of its own
-        created = store.insert_lead(session, _placeholder(lead.id, digest, body, now))
-        stored = store.get_lead(session, lead.id, for_update=True)
-    if stored.content_hash == digest and not created:
+    # claim the id before anything else is written: a second delivery of the same new lead racing
+    # this one waits here for our commit and then answers with what we stored, so it takes no
+    # round-robin turn and writes nothing of its own; a known lead is locked for the update
+    created = store.insert_lead(session, _placeholder(lead.id, digest, body, now))
+    stored = None if created else store.get_lead(session, lead.id, for_update=True)
+    if not created and stored.content_hash == digest:
         return lead_answer(session, stored, "unchanged")
     rules = active_rules(session, services)
     as_lead = lead.to_lead()
     occurred_at = lead.occurred_at or now
-    if stored is not None and stored.review_state == "resolved":
+    if not created and stored.review_state == "resolved":
         # a person decided this lead's account: new content does not undo their decision
         decision, account_id, match = stored.decision, stored.account_id, stored.match
     else:
@@ -307,13 +344,13 @@ def intake(session: Session, services: Services, lead: LeadIntakeIn, *, now: dat
         store.update_lead(session, lead.id, lead_values)
         return lead_answer(session, store.get_lead(session, lead.id), "updated")
     routed = route(session, services, rules,
-                   routing_input(session, rules, as_lead, decision, account_id, lead.source, lead.campaign_id,
-                                 services.index.rules.country_aliases), now)
-    review_state = "open" if decision == "review" else stored.review_state
+                   routing_input(session, services, rules, as_lead, decision, account_id, lead.source,
+                                 lead.campaign_id), now)
+    review_state = "open" if decision == "review" else (None if created else stored.review_state)
     store.update_lead(session, lead.id, {**lead_values, **route_values(routed, now), "review_state": review_state})
     kind, outcome = ("routed", "created") if created else ("rerouted", "rerouted")
     record(session, lead.id, routed, now, kind)
-    return lead_answer(session, store.get_lead(session, lead.id), outcome)
+    return routed_answer(lead.id, match, contact_id, routed, outcome)
 
 
 # ------------------------------------------------------------------------------------------ SLA
@@ -355,8 +392,8 @@ def handle_overdue(session: Session, services: Services, row: LeadRow, now: date
         store.update_lead(session, row.id, {"sla_state": "missed"})
         return "missed"
     if sla.action == "reassign" and pool is not None and row.reassignments < sla.max_reassignments:
-        inp = routing_input(session, rules, lead_of(row.body), row.decision, row.account_id, row.source,
-                            row.campaign_id, services.index.rules.country_aliases)
+        inp = routing_input(session, services, rules, lead_of(row.body), row.decision, row.account_id,
+                            row.source, row.campaign_id)
         routed = route(session, services, pool_only(rules, pool.id), inp, now,
                        unavailable_too={row.owner: "missed the SLA on this lead"} if row.owner else None)
         store.update_lead(session, row.id, {**route_values(routed, now), "reassignments": row.reassignments + 1})

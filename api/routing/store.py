@@ -9,37 +9,48 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import select, update
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
-from api.db.bulk import insert_or_skip, inserted_here
+from api.db.bulk import insert_or_skip
 from api.db.rows import LeadRoutingRow, LeadRow
 
 _LEADS = LeadRow.__table__
+_ROUTINGS = LeadRoutingRow.__table__
 
 
 def get_lead(session: Session, lead_id: str, *, for_update: bool = False) -> LeadRow | None:
     """The stored lead; ``for_update`` locks its row on PostgreSQL until the transaction ends (two
     deliveries of the same lead at once are then taken one after the other)."""
-    query = select(LeadRow).where(LeadRow.id == lead_id)
+    # populate_existing: the updates are Core statements (update_lead), so a lead read earlier in
+    # this session must be read again, not served from the session's identity map
+    query = select(LeadRow).where(LeadRow.id == lead_id).execution_options(populate_existing=True)
     if for_update:
         query = query.with_for_update()
     return session.scalars(query).first()
 
 
 def insert_lead(session: Session, values: dict[str, Any]) -> bool:
-    """Insert a new lead; False when a concurrent request stored the same id first."""
-    session.execute(insert_or_skip(session, _LEADS, ["id"]), [values])
-    return bool(inserted_here(session, _LEADS, "id", [values["id"]]))
+    """Insert a new lead; False when a concurrent request stored the same id first (one statement:
+    ON CONFLICT DO NOTHING returns no row then)."""
+    inserted = session.execute(insert_or_skip(session, _LEADS, ["id"]).values(**values).returning(_LEADS.c.id))
+    return inserted.first() is not None
 
 
 def update_lead(session: Session, lead_id: str, values: dict[str, Any]) -> None:
-    session.execute(update(LeadRow).where(LeadRow.id == lead_id).values(**values))
+    # a Core UPDATE: the ORM's would also look for the row among the session's objects to
+    # synchronise them (a lead is read again after its writes, never kept across them)
+    session.execute(_LEADS.update().where(_LEADS.c.id == lead_id).values(**values))
 
 
-def add_routing(session: Session, lead_id: str, values: dict[str, Any]) -> None:
-    session.add(LeadRoutingRow(lead_id=lead_id, **values))
-    session.flush()
+def add_routing(session: Session, lead_id: str, values: dict[str, Any]) -> int:
+    """Store one routing decision; returns its id."""
+    return session.execute(insert(_ROUTINGS).values(lead_id=lead_id, **values).returning(_ROUTINGS.c.id)).scalar_one()
+
+
+def last_routing(session: Session, lead_id: str) -> LeadRoutingRow | None:
+    return session.scalars(select(LeadRoutingRow).where(LeadRoutingRow.lead_id == lead_id)
+                           .order_by(LeadRoutingRow.id.desc()).limit(1)).first()
 
 
 def history(session: Session, lead_id: str) -> list[LeadRoutingRow]:

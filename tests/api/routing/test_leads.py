@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from sqlalchemy import func, select
 
 from api.db import session_scope
-from api.db.rows import ActivityRow, ContactRow, LeadRoutingRow
+from api.db.rows import ActivityRow, ContactRow, ContactStatusRow, LeadRoutingRow
 from api.routing.sla_scheduler import check_sla
 from tests.conftest import account
 
@@ -72,9 +72,13 @@ def test_a_matched_lead_goes_to_the_account_owner_becomes_a_contact_and_enters_t
         event = s.scalars(select(ActivityRow).where(ActivityRow.contact_id == "lead-L1")).one()
         assert (event.type, event.campaign_id, event.direction, event.account_id) == ("form_fill", "CMP-1",
                                                                                      "inbound", "A1")
-    # qualification sees the form fill at once
+    # the account is re-qualified just after the commit (api/qualification/deferred.py)
+    assert services(acme).requalifier.wait_idle(10)
     contacts = acme.get("/v1/accounts/A1/contacts").json()["items"]
     assert [c["id"] for c in contacts] == ["lead-L1"]
+    with session_scope(services(acme).sessions) as s:
+        status = s.get(ContactStatusRow, "lead-L1")
+        assert status is not None and status.account_id == "A1"
 
 
 def test_the_same_lead_again_is_idempotent_and_takes_no_second_turn(client: TestClient) -> None:
@@ -274,3 +278,14 @@ def test_a_resolved_review_teaches_the_alias_and_the_twin_then_matches_by_itself
     assert twin["match"]["decision"] == "matched" and twin["match"]["account_id"] == "A1"
     assert any("learned from review of lead R1" in r for r in twin["match"]["reasons"]), twin["match"]["reasons"]
     assert twin["route"]["owner"] == "Dana"
+
+
+def test_owner_policy_ultimate_parent_reads_the_hierarchy(client: TestClient) -> None:
+    client.put("/v1/accounts", json=[
+        account("P1", "Globex Holding", domains=["globex.com"], owner="Dana"),
+        account("C1", "Globex Deutschland", domains=["globex.de"], owner="Lena", parent_id="P1", country="DE")])
+    assert client.post("/v1/leads", json={"id": "L1", "email": "a@globex.de"}).json()["route"]["owner"] == "Lena"
+    routing(client, owner_policy="ultimate_parent")
+    r = client.post("/v1/leads", json={"id": "L2", "email": "b@globex.de"}).json()
+    assert r["match"]["account_id"] == "C1"
+    assert (r["route"]["owner"], r["route"]["rule"]) == ("Dana", "account_owner")

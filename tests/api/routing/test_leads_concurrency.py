@@ -81,3 +81,19 @@ def test_every_routing_decision_goes_into_the_webhook_outbox(database_url: str) 
         with session_scope(c.app.state.services.sessions) as s:
             rows = s.scalars(select(WebhookOutboxRow)).all()
             assert [(r.event_type, r.idempotency_key) for r in rows] == [("lead.routed", "lead.routed:U1:1")]
+
+
+@pytest.mark.redis
+def test_turns_on_redis_and_from_the_database_while_redis_is_away(database_url: str, own_redis) -> None:  # noqa: ANN001
+    settings = settings_for(database_url, own_redis.url, sla_check_seconds=0, routing_turns="redis")
+    with app_client(settings) as c:
+        routing(c, **pool_config())
+        assert c.post("/v1/leads", json={"id": "U1", **UNMATCHED}).json()["route"]["owner"] == "Ann"
+        own_redis.stop()
+        away = c.post("/v1/leads", json={"id": "U2", **UNMATCHED})
+        assert away.status_code == 200, away.text
+        assert away.json()["route"]["owner"] is not None
+        with session_scope(c.app.state.services.sessions) as s:
+            backends = dict(s.execute(select(LeadRoutingRow.lead_id, LeadRoutingRow.turn_backend)).all())
+        assert backends == {"U1": "redis", "U2": "database"}
+        assert "leadmatch_routing_turn_fallbacks_total 1.0" in c.get("/metrics").text
