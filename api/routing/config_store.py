@@ -17,6 +17,8 @@ from __future__ import annotations
 import json
 import re
 import threading
+import time
+import weakref
 from dataclasses import dataclass
 from datetime import datetime
 from functools import lru_cache
@@ -27,6 +29,7 @@ from pydantic import ValidationError
 from sqlalchemy import func, insert, select, update
 from sqlalchemy.orm import Session
 
+from api.db import after_commit
 from api.db.bulk import hold_write_lock, insert_or_skip
 from api.db.rows import RoutingConfigHeadRow, RoutingConfigRow
 from api.errors import FieldError, ValidationFailed, field_path
@@ -126,9 +129,28 @@ def active(session: Session, settings_path: Path | None = None) -> ActiveRouting
     return found
 
 
-def active_rules(session: Session, settings_path: Path | None = None) -> RoutingRules:
-    """The routing rules in force now (what the lead intake routes with)."""
-    return active(session, settings_path).rules
+# engine -> (the active routing, when it was last checked): lead intake asks on every lead. By
+# engine, not URL: each app has its own, and a test that empties the database starts a new one.
+_recent: "weakref.WeakKeyDictionary[Any, tuple[ActiveRouting, float]]" = weakref.WeakKeyDictionary()
+
+
+def active_rules(session: Session, settings_path: Path | None = None, *, max_age: float = 0.0) -> RoutingRules:
+    """The routing rules in force now (what the lead intake routes with). ``max_age`` > 0: a
+    version checked less than that many seconds ago is taken without asking the database again
+    (one query less per lead); a version written by this process is seen at once
+    (``write_document`` forgets what was checked), one written by another replica within
+    ``max_age``."""
+    if max_age <= 0:
+        return active(session, settings_path).rules
+    key = session.get_bind()
+    now = time.monotonic()
+    known = _recent.get(key)
+    if known is not None and now - known[1] < max_age:
+        return known[0].rules
+    found = active(session, settings_path)
+    with _cache_lock:
+        _recent[key] = (found, now)
+    return found.rules
 
 
 def active_document(session: Session, settings_path: Path | None = None) -> tuple[int, dict[str, Any]]:
@@ -141,6 +163,13 @@ def write_document(session: Session, document: dict[str, Any], *, now: datetime,
     """Validate the whole ``document`` and store it as the next version (in the caller's transaction).
     Raises ``RoutingInvalid`` (nothing stored)."""
     rules = validate(document)
+    engine = session.get_bind()
+
+    def forget() -> None:
+        with _cache_lock:
+            _recent.pop(engine, None)
+    forget()
+    after_commit(session, forget)  # and again once it is in: a reader in between may have kept the old one
     hold_write_lock(session)
     session.execute(insert_or_skip(session, _HEAD, ["id"]).values(id=1, version=0))
     head = session.execute(select(_HEAD.c.version).where(_HEAD.c.id == 1).with_for_update()).scalar_one()

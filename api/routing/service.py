@@ -146,8 +146,13 @@ class Routed:
     turn_backend: str | None = None  # where the turn was taken: turn numbers are unique per pool and backend
 
 
+# how stale another replica's routing configuration may be for this one's lead intake (a change
+# made through this process is seen at once): one query less per lead
+RULES_MAX_AGE_SECONDS = 1.0
+
+
 def active_rules(session: Session, services: Services) -> RoutingRules:
-    return config_store.active_rules(session, services.settings.routing_rules)
+    return config_store.active_rules(session, services.settings.routing_rules, max_age=RULES_MAX_AGE_SECONDS)
 
 
 def turn_backend(session: Session, services: Services) -> turns.TurnBackend:

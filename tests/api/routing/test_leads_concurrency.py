@@ -97,3 +97,28 @@ def test_turns_on_redis_and_from_the_database_while_redis_is_away(database_url: 
             backends = dict(s.execute(select(LeadRoutingRow.lead_id, LeadRoutingRow.turn_backend)).all())
         assert backends == {"U1": "redis", "U2": "database"}
         assert "leadmatch_routing_turn_fallbacks_total 1.0" in c.get("/metrics").text
+
+
+def test_intake_follows_another_replicas_routing_within_max_age(database_url: str) -> None:
+    from datetime import timezone
+
+    from api.db import make_engine, make_sessionmaker
+    from api.routing import config_store
+
+    mine, theirs = make_engine(database_url), make_engine(database_url)
+    try:
+        with session_scope(make_sessionmaker(mine)) as s:
+            assert config_store.active_rules(s, max_age=60).catch_all_queue == "sdr-queue"  # the defaults, now kept
+        with session_scope(make_sessionmaker(theirs)) as s:
+            config_store.write_document(s, {"catch_all_queue": "other-queue"}, now=datetime.now(timezone.utc))
+        with session_scope(make_sessionmaker(mine)) as s:
+            assert config_store.active_rules(s, max_age=60).catch_all_queue == "sdr-queue"  # within max_age
+            assert config_store.active_rules(s).catch_all_queue == "other-queue"  # asked
+        with session_scope(make_sessionmaker(mine)) as s:  # a write through this engine is seen at once
+            config_store.active_rules(s, max_age=60)
+            config_store.write_document(s, {"catch_all_queue": "third-queue"}, now=datetime.now(timezone.utc))
+        with session_scope(make_sessionmaker(mine)) as s:
+            assert config_store.active_rules(s, max_age=60).catch_all_queue == "third-queue"
+    finally:
+        mine.dispose()
+        theirs.dispose()
