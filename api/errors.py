@@ -144,8 +144,14 @@ def check_item_count(n: int, limit: int, what: str) -> None:
         raise ValidationFailed("the array is empty", [FieldError("items", f"send at least one of the {what}")])
 
 
-def invalid_items(exc: InvalidItems) -> ValidationFailed:
-    fields = [FieldError(f"items[{p.index}].{p.field}", p.message) for p in exc.problems]
+def invalid_items(exc: InvalidItems, item: str | None = None) -> ValidationFailed:
+    """A 422 naming each problem's field: ``items[i].field`` for a bulk body; with ``item``, a
+    body of one item that the store saw as a batch of one: ``item.field`` (``item=""``: ``field``)."""
+    def path(p) -> str:  # noqa: ANN001 - api.db.bulk.Problem
+        if item is None:
+            return f"items[{p.index}].{p.field}"
+        return f"{item}.{p.field}" if item else p.field
+    fields = [FieldError(path(p), p.message) for p in exc.problems]
     summary = "nothing was stored: " + "; ".join(f"{f.field}: {f.message}" for f in fields[:3])
     if len(fields) > 3:
         summary += f" (and {len(fields) - 3} more)"

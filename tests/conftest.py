@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import os
+import time
 import uuid
 from contextlib import contextmanager
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -199,3 +200,13 @@ def account(id: str = "A1", name: str = "Acme Corporation", **kw) -> dict:  # no
 
 def contact(id: str = "K1", account_id: str = "A1", email: str = "jane@acme.com", **kw) -> dict:  # noqa: A002
     return {"id": id, "account_id": account_id, "email": email, **kw}
+
+
+def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "the condition") -> None:
+    """Poll ``check`` until it holds; fail the test after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if check():
+            return
+        time.sleep(0.05)
+    pytest.fail(f"timed out after {timeout} s waiting for {what}")

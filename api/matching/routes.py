@@ -14,7 +14,7 @@ from fastapi import APIRouter, Body
 from pydantic import ValidationError
 
 from api.deps import ServicesDep
-from api.errors import ServiceUnavailable, pydantic_errors
+from api.errors import pydantic_errors
 from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses
 from api.matching import service
@@ -23,10 +23,6 @@ from api.matching.schemas import LEAD_EXAMPLE, BulkMatchOut, LeadIn, MatchOut
 router = APIRouter(prefix="/v1", tags=["match"])
 
 BULK_SLICE = 50
-
-
-def _not_ready() -> ServiceUnavailable:
-    return ServiceUnavailable("the account index is still loading; retry shortly (see /readyz)")
 
 
 @router.post("/match", response_model=MatchOut, responses=error_responses(422, 413, 503),
@@ -41,7 +37,7 @@ async def match_lead(
     services: ServicesDep,
 ) -> JSONBytesResponse:
     if not services.index.ready:
-        raise _not_ready()
+        raise service.index_not_ready()
     return JSONBytesResponse(service.answer(services, lead))
 
 
@@ -76,7 +72,7 @@ async def match_bulk(items: Annotated[list[Any], Body()], services: ServicesDep)
     check_item_count(len(items), services.settings.bulk_max_items, "leads")
     index = services.index
     if not index.ready:
-        raise _not_ready()
+        raise service.index_not_ready()
     results: list[dict[str, Any]] = []
     counts = {"matched": 0, "review": 0, "no_match": 0, "error": 0}
     metrics = services.metrics

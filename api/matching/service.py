@@ -13,6 +13,11 @@ if TYPE_CHECKING:
     from api.deps import Services
 
 
+def index_not_ready() -> ServiceUnavailable:
+    """The 503 of every request that needs the index while it is still loading."""
+    return ServiceUnavailable("the account index is still loading; retry shortly (see /readyz)")
+
+
 def answer(services: Services, lead: LeadIn) -> dict[str, Any]:
     """The answer to one valid lead, counted in the metrics (also used by
     ``api/matching/fast_path.py``, which answers valid bodies ahead of the routing)."""
@@ -26,5 +31,5 @@ def lessons(services: Services, lead: Lead, account_id: str) -> list[Lesson]:
     """What a person resolving ``lead`` to ``account_id`` teaches (each lesson learned or refused,
     with its reason), judged against the index; store them with ``api.accounts.service.learn``."""
     if not services.index.ready:
-        raise ServiceUnavailable("the account index is still loading")
+        raise index_not_ready()
     return services.index.lessons(lead, account_id)

@@ -14,8 +14,9 @@ from starlette.convertors import Convertor, register_url_convertor
 from api.db import session_scope
 from api.db.bulk import InvalidItems, utc_now
 from api.deps import ServicesDep, SessionDep
-from api.errors import (Conflict, FieldError, NotFound, ServiceUnavailable, ValidationFailed, check_item_count,
+from api.errors import (Conflict, FieldError, NotFound, ValidationFailed, check_item_count,
                         error_responses, invalid_items, pydantic_errors)
+from api.matching import service as matching_service
 from api.routing import review, service, store
 from api.routing.schemas import (INTAKE_EXAMPLE, ActedIn, BulkLeadsOut, LeadDetailOut, LeadIntakeIn, LeadOut,
                                  LeadPageOut, ResolveIn, ResolveOut, ReviewPageOut, SlaState)
@@ -44,19 +45,8 @@ NOT_BULK = "^([^b]|b[^u]|bu[^l]|bul[^k]|bulk.|b$|bu$|bul$)"
 LeadId = Annotated[str, Path(min_length=1, max_length=64, pattern=NOT_BULK, examples=["web-2026-12-02-0001"])]
 
 
-def _not_ready() -> ServiceUnavailable:
-    return ServiceUnavailable("the account index is still loading; retry shortly (see /readyz)")
-
-
 def _no_lead(lead_id: str) -> NotFound:
     return NotFound(f"lead {lead_id!r} not found", [FieldError("lead_id", "no such lead")])
-
-
-def _single_item_error(exc: InvalidItems) -> ValidationFailed:
-    """A ledger refusal of the lead's own event (e.g. ``occurred_at`` too far in the future),
-    named by the lead's field rather than as items[0] of a batch."""
-    fields = [FieldError(p.field, p.message) for p in exc.problems]
-    return ValidationFailed("nothing was stored: " + "; ".join(f"{f.field}: {f.message}" for f in fields), fields)
 
 
 _LEAD_LINKS = {"links": {
@@ -83,11 +73,12 @@ _LEAD_LINKS = {"links": {
 def post_lead(lead: Annotated[LeadIntakeIn, Body(openapi_examples={"web form": {"value": INTAKE_EXAMPLE}})],
               session: SessionDep, services: ServicesDep) -> dict[str, Any]:
     if not services.index.ready:
-        raise _not_ready()
+        raise matching_service.index_not_ready()
     try:
         answer = service.intake(session, services, lead)
     except InvalidItems as exc:
-        raise _single_item_error(exc) from None
+        # the ledger refused the lead's own event (e.g. occurred_at too far ahead): the lead's field
+        raise invalid_items(exc, item="") from None
     _count(services, answer)
     return answer
 
@@ -115,7 +106,7 @@ _BULK_BODY = {"requestBody": {"required": True, "content": {"application/json": 
 def post_leads_bulk(items: Annotated[list[Any], Body()], services: ServicesDep) -> dict[str, Any]:
     check_item_count(len(items), services.settings.bulk_max_items, "leads")
     if not services.index.ready:
-        raise _not_ready()
+        raise matching_service.index_not_ready()
     results: list[dict[str, Any]] = []
     counts = {"created": 0, "unchanged": 0, "updated": 0, "rerouted": 0, "error": 0}
     for i, item in enumerate(items):
@@ -126,7 +117,7 @@ def post_leads_bulk(items: Annotated[list[Any], Body()], services: ServicesDep) 
         except ValidationError as exc:
             fields = pydantic_errors(exc.errors(), root=f"items[{i}]")
         except InvalidItems as exc:
-            fields = [FieldError(f"items[{i}].{p.field}", p.message) for p in exc.problems]
+            fields = invalid_items(exc, item=f"items[{i}]").fields
         else:
             _count(services, answer)
             counts[answer["outcome"]] += 1
@@ -237,4 +228,4 @@ def post_resolve(lead_id: LeadId, decision: ResolveIn, session: SessionDep, serv
     try:
         return review.resolve(session, services, row, decision)
     except InvalidItems as exc:
-        raise invalid_items(exc) from None
+        raise invalid_items(exc, item="") from None

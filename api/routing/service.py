@@ -361,19 +361,17 @@ def intake(session: Session, services: Services, lead: LeadIntakeIn, *, now: dat
 # ------------------------------------------------------------------------------------------ SLA
 
 
-class NotActionable(ValueError):
-    """The lead is in a state the action does not apply to (e.g. a queue holds it)."""
+def _first_action(rules: RoutingRules, row: LeadRow, at: datetime) -> dict[str, Any]:
+    """What stopping the SLA clock at ``at`` stores: met or missed, and the business minutes taken."""
+    return {"acted_at": at, "sla_state": "met" if row.sla_due_at is None or at <= row.sla_due_at else "missed",
+            "first_action_minutes": round(owner_business_minutes(rules, row.owner, row.routed_at, at), 2)}
 
 
 def acted(session: Session, services: Services, row: LeadRow, at: datetime, by: str | None) -> LeadRow:
     """The owner acted on the lead: the SLA clock stops (met if before the deadline)."""
     if row.sla_state != "pending":
         return row
-    rules = active_rules(session, services)
-    at = max(at, row.routed_at)
-    store.update_lead(session, row.id, {
-        "acted_at": at, "sla_state": "met" if row.sla_due_at is None or at <= row.sla_due_at else "missed",
-        "first_action_minutes": round(owner_business_minutes(rules, row.owner, row.routed_at, at), 2)})
+    store.update_lead(session, row.id, _first_action(active_rules(session, services), row, max(at, row.routed_at)))
     return store.get_lead(session, row.id)
 
 
@@ -385,12 +383,10 @@ def handle_overdue(session: Session, services: Services, row: LeadRow, now: date
     touch = qualification_service.first_outbound_touch(session, contact_id=row.contact_id,
                                                        email=row.body.get("email"), since=row.routed_at)
     if touch is not None:
-        state = "met" if row.sla_due_at is None or touch <= row.sla_due_at else "missed"
-        store.update_lead(session, row.id, {
-            "acted_at": touch, "sla_state": state,
-            "first_action_minutes": round(owner_business_minutes(rules, row.owner, row.routed_at, touch), 2)})
-        return state
-    last = store.history(session, row.id)[-1]
+        first = _first_action(rules, row, touch)
+        store.update_lead(session, row.id, first)
+        return first["sla_state"]
+    last = store.last_routing(session, row.id)
     pool = rules.pool(last.pool) if last.pool else None
     sla = (pool.sla if pool is not None and pool.sla is not None else rules.sla)
     if sla.action == "none":

@@ -11,16 +11,7 @@ from typing import Callable
 import pytest
 from fastapi.testclient import TestClient
 
-from tests.conftest import OwnRedis, account, app_client, settings_for
-
-
-def wait_for(check: Callable[[], bool], timeout: float, what: str) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if check():
-            return
-        time.sleep(0.1)
-    pytest.fail(f"timed out after {timeout} s waiting for {what}")
+from tests.conftest import OwnRedis, account, app_client, settings_for, wait_for
 
 
 def matched(client: TestClient, email: str) -> str | None:

@@ -10,7 +10,7 @@ from sqlalchemy import select
 from api import db
 from api.accounts import service as accounts_service
 from api.accounts import store
-from api.accounts.store import AccountData, ContactData
+from api.accounts.store import AccountData
 from api.db import make_engine, make_sessionmaker, session_scope
 from api.db.rows import LearnedNameRow
 from api.errors import NotFound

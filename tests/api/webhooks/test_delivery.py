@@ -8,7 +8,6 @@ import json
 import threading
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Callable
 
 import pytest
 from sqlalchemy import text
@@ -19,6 +18,7 @@ from api.webhooks import service, store
 from api.webhooks.delivery import Deliverer
 from tests.api.webhooks.conftest import SECRET, emit_many, outbox, sessions_to, webhook_settings
 from tests.api.webhooks.receiver import Receiver
+from tests.conftest import wait_for
 
 T0 = datetime(2026, 11, 20, 9, 30, tzinfo=timezone.utc)
 
@@ -29,13 +29,6 @@ class Clock:
 
     def __call__(self) -> datetime:
         return self.now
-
-
-def wait_for(condition: Callable[[], bool], timeout: float = 30.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "gave up waiting"
-        time.sleep(0.05)
 
 
 def test_a_request_is_signed_over_timestamp_and_body(database_url: str, engine, receiver: Receiver) -> None:  # noqa: ANN001
