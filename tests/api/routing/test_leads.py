@@ -289,3 +289,23 @@ def test_owner_policy_ultimate_parent_reads_the_hierarchy(client: TestClient) ->
     r = client.post("/v1/leads", json={"id": "L2", "email": "b@globex.de"}).json()
     assert r["match"]["account_id"] == "C1"
     assert (r["route"]["owner"], r["route"]["rule"]) == ("Dana", "account_owner")
+
+
+def test_bad_leads_are_refused_naming_the_field_and_store_nothing(acme: TestClient) -> None:
+    future = (datetime.now(timezone.utc) + timedelta(days=2)).isoformat()
+    r = acme.post("/v1/leads", json={"id": "L1", "email": "jane@acme.com", "occurred_at": future})
+    assert r.status_code == 422 and [f["field"] for f in r.json()["fields"]] == ["occurred_at"], r.text
+    no_company = acme.post("/v1/leads", json={"id": "L2"})
+    assert no_company.status_code == 422 and no_company.json()["fields"][0]["field"] == "email"
+    assert acme.get("/v1/leads/L1").status_code == 404
+    assert count(acme, ContactRow) == 0 and count(acme, LeadRoutingRow) == 0
+
+
+def test_acting_on_a_lead_a_queue_holds_is_a_conflict(client: TestClient) -> None:
+    routing(client, **pool_config(members=[{"id": "Ann", "paused": True}, {"id": "Ben", "paused": True},
+                                           {"id": "Cid", "paused": True}]))
+    client.post("/v1/leads", json={"id": "U1", **UNMATCHED})
+    r = client.post("/v1/leads/U1/acted", json={})
+    assert r.status_code == 409 and r.json()["fields"][0]["field"] == "lead_id"
+    assert client.post("/v1/leads/U1/acted", json={"when": "now"}).status_code == 422
+    assert client.get("/v1/leads/U1").json()["sla"]["state"] == "none"
