@@ -74,7 +74,7 @@ def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> S
                         metrics=metrics, qualifier=qualifier, redis=redis_client, webhooks=deliverer,
                         redis_guard=redis_guard)
     holder["s"] = services
-    services.requalifier = Requalifier(sessions, services.requalify)
+    services.requalifier = Requalifier(sessions, services.requalify, settings.requalify_linger_seconds)
     return services
 
 

@@ -79,6 +79,9 @@ class Settings(BaseSettings):
     # how often each API process looks for leads whose SLA deadline passed (seconds; 0: never, run
     # `leadmatch routing sla-check` instead)
     sla_check_seconds: float = Field(default=30.0, ge=0)
+    # how long the re-qualification after lead intake waits to collect more accounts into one
+    # batch (seconds; api/qualification/deferred.py): an account's status lags its ledger by this much
+    requalify_linger_seconds: float = Field(default=0.2, ge=0, le=10)
 
     @property
     def future_tolerance(self) -> timedelta:

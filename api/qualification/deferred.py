@@ -4,8 +4,11 @@ Lead intake (``api/routing/service.py``) writes the form fill into the ledger in
 transaction, but re-evaluating the account (read its whole ledger, evaluate, store the verdict
 and the transitions: about 4 ms on SQLite) would double what a web-form handler waits for. So the
 ids go to this per-process worker once the lead's transaction has committed, and the worker
-re-qualifies them in its own transactions, a few milliseconds later, coalescing ids that arrive
-while it works. ``Services.close`` drains it. A process that dies with ids still queued leaves
+re-qualifies them in its own transactions. It lingers ``requalify_linger_seconds`` after the
+first id arrives, collecting the ids that come meanwhile: the statements of a batch do not grow
+with its size (on PostgreSQL here one account took 7.6 ms and twenty 12.8 ms), so a burst of
+form fills costs the database a few batches instead of one per lead, and competes less with the
+requests that are waiting (benchmarks/routing/bench_leads.py). ``Services.close`` drains it. A process that dies with ids still queued leaves
 those statuses behind their ledgers until the account's next write or the next
 ``leadmatch recompute``; the ledger itself is never behind.
 """
@@ -25,12 +28,15 @@ BATCH = 200
 
 
 class Requalifier:
-    def __init__(self, sessions: sessionmaker[Session], refresh: Callable[[Session, Collection[str]], None]) -> None:
+    def __init__(self, sessions: sessionmaker[Session], refresh: Callable[[Session, Collection[str]], None],
+                 linger: float = 0.0) -> None:
         self._sessions = sessions
         self._refresh = refresh
+        self._linger = linger
         self._pending: set[str] = set()
         self._busy = False
         self._closed = False
+        self._flushing = 0  # callers in wait_idle: no lingering for them
         self._cond = threading.Condition()
         self._thread = threading.Thread(target=self._run, name="leadmatch-requalify", daemon=True)
         self._thread.start()
@@ -43,7 +49,12 @@ class Requalifier:
     def wait_idle(self, timeout: float = 30.0) -> bool:
         """Until everything submitted so far is re-qualified (tests, shutdown)."""
         with self._cond:
-            return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            self._flushing += 1
+            self._cond.notify_all()
+            try:
+                return self._cond.wait_for(lambda: not self._pending and not self._busy, timeout)
+            finally:
+                self._flushing -= 1
 
     def _run(self) -> None:
         while True:
@@ -51,6 +62,8 @@ class Requalifier:
                 self._cond.wait_for(lambda: self._pending or self._closed)
                 if not self._pending and self._closed:
                     return
+                self._cond.wait_for(lambda: self._closed or self._flushing or len(self._pending) >= BATCH,
+                                    self._linger)
                 batch = sorted(self._pending)[:BATCH]
                 self._pending.difference_update(batch)
                 self._busy = True

@@ -9,11 +9,12 @@ from typing import Annotated, Any, Callable, Literal
 
 from fastapi import APIRouter, Body, Path, Query
 from pydantic import ValidationError
+from sqlalchemy.orm import Session
 from starlette.convertors import Convertor, register_url_convertor
 
-from api.db import session_scope
+from api.db import discard_after_commit, session_scope
 from api.db.bulk import InvalidItems, utc_now
-from api.deps import ServicesDep, SessionDep
+from api.deps import Services, ServicesDep, SessionDep
 from api.errors import (Conflict, FieldError, NotFound, ValidationFailed, check_item_count,
                         error_responses, invalid_items, pydantic_errors)
 from api.matching import service as matching_service
@@ -75,12 +76,23 @@ def post_lead(lead: Annotated[LeadIntakeIn, Body(openapi_examples={"web form": {
     if not services.index.ready:
         raise matching_service.index_not_ready()
     try:
-        answer = service.intake(session, services, lead)
+        answer = take_in(session, services, lead)
     except InvalidItems as exc:
         # the ledger refused the lead's own event (e.g. occurred_at too far ahead): the lead's field
         raise invalid_items(exc, item="") from None
     _count(services, answer)
     return answer
+
+
+def take_in(session: Session, services: Services, lead: LeadIntakeIn) -> dict[str, Any]:
+    """``service.intake`` as the whole of the session's transaction, started over once when a
+    concurrent delivery of the same new lead stored it first (``service.LeadTaken``)."""
+    try:
+        return service.intake(session, services, lead)
+    except service.LeadTaken:
+        session.rollback()
+        discard_after_commit(session)
+        return service.intake(session, services, lead)
 
 
 def _count(services, answer: dict[str, Any]) -> None:  # noqa: ANN001 - Services
@@ -113,7 +125,7 @@ def post_leads_bulk(items: Annotated[list[Any], Body()], services: ServicesDep) 
         try:
             lead = LeadIntakeIn.model_validate(item)
             with session_scope(services.sessions) as session:
-                answer = service.intake(session, services, lead)
+                answer = take_in(session, services, lead)
         except ValidationError as exc:
             fields = pydantic_errors(exc.errors(), root=f"items[{i}]")
         except InvalidItems as exc:

@@ -197,18 +197,30 @@ def route_values(routed: Routed, now: datetime) -> dict[str, Any]:
             "acted_at": None, "first_action_minutes": None}
 
 
-def record(session: Session, lead_id: str, routed: Routed, now: datetime, kind: str, by: str | None = None,
-            extra: Mapping[str, Any] | None = None) -> None:
+def routing_record(routed: Routed, now: datetime, kind: str, by: str | None = None) -> dict[str, Any]:
+    """The stored routing decision (a row of the lead's history)."""
     d = routed.decision
-    payload = {"event": ROUTED_EVENT if kind != "resolved" else "lead.resolved", "kind": kind, "lead_id": lead_id,
-               "at": now.isoformat(), "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
-               "pool": d.pool, "sla_due_at": routed.sla_due_at.isoformat() if routed.sla_due_at else None,
-               "by": by, **(extra or {})}
-    routing_id = store.add_routing(session, lead_id, {
-        "at": now, "kind": kind, "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
-        "pool": d.pool, "turn": d.turn, "turn_backend": routed.turn_backend, "considered": _considered(d),
-        "sla_due_at": routed.sla_due_at, "by": by})
-    webhooks.emit(session, payload["event"], payload, key=f"{payload['event']}:{lead_id}:{routing_id}")
+    return {"at": now, "kind": kind, "owner": d.owner, "queue": d.queue, "rule": d.rule, "reason": d.reason,
+            "pool": d.pool, "turn": d.turn, "turn_backend": routed.turn_backend, "considered": _considered(d),
+            "sla_due_at": routed.sla_due_at, "by": by}
+
+
+def announce(session: Session, lead_id: str, routing_id: int, routed: Routed, now: datetime, kind: str,
+             by: str | None = None, extra: Mapping[str, Any] | None = None) -> None:
+    """The stored routing decision ``routing_id`` goes into the webhook outbox (its idempotency key)."""
+    d = routed.decision
+    event = ROUTED_EVENT if kind != "resolved" else "lead.resolved"
+    payload = {"event": event, "kind": kind, "lead_id": lead_id, "at": now.isoformat(), "owner": d.owner,
+               "queue": d.queue, "rule": d.rule, "reason": d.reason, "pool": d.pool,
+               "sla_due_at": routed.sla_due_at.isoformat() if routed.sla_due_at else None, "by": by, **(extra or {})}
+    webhooks.emit(session, event, payload, key=f"{event}:{lead_id}:{routing_id}")
+
+
+def record(session: Session, lead_id: str, routed: Routed, now: datetime, kind: str, by: str | None = None,
+           extra: Mapping[str, Any] | None = None) -> None:
+    """Store a routing decision of a stored lead in its history and announce it."""
+    routing_id = store.add_routing(session, lead_id, routing_record(routed, now, kind, by))
+    announce(session, lead_id, routing_id, routed, now, kind, by, extra)
 
 
 # ------------------------------------------------------------------------------------------ views
@@ -271,32 +283,47 @@ def summary(row: LeadRow) -> dict[str, Any]:
 def convert_and_record(session: Session, services: Services, lead_id: str, body: Mapping[str, Any],
                        account_id: str | None, occurred_at: datetime, activity_type: str, *,
                        record_event: bool = True) -> str | None:
-    """Step 3 of the module docstring. Returns the contact id (None: not converted).
+    """Step 3 of the module docstring (``convert`` then ``record_form_fill``). Returns the contact
+    id (None: not converted)."""
+    contact_id, touched = convert(session, services, lead_id, body, account_id)
+    record_form_fill(session, services, lead_id, body, contact_id, occurred_at, activity_type, touched,
+                     record_event=record_event)
+    return contact_id
 
-    The ledger event is the form fill, once per lead id (``record_event``): ledger events are
-    immutable, and a corrected delivery of the same lead is not a second form fill. An event
-    recorded by email before the lead became a contact attaches to the contact
-    (``contacts_stored``)."""
-    contact_id = None
-    touched: set[str] = set()
-    if account_id is not None:
-        contact_id, touched = account_service.convert_lead(
-            session, account_id, email=body.get("email"), first_name=body.get("first_name"),
-            last_name=body.get("last_name"), title=body.get("title"), new_contact_id=new_contact_id(lead_id))
-        if _new_evidence(services, account_id, body.get("email")):
-            # the contact's email domain is new evidence for its account: the index learns it
-            db.after_commit(session, lambda: services.accounts_changed([account_id]))
-        touched |= qualification_service.contacts_stored(session, [contact_id]) | {account_id}
+
+def convert(session: Session, services: Services, lead_id: str, body: Mapping[str, Any],
+            account_id: str | None) -> tuple[str | None, set[str]]:
+    """A lead matched to ``account_id`` becomes (or updates) a contact on it. Returns the contact
+    id (None: not converted) and the accounts whose qualification it touched."""
+    if account_id is None:
+        return None, set()
+    contact_id, touched = account_service.convert_lead(
+        session, account_id, email=body.get("email"), first_name=body.get("first_name"),
+        last_name=body.get("last_name"), title=body.get("title"), new_contact_id=new_contact_id(lead_id))
+    if _new_evidence(services, account_id, body.get("email")):
+        # the contact's email domain is new evidence for its account: the index learns it
+        db.after_commit(session, lambda: services.accounts_changed([account_id]))
+    return contact_id, touched | qualification_service.contacts_stored(session, [contact_id]) | {account_id}
+
+
+def record_form_fill(session: Session, services: Services, lead_id: str, body: Mapping[str, Any],
+                     contact_id: str | None, occurred_at: datetime, activity_type: str, touched: set[str], *,
+                     record_event: bool = True) -> None:
+    """The lead's form fill goes into the ledger (by email when there is no contact yet: it
+    attaches when the person becomes one) and the touched accounts are re-qualified.
+
+    The event is recorded once per lead id (``record_event``): ledger events are immutable, and a
+    corrected delivery of the same lead is not a second form fill. An event recorded by email
+    before the lead became a contact attaches to the contact (``contacts_stored`` in ``convert``)."""
     email = body.get("email")
     if record_event and (contact_id is not None or email):
         event = Activity(id=activity_id(lead_id), type=activity_type, occurred_at=occurred_at,
                          contact_id=contact_id, email=None if contact_id else email, channel=body.get("source"),
                          campaign_id=body.get("campaign_id"), direction="inbound")
-        touched |= qualification_service.record_activities(session, [event],
-                                                            future_tolerance=services.settings.future_tolerance)
+        touched = touched | qualification_service.record_activities(
+            session, [event], future_tolerance=services.settings.future_tolerance)
     if touched:
         services.requalify_soon(session, touched)
-    return contact_id
 
 
 def _new_evidence(services: Services, account_id: str, email: str | None) -> bool:
@@ -310,51 +337,68 @@ def _new_evidence(services: Services, account_id: str, email: str | None) -> boo
                                                                      for d in account.domains}
 
 
-def _placeholder(lead_id: str, digest: str, body: Mapping[str, Any], now: datetime) -> dict[str, Any]:
-    """The row that claims a new lead's id; ``intake`` fills in its match and route before commit."""
-    return {"id": lead_id, "content_hash": digest, "body": body, "occurred_at": now, "received_at": now,
-            "updated_at": now, "decision": "no_match", "match": {}, "rule": "", "reason": "", "routed_at": now,
-            "sla_state": "none", "reassignments": 0}
+class LeadTaken(Exception):
+    """A concurrent delivery of the same new lead stored it first: the caller rolls back what
+    ``intake`` wrote (its contact, ledger event and round-robin turn with it) and calls it again,
+    which then finds that lead stored (``api/routing/routes.py``)."""
 
 
 def intake(session: Session, services: Services, lead: LeadIntakeIn, *, now: datetime | None = None) -> dict[str, Any]:
     now = now or utc_now()
     body = lead.model_dump(mode="json", exclude_none=True, exclude={"id"})
     digest = content_hash(body)
-    hold_write_lock(session)  # SQLite: nobody else writes this lead until we commit
-    # claim the id before anything else is written: a second delivery of the same new lead racing
-    # this one waits here for our commit and then answers with what we stored, so it takes no
-    # round-robin turn and writes nothing of its own; a known lead is locked for the update
-    created = store.insert_lead(session, _placeholder(lead.id, digest, body, now))
-    stored = None if created else store.get_lead(session, lead.id, for_update=True)
-    if not created and stored.content_hash == digest:
+    hold_write_lock(session)  # SQLite: nobody else writes leads until we commit
+    # a known lead is locked for its update; a new one is written once, at the end, with its first
+    # routing record (one statement on PostgreSQL): a second delivery of it racing this one finds
+    # the id taken there and starts over. Its round-robin turn was then taken in vain only on Redis
+    # (the database's turns roll back with it), and only in that race
+    stored = store.get_lead(session, lead.id, for_update=True)
+    if stored is not None and stored.content_hash == digest:
         return lead_answer(session, stored, "unchanged")
     rules = active_rules(session, services)
     as_lead = lead.to_lead()
     occurred_at = lead.occurred_at or now
-    if not created and stored.review_state == "resolved":
+    if stored is not None and stored.review_state == "resolved":
         # a person decided this lead's account: new content does not undo their decision
         decision, account_id, match = stored.decision, stored.account_id, stored.match
     else:
         result = services.index.match(as_lead)
         decision, account_id, match = result.decision, result.account_id, result.to_dict()
     # the form fill was recorded when the lead first came, unless it then named nobody (no email, no contact)
-    first_event = created or (stored.contact_id is None and not stored.body.get("email"))
-    contact_id = convert_and_record(session, services, lead.id, body, account_id if decision == "matched" else None,
-                                    occurred_at, lead.activity_type, record_event=first_event)
+    first_event = stored is None or (stored.contact_id is None and not stored.body.get("email"))
+    contact_id, touched = convert(session, services, lead.id, body, account_id if decision == "matched" else None)
     lead_values = {"content_hash": digest, "body": body, "source": lead.source, "campaign_id": lead.campaign_id,
                    "occurred_at": occurred_at, "updated_at": now, "decision": decision, "account_id": account_id,
                    "match": match, "contact_id": contact_id}
-    if not created and stored.account_id == account_id and stored.decision == decision:
+
+    def form_fill() -> None:
+        # after the lead's own row is written: a concurrent delivery of the same new lead then
+        # stops at that row (and starts over) before reaching the ledger's immutable event
+        record_form_fill(session, services, lead.id, body, contact_id, occurred_at, lead.activity_type, touched,
+                         record_event=first_event)
+
+    if stored is not None and stored.account_id == account_id and stored.decision == decision:
         store.update_lead(session, lead.id, lead_values)
+        form_fill()
         return lead_answer(session, store.get_lead(session, lead.id), "updated")
     routed = route(session, services, rules,
                    routing_input(session, services, rules, as_lead, decision, account_id, lead.source,
                                  lead.campaign_id), now)
-    review_state = "open" if decision == "review" else (None if created else stored.review_state)
-    store.update_lead(session, lead.id, {**lead_values, **route_values(routed, now), "review_state": review_state})
-    kind, outcome = ("routed", "created") if created else ("rerouted", "rerouted")
-    record(session, lead.id, routed, now, kind)
+    review_state = "open" if decision == "review" else (None if stored is None else stored.review_state)
+    routed_values = {**lead_values, **route_values(routed, now), "review_state": review_state}
+    if stored is None:
+        kind, outcome = "routed", "created"
+        routing_id = store.insert_routed_lead(
+            session, {"id": lead.id, "received_at": now, "reassignments": 0, **routed_values},
+            routing_record(routed, now, kind))
+        if routing_id is None:
+            raise LeadTaken(lead.id)
+    else:
+        kind, outcome = "rerouted", "rerouted"
+        store.update_lead(session, lead.id, routed_values)
+        routing_id = store.add_routing(session, lead.id, routing_record(routed, now, kind))
+    form_fill()
+    announce(session, lead.id, routing_id, routed, now, kind)
     return routed_answer(lead.id, match, contact_id, routed, outcome)
 
 

@@ -7,12 +7,13 @@ event land together or not at all.
 from __future__ import annotations
 
 from datetime import datetime
+from functools import lru_cache
 from typing import Any, Sequence
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
-
-from api.db.bulk import insert_or_skip
+from sqlalchemy.sql.dml import Insert
 from api.db.rows import LeadRoutingRow, LeadRow
 
 _LEADS = LeadRow.__table__
@@ -30,22 +31,52 @@ def get_lead(session: Session, lead_id: str, *, for_update: bool = False) -> Lea
     return session.scalars(query).first()
 
 
-def insert_lead(session: Session, values: dict[str, Any]) -> bool:
-    """Insert a new lead; False when a concurrent request stored the same id first (one statement:
-    ON CONFLICT DO NOTHING returns no row then)."""
-    inserted = session.execute(insert_or_skip(session, _LEADS, ["id"]).values(**values).returning(_LEADS.c.id))
-    return inserted.first() is not None
+@lru_cache(maxsize=64)
+def _new_routed_lead(dialect: str, lead_columns: tuple[str, ...], routing_columns: tuple[str, ...]) -> Insert:
+    """The statement that stores a new lead with its first routing record (built once per set of
+    columns: building it anew for every lead cost as much as sending it). PostgreSQL: one
+    statement, the lead's ``INSERT ... ON CONFLICT DO NOTHING`` in a CTE feeding the routing
+    record's insert, so nothing is written when the id was taken; parameters ``l_<column>`` and
+    ``r_<column>``. SQLite (in process, no round trip to save): the lead's insert alone, with
+    ``l_<column>`` parameters, returning its id."""
+    values = {c: bindparam(f"l_{c}", type_=_LEADS.c[c].type) for c in lead_columns}
+    if dialect != "postgresql":
+        return (sqlite.insert(_LEADS).values(values).on_conflict_do_nothing(index_elements=["id"])
+                .returning(_LEADS.c.id))
+    new_lead = (postgresql.insert(_LEADS).values(values).on_conflict_do_nothing(index_elements=["id"])
+                .returning(_LEADS.c.id).cte("new_lead"))
+    recorded = select(new_lead.c.id, *(bindparam(f"r_{c}", type_=_ROUTINGS.c[c].type) for c in routing_columns))
+    return (insert(_ROUTINGS).from_select(["lead_id", *routing_columns], recorded)
+            .returning(_ROUTINGS.c.id).add_cte(new_lead))
+
+
+def insert_routed_lead(session: Session, lead: dict[str, Any], routing: dict[str, Any]) -> int | None:
+    """Store a new lead (``lead`` holds its id) with its first routing record; returns the record's
+    id, or None when the lead's id was stored meanwhile by a concurrent delivery of it (then
+    nothing was written here: the caller starts over and finds that lead)."""
+    dialect = session.get_bind().dialect.name
+    stmt = _new_routed_lead(dialect, tuple(lead), tuple(routing))
+    params = {f"l_{c}": v for c, v in lead.items()}
+    if dialect != "postgresql":
+        if session.execute(stmt, params).first() is None:
+            return None
+        return add_routing(session, lead["id"], routing)
+    return session.execute(stmt, {**params, **{f"r_{c}": v for c, v in routing.items()}}).scalar_one_or_none()
+
+
+_UPDATE_LEAD = _LEADS.update().where(_LEADS.c.id == bindparam("lead_key"))
+_ADD_ROUTING = insert(_ROUTINGS).returning(_ROUTINGS.c.id)
 
 
 def update_lead(session: Session, lead_id: str, values: dict[str, Any]) -> None:
     # a Core UPDATE: the ORM's would also look for the row among the session's objects to
     # synchronise them (a lead is read again after its writes, never kept across them)
-    session.execute(_LEADS.update().where(_LEADS.c.id == lead_id).values(**values))
+    session.execute(_UPDATE_LEAD, {**values, "lead_key": lead_id})
 
 
 def add_routing(session: Session, lead_id: str, values: dict[str, Any]) -> int:
     """Store one routing decision; returns its id."""
-    return session.execute(insert(_ROUTINGS).values(lead_id=lead_id, **values).returning(_ROUTINGS.c.id)).scalar_one()
+    return session.execute(_ADD_ROUTING, {**values, "lead_id": lead_id}).scalar_one()
 
 
 def last_routing(session: Session, lead_id: str) -> LeadRoutingRow | None:

@@ -9,10 +9,10 @@ import pytest
 from sqlalchemy import func, select
 
 from api.db import session_scope
-from api.db.rows import LeadRoutingRow, LeadRow, RoutingPoolTurnRow, WebhookOutboxRow
+from api.db.rows import ActivityRow, ContactRow, LeadRoutingRow, LeadRow, RoutingPoolTurnRow, WebhookOutboxRow
 from api.routing.sla_scheduler import check_sla
 from tests.api.routing.test_leads import UNMATCHED, pool_config, routing
-from tests.conftest import app_client, settings_for
+from tests.conftest import app_client, settings_for, wait_for
 
 
 @pytest.mark.postgres
@@ -69,6 +69,41 @@ def test_the_same_new_lead_sent_twice_at_once_is_stored_and_routed_once(database
             assert s.scalar(select(func.count()).select_from(LeadRoutingRow)) == 1
             # the second delivery took no round-robin turn of its own
             assert s.scalar(select(RoutingPoolTurnRow.turn).where(RoutingPoolTurnRow.pool == "sdr")) == 1
+
+
+@pytest.mark.postgres
+def test_the_same_new_matched_lead_sent_twice_at_once_makes_one_contact_and_one_form_fill(database_url: str) -> None:
+    # the contact and the ledger event are written before the lead's row: the delivery that
+    # loses the race is rolled back and answers with what the winner stored (no 422 from the
+    # ledger's immutable event, no second contact)
+    settings = settings_for(database_url, sla_check_seconds=0)
+    with app_client(settings) as a:
+        put = a.put("/v1/accounts", json=[{"id": "A1", "name": "Acme Corporation", "domains": ["acme.com"],
+                                           "owner": "Dana"}])
+        assert put.status_code == 200, put.text
+    with app_client(settings) as a, app_client(settings) as b:
+        for c in (a, b):  # each replica loads the stored account at start
+            wait_for(lambda c=c: c.post("/v1/match", json={"email": "x@acme.com"}).json()["account_id"] == "A1")
+        answers = []
+        barrier = threading.Barrier(2)
+
+        def send(client) -> None:  # noqa: ANN001
+            barrier.wait()
+            answers.append(client.post("/v1/leads", json={"id": "twice", "email": "jane@acme.com", "company": "Acme"}))
+
+        threads = [threading.Thread(target=send, args=(c,)) for c in (a, b)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(60)
+        assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
+        assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
+        assert {r.json()["route"]["owner"] for r in answers} == {"Dana"}
+        assert {r.json()["contact_id"] for r in answers} == {"lead-twice"}
+        with session_scope(a.app.state.services.sessions) as s:
+            assert s.scalar(select(func.count()).select_from(LeadRoutingRow)) == 1
+            assert s.scalar(select(func.count()).select_from(ContactRow)) == 1
+            assert s.scalar(select(func.count()).select_from(ActivityRow)) == 1
 
 
 def test_every_routing_decision_goes_into_the_webhook_outbox(database_url: str) -> None:
