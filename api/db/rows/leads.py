@@ -54,6 +54,8 @@ class LeadRoutingRow(Base):
     review resolution after it, with the rule that fired and everyone passed over."""
 
     __tablename__ = "lead_routings"
+    # a turn number given twice is looked for by pool and backend (benchmarks/routing/bench_fairness.py)
+    __table_args__ = (Index("ix_lead_routings_turn", "pool", "turn_backend", "turn"),)
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     lead_id: Mapped[str] = mapped_column(String(ID_LEN), ForeignKey("leads.id", ondelete="CASCADE"), index=True)
