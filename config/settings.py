@@ -33,6 +33,9 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/qualification.toml (qualifying actions, points,
     # decay, the account status decision list).
     qualification_rules: Path | None = None
+    # Optional TOML file that overrides config/closing.toml (close questionnaires, reminders of
+    # unanswered closes, disposition rules).
+    closing_rules: Path | None = None
     # Where `leadmatch match-file` keeps index snapshots (api/matching/index_snapshot.py); unset:
     # $XDG_CACHE_HOME/leadmatch, i.e. ~/.cache/leadmatch.
     cache_dir: Path | None = None
