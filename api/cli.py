@@ -13,6 +13,7 @@ import typer
 
 from api import console, demo
 from api.accounts import commands as account_commands
+from api.closing import commands as closing_commands
 from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
 from api.qualification import commands as qualification_commands
@@ -31,6 +32,7 @@ app.add_typer(qualification_commands.rules_app, name="rules")
 app.command("recompute")(qualification_commands.recompute)
 app.add_typer(routing_commands.routing_app, name="routing")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
+app.add_typer(closing_commands.closing_app, name="closing")
 
 
 def main() -> None:

@@ -20,6 +20,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.responses import Response
 
 from api.accounts import service as account_service
+from api.closing import service as closing_service
 from api.db.bulk import InvalidItems
 from api.accounts.schemas import links_to_account
 from api.db import session_scope
@@ -226,18 +227,25 @@ def post_activities(items: Annotated[list[ActivityIn], Body(openapi_examples=_EX
         "`stage_changed_at` (or now), so the time each stage was entered is kept. `closed_at` is "
         "required for `won`/`lost` and refused for `open`; a left-out `opened_at` keeps the stored "
         "one. Unknown `account_id` or `primary_contact_id`, bad enum values or future times -> 422 "
-        "naming `items[i].field`, nothing stored. The accounts concerned are re-evaluated."
+        "naming `items[i].field`, nothing stored. The accounts concerned are re-evaluated. An "
+        "opportunity this sync moves to `won`/`lost` gets an unanswered close (`GET /v1/closes/unanswered`), "
+        "reminded until a seller answers it with `POST /v1/opportunities/{id}/close`."
     ),
 )
 def put_opportunities(items: Annotated[list[OpportunityIn], Body()], session: SessionDep,
                       services: ServicesDep) -> dict[str, int]:
     check_item_count(len(items), services.settings.bulk_max_items, "opportunities")
     data = [ledger_store.OpportunityData(**o.model_dump()) for o in items]
+    closed_before = {i for i, o in qualification.opportunities(session, [o.id for o in data]).items()
+                     if o["state"] != "open"}
+    now = datetime.now(timezone.utc)
     try:
-        report, touched = ledger_store.upsert_opportunities(session, data,
+        report, touched = ledger_store.upsert_opportunities(session, data, now=now,
                                                             future_tolerance=services.settings.future_tolerance)
     except InvalidItems as exc:
         raise invalid_items(exc) from None
+    # the CRM is the system of record: its closes are taken, and kept unanswered until a seller answers
+    closing_service.record_synced_closes(session, services, data, closed_before=closed_before, now=now)
     services.requalify(session, touched)
     return {"created": report.created, "updated": report.updated, "unchanged": report.unchanged}
 

@@ -12,7 +12,7 @@ answers of ``GET /v1/accounts/{id}/status`` and ``/contacts``.
 """
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime, timedelta, timezone
 from typing import Any, Collection
 
 import orjson
@@ -184,3 +184,32 @@ def first_outbound_touch(session: Session, *, contact_id: str | None, email: str
                          since: datetime) -> datetime | None:
     """When we first reached this person (an outbound event in the ledger) at or after ``since``."""
     return ledger_store.first_outbound_touch(session, contact_id=contact_id, email=email, since=since)
+
+
+# ---------------------------------------------------------------- what closing asks of qualification
+
+
+def opportunities(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The stored opportunities among ``ids`` (id, account_id, primary_contact_id, owner, type,
+    stage, amount, state, opened_at, closed_at), by id."""
+    return ledger_store.read_opportunities(session, ids)
+
+
+def lock_accounts(session: Session, account_ids: Collection[str]) -> None:
+    """Hold these accounts' row locks until the transaction ends (what ``refresh`` takes too), so
+    that writers of the same account's after-the-close state take turns."""
+    ledger_store.lock_accounts(session, account_ids)
+
+
+def close_opportunity(session: Session, opportunity_id: str, *, outcome: str, closed_at: datetime,
+                      now: datetime, future_tolerance: timedelta) -> set[str]:
+    """Close a stored opportunity ``outcome`` ('won' or 'lost') at ``closed_at``, as a CRM sync
+    of it would (``upsert_opportunities``: the stored row with its state and closed_at replaced).
+    Returns the accounts to re-qualify. Raises ``InvalidItems`` (item 0) for a bad ``closed_at``."""
+    stored = ledger_store.read_opportunities(session, [opportunity_id])[opportunity_id]
+    data = ledger_store.OpportunityData(
+        id=opportunity_id, account_id=stored["account_id"], state=outcome, type=stored["type"],
+        stage=stored["stage"], primary_contact_id=stored["primary_contact_id"], owner=stored["owner"],
+        amount=stored["amount"], opened_at=stored["opened_at"], closed_at=closed_at)
+    _, touched = ledger_store.upsert_opportunities(session, [data], now=now, future_tolerance=future_tolerance)
+    return touched

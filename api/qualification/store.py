@@ -583,3 +583,20 @@ def first_outbound_touch(session: Session, *, contact_id: str | None, email: str
         return None
     return session.scalar(select(func.min(ActivityRow.occurred_at)).where(
         or_(*who), ActivityRow.direction == "outbound", ActivityRow.occurred_at >= _utc(since)))
+
+
+# ---------------------------------------------------------------- what closing reads
+
+
+_OPPORTUNITY_VIEW = ("id", "account_id", "primary_contact_id", "owner", "type", "stage", "amount", "state",
+                     "opened_at", "closed_at")
+
+
+def read_opportunities(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:
+    """The stored opportunities among ``ids``, by id, as plain dicts of their columns."""
+    out: dict[str, dict[str, Any]] = {}
+    columns = [_OPPORTUNITIES.c[name] for name in _OPPORTUNITY_VIEW]
+    for chunk in chunks(sorted(set(ids))):
+        for row in session.execute(select(*columns).where(_OPPORTUNITIES.c.id.in_(chunk))):
+            out[row.id] = dict(row._mapping)
+    return out

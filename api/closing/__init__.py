@@ -1,0 +1,1 @@
+"""After the close: questionnaires, unanswered closes and reminders, interviews, dispositions."""
