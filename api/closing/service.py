@@ -213,23 +213,22 @@ def close_opportunity(session: Session, services: Services, opportunity_id: str,
 
 
 def record_synced_closes(session: Session, services: Services, opportunities: Sequence[Any], *,
-                         closed_before: set[str], now: datetime) -> int:
+                         closed_before: set[str], now: datetime) -> None:
     """After ``PUT /v1/opportunities``: every opportunity the sync moved to won or lost (it was
     open or new; ``closed_before`` are the ids that were stored closed already) and that has no
     close record gets one, ``unanswered`` (source 'sync'), reminded from ``first_after_days``
     on. ``opportunities`` are what the sync sent (``id``, ``account_id``, ``owner``, ``state``,
-    ``closed_at``). No disposition until a seller answers. Returns the number recorded."""
+    ``closed_at``). No disposition until a seller answers. An opportunity with a close record
+    already (closed, re-opened by the CRM, closed again) keeps the record it has."""
     moved = {o.id: o for o in opportunities if o.state in CLOSED_STATES and o.id not in closed_before}
-    fresh = sorted(set(moved) - store.existing_closes(session, moved))
-    if not fresh:
-        return 0
+    if not moved:
+        return
     first = now + timedelta(days=rules_for(services.settings).reminders.first_after_days)
     store.insert_closes(session, [{
         "opportunity_id": i, "account_id": moved[i].account_id, "owner": moved[i].owner, "outcome": moved[i].state,
         "closed_at": _utc(moved[i].closed_at), "source": "sync", "answers": {}, "state": "unanswered",
         "answered_at": None, "answered_by": None, "reminders_sent": 0, "last_reminded_at": None,
-        "next_reminder_at": first, "created_at": now, "updated_at": now} for i in fresh])
-    return len(fresh)
+        "next_reminder_at": first, "created_at": now, "updated_at": now} for i in sorted(moved)])
 
 
 def list_closes(session: Session, services: Services, *, state: str | None, owner: str | None,

@@ -10,12 +10,12 @@ unanswered (an UPDATE with that condition, so it too happens once).
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Collection, Sequence
+from typing import Any, Sequence
 
 from sqlalchemy import func, select, update
 from sqlalchemy.orm import Session
 
-from api.db.bulk import chunks, insert_or_skip
+from api.db.bulk import chunks, hold_write_lock, insert_or_skip
 from api.db.rows.closing import AccountDispositionRow, CloseRecordRow, WinLossInterviewRow
 
 _CLOSES = CloseRecordRow.__table__
@@ -33,13 +33,6 @@ def _plain(row: Any) -> dict[str, Any]:
 def get_close(session: Session, opportunity_id: str) -> dict[str, Any] | None:
     row = session.execute(select(_CLOSES).where(_CLOSES.c.opportunity_id == opportunity_id)).first()
     return None if row is None else _plain(row)
-
-
-def existing_closes(session: Session, opportunity_ids: Collection[str]) -> set[str]:
-    out: set[str] = set()
-    for chunk in chunks(sorted(set(opportunity_ids))):
-        out.update(session.scalars(select(_CLOSES.c.opportunity_id).where(_CLOSES.c.opportunity_id.in_(chunk))))
-    return out
 
 
 def insert_close(session: Session, record: dict[str, Any]) -> bool:
@@ -101,7 +94,8 @@ def claim_due_reminders(session: Session, now: datetime, limit: int) -> list[dic
     """Unanswered closes whose next reminder is due, locked for this transaction. On PostgreSQL
     ``SKIP LOCKED`` lets several replicas remind side by side, each record by exactly one of them
     (as ``api/routing/store.py`` ``claim_overdue``); the caller moves ``next_reminder_at`` on in
-    the same transaction. SQLite has one writer at a time (the caller takes the write lock first)."""
+    the same transaction. SQLite has one writer at a time: its write lock is taken before the read."""
+    hold_write_lock(session)
     query = (select(_CLOSES).where(_CLOSES.c.state == "unanswered", _CLOSES.c.next_reminder_at <= now)
              .order_by(_CLOSES.c.next_reminder_at, _CLOSES.c.opportunity_id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
