@@ -1,0 +1,113 @@
+"""Win/loss interviews beside the seller's answers, dispositions overridden by a person, and
+``leadmatch closing remind``; on both backends."""
+from __future__ import annotations
+
+from datetime import timedelta
+
+import pytest
+from fastapi.testclient import TestClient
+from sqlalchemy import text
+from typer.testing import CliRunner
+
+from api.cli import app as cli
+from config import get_settings
+from tests.api.closing.conftest import CLOSED, LOST_ANSWERS, NOW, Tables, iso, ok, opportunity
+
+INTERVIEW = {"reason": "price", "competitor": "Globex", "heard_from": "referral",
+             "notes": "Their CFO wanted a cheaper tool.", "interviewed_at": iso(NOW - timedelta(hours=3)),
+             "interviewer": "Win/loss team"}
+
+
+def _close_lost(app: TestClient) -> dict:
+    return ok(app.post("/v1/opportunities/O1/close", json={"outcome": "lost", "closed_at": iso(CLOSED),
+                                                           "answers": LOST_ANSWERS}))
+
+
+def test_an_interview_is_kept_beside_the_answers(app: TestClient, tables: Tables) -> None:
+    answered = _close_lost(app)["close"]
+    interview = ok(app.post("/v1/opportunities/O1/interview", json=INTERVIEW))
+    assert {k: interview[k] for k in INTERVIEW if k != "interviewed_at"} == {
+        k: v for k, v in INTERVIEW.items() if k != "interviewed_at"}
+    assert interview["account_id"] == "A1" and interview["interviewed_at"] == INTERVIEW["interviewed_at"]
+    second = ok(app.post("/v1/opportunities/O1/interview", json={"reason": "timing"}))
+    document = ok(app.get("/v1/opportunities/O1/close"))
+    assert document["close"] == answered  # the seller's answers, untouched (primary_reason stays 'outsold')
+    assert document["close"]["answers"]["primary_reason"] == "outsold"
+    assert [i["id"] for i in document["interviews"]] == [interview["id"], second["id"]]
+
+
+def test_an_interview_needs_a_closed_opportunity(app: TestClient, tables: Tables) -> None:
+    before = tables.snapshot()
+    missing = app.post("/v1/opportunities/O404/interview", json=INTERVIEW)
+    assert missing.status_code == 404 and missing.json()["fields"][0]["field"] == "opportunity_id"
+    still_open = app.post("/v1/opportunities/O1/interview", json=INTERVIEW)
+    assert still_open.status_code == 409 and still_open.json()["state"] == "open"
+    _close_lost(app)
+    before = tables.snapshot()
+    future = app.post("/v1/opportunities/O1/interview", json={"interviewed_at": iso(NOW + timedelta(days=2))})
+    assert future.status_code == 422 and [f["field"] for f in future.json()["fields"]] == ["interviewed_at"]
+    assert tables.snapshot() == before
+
+
+def test_an_override_supersedes_the_rules(app: TestClient, tables: Tables) -> None:
+    by_rules = _close_lost(app)["disposition"]
+    until = iso((NOW + timedelta(days=90)).replace(hour=0, minute=0, second=0))
+    override = ok(app.put("/v1/accounts/A1/disposition", json={"kind": "recycle", "until": until,
+                                                               "reason": "new CIO starts in spring", "by": "Lena"}))
+    assert (override["kind"], override["until"], override["source"], override["by"], override["in_force"]) == (
+        "recycle", until, "override", "Lena", True)
+    assert override["reasons"] == [{"rule": "override", "text": "new CIO starts in spring"}]
+    assert override["opportunity_id"] is None
+    history = ok(app.get("/v1/accounts/A1/dispositions"))["items"]
+    assert [(d["id"], d["source"], d["in_force"]) for d in history] == [
+        (override["id"], "override", True), (by_rules["id"], "rules", False)]
+    # the close still shows the disposition its answers gave
+    assert ok(app.get("/v1/opportunities/O1/close"))["disposition"]["id"] == by_rules["id"]
+    assert ok(app.get("/v1/accounts/A2/dispositions"))["items"] == []
+
+
+@pytest.mark.parametrize(("body", "status", "field"), [
+    ({"kind": "recycle", "reason": "later"}, 422, "until"),
+    ({"kind": "nurture_track", "until": iso(NOW + timedelta(days=9)), "reason": "soon"}, 422, "until"),
+    ({"kind": "recycle", "until": iso(NOW - timedelta(days=1)), "reason": "later"}, 422, "until"),
+    ({"kind": "someday", "reason": "?"}, 422, "kind"),
+    ({"kind": "disqualified", "reason": "   "}, 422, "reason"),
+], ids=["recycle without until", "until on a kind that takes none", "until in the past", "unknown kind",
+        "blank reason"])
+def test_a_bad_override_is_refused_naming_the_field(app: TestClient, tables: Tables, body: dict, status: int,
+                                                    field: str) -> None:
+    before = tables.snapshot()
+    response = app.put("/v1/accounts/A1/disposition", json=body)
+    assert response.status_code == status, response.text
+    assert [f["field"] for f in response.json()["fields"]] == [field]
+    assert tables.snapshot() == before
+
+
+def test_an_override_of_an_unknown_account_is_404(app: TestClient, tables: Tables) -> None:
+    before = tables.snapshot()
+    response = app.put("/v1/accounts/A404/disposition", json={"kind": "disqualified", "reason": "spam"})
+    assert response.status_code == 404 and response.json()["fields"][0]["field"] == "account_id"
+    assert app.get("/v1/accounts/A404/dispositions").status_code == 404
+    assert tables.snapshot() == before
+
+
+def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, database_url: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    # the close became due a while ago: recorded two days back, first reminder a day after
+    ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(CLOSED))]))
+    with tables.engine.begin() as conn:
+        conn.execute(text("UPDATE close_records SET next_reminder_at = :t"), {"t": NOW - timedelta(days=1)})
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADMATCH_WEBHOOK_URLS", "http://127.0.0.1:9/hooks")
+    monkeypatch.setenv("LEADMATCH_WEBHOOK_SECRET", "whsec_closing_test")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["closing", "remind"])
+        assert result.exit_code == 0, result.output
+        assert "reminded 1 unanswered close" in result.output
+        again = CliRunner().invoke(cli, ["closing", "remind"])
+        assert "reminded 0 unanswered closes" in again.output
+    finally:
+        get_settings.cache_clear()
+    assert [k for k, _ in tables.events("close.unanswered")] == ["close.unanswered:O1:1"]
