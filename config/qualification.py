@@ -54,6 +54,12 @@ ACCOUNT_CONDITIONS: dict[str, str] = {
     "account_mqa": "engagement points >= engagement.mqa_points and distinct personas engaged in "
                    "the coverage window >= engagement.mqa_min_personas",
     "any_engagement": "someone at the account has ever earned engagement points",
+    # dispositions after a close (account_dispositions; the one in force: the latest not superseded)
+    "disposition_disqualified": "a disqualified disposition is in force and its until (if any) has not come",
+    "disposition_nurture": "a closed-lost nurture track is in force, or a recycle whose date has not come",
+    "disposition_restart": "back at the top of the funnel, or a recycle whose date has come "
+                           "(engagement before it no longer counts)",
+    "disposition_white_space": "a won account's white-space disposition is in force",
 }
 NEGATION_PREFIX = "not:"
 

@@ -19,11 +19,11 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Callable, Mapping, Protocol
 
 from config.qualification import ACCOUNT_CONDITIONS
-from matcher.qualification.ledger import AccountProfile, Contract, Opportunity, Reason
+from matcher.qualification.ledger import AccountProfile, Contract, Disposition, Opportunity, Reason, disposition_in_force
 from matcher.qualification.rules import CONDITION_BITS, CompiledQualification
 
-__all__ = ["FACT_STATUSES", "LedgerAggregates", "NEG_INF", "REASONS", "day_text", "engagement_reasons", "fact_times",
-           "facts", "opportunity_times", "utc_day"]
+__all__ = ["DISPOSITION_CONDITIONS", "FACT_STATUSES", "LedgerAggregates", "NEG_INF", "REASONS", "day_text",
+           "disposition_reason", "engagement_reasons", "fact_times", "facts", "opportunity_times", "utc_day"]
 
 # Stands for "before anything": an opportunity the CRM sent without any time.
 NEG_INF = datetime.min.replace(tzinfo=UTC)
@@ -47,6 +47,12 @@ _CONTACT_OPPORTUNITY_OPEN = CONDITION_BITS["contact_opportunity_open"]
 _CONTACT_NURTURE = CONDITION_BITS["contact_nurture"]
 _ENGAGED_CONTACT = CONDITION_BITS["engaged_contact"]
 _ANY_ENGAGEMENT = CONDITION_BITS["any_engagement"]
+_DISPOSITION_DISQUALIFIED = CONDITION_BITS["disposition_disqualified"]
+_DISPOSITION_NURTURE = CONDITION_BITS["disposition_nurture"]
+_DISPOSITION_RESTART = CONDITION_BITS["disposition_restart"]
+_DISPOSITION_WHITE_SPACE = CONDITION_BITS["disposition_white_space"]
+DISPOSITION_CONDITIONS = frozenset({"disposition_disqualified", "disposition_nurture", "disposition_restart",
+                                    "disposition_white_space"})
 # the contact statuses facts() looks at: whether any contact is in each of them
 FACT_STATUSES = frozenset({"qualified", "sales_working", "opportunity_open", "nurture"})
 
@@ -66,6 +72,8 @@ class LedgerAggregates(Protocol):
     points: float
     recent_personas: set[str]  # engaged within the coverage window
     replayed: dict[str, tuple]  # contact id -> (status, since, cause, changes)
+    dispositions: tuple[Disposition, ...]  # the ledger's, any order
+    disposition: Disposition | None  # the one in force at as_of
 
 
 # ---------------------------------------------------------------- times
@@ -154,7 +162,28 @@ def facts(ev: LedgerAggregates, x: datetime, counts: Mapping[str, int]) -> int:
     # any_engagement: someone earned points by x
     if ev.first_engagement is not None and ev.first_engagement <= x:
         m |= _ANY_ENGAGEMENT
+    # disposition_*: what the disposition in force at x says (its until reached or not)
+    if ev.dispositions:
+        d = ev.disposition if x is ev.as_of else disposition_in_force(ev.dispositions, x)
+        if d is not None:
+            m |= _disposition_bits(d, x)
     return m
+
+
+def _disposition_bits(d: Disposition, x: datetime) -> int:
+    before_until = d.until is None or x < d.until
+    kind = d.kind
+    if kind == "disqualified":
+        return _DISPOSITION_DISQUALIFIED if before_until else 0
+    if kind == "nurture_track":
+        return _DISPOSITION_NURTURE if before_until else 0
+    if kind == "recycle":
+        return _DISPOSITION_NURTURE if before_until else _DISPOSITION_RESTART
+    if kind == "top_of_funnel":
+        return _DISPOSITION_RESTART
+    if kind == "white_space":
+        return _DISPOSITION_WHITE_SPACE if before_until else 0
+    return 0  # "none"
 
 
 def fact_times(ev: LedgerAggregates) -> set[datetime]:
@@ -180,6 +209,12 @@ def fact_times(ev: LedgerAggregates) -> set[datetime]:
             times.add(moved)
     if ev.first_engagement is not None:
         times.add(ev.first_engagement)
+    for d in ev.dispositions:
+        times.add(d.at)
+        if d.until is not None:
+            times.add(d.until)
+        if d.superseded_at is not None:
+            times.add(d.superseded_at)
     return times
 
 
@@ -200,6 +235,44 @@ def engagement_reasons(ev: LedgerAggregates) -> list[Reason]:
             f"{k} {'persona' if k == 1 else 'personas'}{rules.coverage_text}"
             f"{', '.join(sorted(ev.recent_personas))}{rules.coverage_needs_text}"))
     return reasons
+
+
+_DISPOSITION_WORDS = {
+    "disqualified": "disqualified (never a fit)",
+    "nurture_track": "put on the closed-lost nurture track",
+    "top_of_funnel": "sent back to the top of the funnel",
+    "recycle": "recycled",
+    "white_space": "marked as having white space to sell into",
+    "none": "given no disposition",
+}
+
+
+def disposition_reason(d: Disposition, as_of: datetime) -> Reason:
+    """The sentence a seller reads about the disposition in force at ``as_of``: what it is, since
+    when, who or which rule set it and why, and what its until means (coming or past)."""
+    by = f" by {d.by}" if d.by else (" by the close's rules" if d.source == "rules" else "")
+    why = f" ({'; '.join(d.reasons)})" if d.reasons else ""
+    text = f"{_DISPOSITION_WORDS.get(d.kind, d.kind)} on {day_text(d.at)}{by}{why}"
+    until = d.until
+    if d.kind == "disqualified":
+        if until is not None:
+            text += (f"; re-activated on {day_text(until)}" if until <= as_of
+                     else f"; to be re-activated on {day_text(until)}")
+    elif d.kind == "recycle":
+        if until is None:
+            text += "; no recycle date"
+        elif until <= as_of:
+            text += f"; came back on {day_text(until)}: engagement before then no longer counts"
+        else:
+            text += f"; comes back on {day_text(until)}; engagement before {day_text(d.at)} no longer counts"
+    elif d.kind in ("nurture_track", "top_of_funnel"):
+        text += f"; engagement before {day_text(d.at)} no longer counts"
+        if until is not None and d.kind == "nurture_track":
+            text += (f"; the nurture track ended on {day_text(until)}" if until <= as_of
+                     else f"; the nurture track ends on {day_text(until)}")
+    elif d.kind == "white_space" and until is not None:
+        text += f"; ended on {day_text(until)}" if until <= as_of else f"; until {day_text(until)}"
+    return Reason(f"disposition_{d.kind}", text)
 
 
 def _open_opportunity_reasons(ev: LedgerAggregates, keep: Callable[[Opportunity], bool]) -> list[Reason]:
@@ -276,6 +349,10 @@ REASONS: dict[str, Callable[[LedgerAggregates, Mapping[str, tuple[Reason, ...]]]
     "engaged_contact": lambda e, bc: _contacts_in(e, ("qualified", "sales_working"), bc),
     "account_mqa": lambda e, _: engagement_reasons(e),
     "any_engagement": lambda e, _: engagement_reasons(e),
+    "disposition_disqualified": lambda e, _: [disposition_reason(e.disposition, e.as_of)],  # type: ignore[arg-type]
+    "disposition_nurture": lambda e, _: [disposition_reason(e.disposition, e.as_of)],  # type: ignore[arg-type]
+    "disposition_restart": lambda e, _: [disposition_reason(e.disposition, e.as_of)],  # type: ignore[arg-type]
+    "disposition_white_space": lambda e, _: [disposition_reason(e.disposition, e.as_of)],  # type: ignore[arg-type]
 }
 
 if set(REASONS) != set(ACCOUNT_CONDITIONS):

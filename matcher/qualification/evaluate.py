@@ -33,10 +33,12 @@ from typing import Mapping
 
 from config.qualification import MANUAL_CONTACT_STATES
 from matcher.qualification.conditions import (
+    DISPOSITION_CONDITIONS,
     FACT_STATUSES,
     NEG_INF,
     REASONS,
     day_text,
+    disposition_reason,
     engagement_reasons,
     fact_times,
     facts,
@@ -53,13 +55,16 @@ from matcher.qualification.ledger import (
     Contact,
     ContactState,
     Reason,
+    disposition_in_force,
 )
 from matcher.qualification.rules import CompiledAction, CompiledQualification
 
 __all__ = ["EvaluationState", "evaluate_account"]
 
 _JUST_BEFORE = timedelta(microseconds=1)  # the ledger's resolution: nothing lies between t - 1 µs and t
-_UNKNOWN = "unknown"  # key of the multiplier for a missing seniority, persona or tier
+_UNKNOWN = "unknown"
+_RESETS = frozenset({"nurture_track", "top_of_funnel", "recycle"})  # dispositions after which old engagement stops counting
+_REVIEW_HORIZON_MINUTES = 200 * 366 * 1440  # an MQA lasting longer than this is taken as lasting for good  # key of the multiplier for a missing seniority, persona or tier
 
 # Kinds of contact-replay entries; the number is also the rank among entries at the same time:
 # an action before the opportunity it leads to, an opening before a closing, a seller's move last.
@@ -98,7 +103,8 @@ class EvaluationState:
 
     __slots__ = ("rules", "as_of", "today", "profile", "people", "records", "group_sums", "points",
                  "recent_personas", "mqa_now", "first_engagement", "opportunities", "contracts",
-                 "replayed", "counts", "blocked", "_mqa_run_cache", "_persona_ages")
+                 "replayed", "counts", "blocked", "_mqa_run_cache", "_persona_ages", "dispositions", "disposition",
+                 "engaged_from", "next_activity")
 
     def __init__(self, ledger: AccountLedger, rules: CompiledQualification, as_of: datetime) -> None:
         self.rules = rules
@@ -121,6 +127,24 @@ class EvaluationState:
         self.people = people
         stranger = sm.get(_UNKNOWN, 1.0) * pm.get(_UNKNOWN, 1.0) * tier  # activity of no known contact
 
+        # -- the disposition in force: engagement before its reset point no longer counts (none,
+        # nurture_track and top_of_funnel: from `at`; recycle: qualifying actions from `at`,
+        # points from its date once it has come; docs/qualification.md "Dispositions")
+        self.dispositions = ledger.dispositions
+        self.disposition = d = disposition_in_force(ledger.dispositions, as_of) if ledger.dispositions else None
+        engaged_from = points_from = None
+        activities = ledger.activities
+        manual_moves = ledger.manual_moves
+        if d is not None and d.kind in _RESETS:
+            engaged_from = points_from = d.at
+            if d.kind == "recycle" and d.until is not None and d.until <= as_of:
+                points_from = d.until
+            activities = tuple([a for a in activities if a.occurred_at >= engaged_from])
+            manual_moves = tuple([m for m in manual_moves if m.at >= engaged_from or m.status in MANUAL_CONTACT_STATES])
+            if points_from == engaged_from:
+                points_from = None
+        self.engaged_from = engaged_from
+
         # -- one pass over the activities
         kinds_get, kind_of = rules.kinds.get, rules.kind
         coverage_window = rules.coverage_window
@@ -137,17 +161,20 @@ class EvaluationState:
         blocked: list[tuple[Activity, CompiledAction, str | None]] = []
         recent_personas: set[str] = set()
         first_any: datetime | None = None
+        next_activity: datetime | None = None  # the first activity dated after as_of
         fit: dict[str, bool] = {}
         people_get = people.get
-        for a in ledger.activities:
+        for a in activities:
             t = a.occurred_at
             if t > as_of:
+                if next_activity is None or t < next_activity:
+                    next_activity = t
                 continue
             points, slot, by_contact, actions = (kinds_get((a.type, a.page_kind, a.direction))
                                                  or kind_of(a.type, a.page_kind, a.direction))
             cid = a.contact_id
             person = people_get(cid)  # type: ignore[arg-type]
-            if points:
+            if points and (points_from is None or t >= points_from):
                 w = points * (person[4] if person is not None else stranger)
                 if w > 0:
                     age = (as_of - t).total_seconds()
@@ -195,6 +222,7 @@ class EvaluationState:
         self.recent_personas = recent_personas
         self.mqa_now = self.points >= rules.mqa_points and len(recent_personas) >= rules.mqa_min_personas
         self.first_engagement = first_any
+        self.next_activity = next_activity
 
         # -- opportunities and contracts up to as_of
         opportunities = []  # (opportunity, opened, closed or None while open, renewal stage moved at)
@@ -221,7 +249,7 @@ class EvaluationState:
                 bucket.append((opened, _OPP_OPEN, o.id, o))
                 if closed is not None:
                     bucket.append((closed, _OPP_CLOSE, o.id, o))
-        for m in ledger.manual_moves:
+        for m in manual_moves:
             if m.at <= as_of and m.contact_id in people:
                 tie = f"{m.status}\x00{m.by or ''}\x00{m.note or ''}"  # orders equal-time moves
                 entries.setdefault(m.contact_id, []).append((m.at, _MANUAL, tie, m))
@@ -258,14 +286,17 @@ class EvaluationState:
         its last, leaves every fact as it was and is not re-decided. account_mqa can change at
         times of its own (an activity pushing points over the threshold, decay pulling them
         under); they join the walk only once a decision needs account_mqa: until then no
-        decision depended on it."""
-        as_of = self.as_of
+        decision depended on it.
+
+        A disposition that resets engagement (``engaged_from``) bounds the walk: before it this
+        state holds only part of the account's ledger, so the status began there at the earliest."""
+        as_of, engaged_from = self.as_of, self.engaged_from
         changes = [change for r in self.replayed.values() for change in r[3]]
         times = fact_times(self)  # times other than contact changes
         if mqa_asked:
             times.update(self.mqa_boundaries())
         if not changes and not times:
-            return None
+            return engaged_from
         candidates = [c[0] for c in changes]
         candidates.extend(times)
         candidates.sort(reverse=True)
@@ -280,6 +311,8 @@ class EvaluationState:
             i += 1
             if t == previous or t > as_of or t == NEG_INF:
                 continue
+            if engaged_from is not None and t < engaged_from:
+                return engaged_from
             previous = t
             emptied_or_filled = False
             while undo >= 0 and changes[undo][0] >= t:  # contacts as they were just before t
@@ -303,7 +336,7 @@ class EvaluationState:
                     candidates[i:] = sorted(candidates[i:] + extra, reverse=True)
             if decision[entry][0] != status:
                 return t
-        return None
+        return engaged_from
 
     # ------------------------------------------------ the MQA run (only for `since`)
 
@@ -428,6 +461,28 @@ class EvaluationState:
         """MQA at a time after every activity, ``at_age`` seconds before as_of. With no decay or a
         half-life the group sums at as_of just scale back (O(cap groups)); linear and window
         decay are summed again."""
+        if not self._points_reach_mqa(at_age):
+            return False
+        if len(self.recent_personas) >= self.rules.mqa_min_personas:
+            return True  # earlier, every persona engaged in the window up to as_of was in it too
+        return self._personas_cover(at_age)
+
+    def _mqa_later(self, seconds: float) -> bool:
+        """MQA ``seconds`` after as_of with no new activity: points decayed further, and only the
+        personas whose latest activity is still inside the coverage window."""
+        return self._points_reach_mqa(-seconds) and self._personas_cover(-seconds)
+
+    def _personas_cover(self, at_age: float) -> bool:
+        if self._persona_ages is None:
+            latest: dict[str, float] = {}
+            for r in self.records:
+                if r[5] is not None and r[2] < latest.get(r[5], math.inf):
+                    latest[r[5]] = r[2]
+            self._persona_ages = list(latest.values())
+        window = self.rules.coverage_window
+        return sum(1 for age in self._persona_ages if age - at_age < window) >= self.rules.mqa_min_personas
+
+    def _points_reach_mqa(self, at_age: float) -> bool:
         rules = self.rules
         limits = rules.cap_limits
         total = 0.0
@@ -442,18 +497,54 @@ class EvaluationState:
             for r in self.records:
                 groups.setdefault(r[4], []).append(r[3] * rules.decay(r[2] - at_age))
             total = _capped(rules, {k: math.fsum(v) for k, v in groups.items()})
-        if total < rules.mqa_points:
-            return False
-        if len(self.recent_personas) >= rules.mqa_min_personas:
-            return True  # earlier, every persona engaged in the window up to as_of was in it too
-        if self._persona_ages is None:
-            latest: dict[str, float] = {}
-            for r in self.records:
-                if r[5] is not None and r[2] < latest.get(r[5], math.inf):
-                    latest[r[5]] = r[2]
-            self._persona_ages = list(latest.values())
-        window = rules.coverage_window
-        return sum(1 for age in self._persona_ages if age - at_age < window) >= rules.mqa_min_personas
+        return total >= rules.mqa_points
+
+    def mqa_ends_after(self) -> datetime | None:
+        """The first whole minute after as_of at which decay or the coverage window ends a
+        current MQA with no new activity (from then on MQA can only stay false, so doubling
+        steps then a binary search find it); None when it never ends (no decay, nothing to leave
+        the window) or the account is not MQA."""
+        if not self.mqa_now:
+            return None
+        first = math.floor(self.as_of.timestamp() / 60) + 1  # minutes since the epoch
+        as_of_s = self.as_of.timestamp()
+        if not self._mqa_later(first * 60 - as_of_s):
+            return datetime.fromtimestamp(first * 60, UTC)
+        lo, step = first, 1440
+        while self._mqa_later((lo + step) * 60 - as_of_s):
+            lo += step
+            step *= 2
+            if step > _REVIEW_HORIZON_MINUTES:
+                return None
+        hi = lo + step  # MQA at lo, not at hi
+        while hi - lo > 1:
+            mid = (lo + hi) // 2
+            if self._mqa_later(mid * 60 - as_of_s):
+                lo = mid
+            else:
+                hi = mid
+        return datetime.fromtimestamp(hi * 60, UTC)
+
+    def review_at(self, ledger: AccountLedger) -> datetime | None:
+        """The earliest instant after as_of at which a fact, a disposition or MQA can change with
+        no new input: contract starts, ends and renewal windows, dispositions' at, until and
+        superseding, ledger entries the CRM dated after as_of, decay and the coverage window
+        ending MQA. Earlier than needed is harmless (a re-evaluation that changes nothing moves it
+        on); later would leave a status stale."""
+        as_of = self.as_of
+        later = [t for t in fact_times(self) if t > as_of]
+        for o in ledger.opportunities:
+            for t in (o.opened_at, o.closed_at):
+                if t is not None and t > as_of:
+                    later.append(t)
+            later.extend(c.at for c in o.stage_changes if c.at > as_of)
+        later.extend(m.at for m in ledger.manual_moves if m.at > as_of)
+        if self.next_activity is not None:
+            later.append(self.next_activity)
+        ends = self.mqa_ends_after()
+        if ends is not None:
+            later.append(ends)
+        return min(later, default=None)
 
     def _mqa_end(self, last_t: datetime) -> datetime:
         """The first whole minute after the last activity at which decay ended MQA (after the
@@ -511,6 +602,13 @@ class EvaluationState:
             reasons.extend(self.blocked_reasons())
         if self.records and not self.rules.entry_explains_engagement[entry]:
             reasons.extend(engagement_reasons(self))
+        d = self.disposition
+        if d is not None and d.kind != "none" and not any(
+                name in DISPOSITION_CONDITIONS and not negated for name, negated in conditions):
+            # what the disposition in force says, also when another entry decided
+            if not reasons and not self.records and not self.blocked:
+                reasons.append(_NO_ENGAGEMENT)
+            reasons.append(disposition_reason(d, self.as_of))
         if not reasons:
             return (_NO_ENGAGEMENT,)
         if len(reasons) == 1:
@@ -605,7 +703,7 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
         raise ValueError("as_of must be timezone-aware (UTC)")
     profile = ledger.account
     if not (ledger.activities or ledger.opportunities or ledger.contracts or ledger.manual_moves
-            or profile.disqualified or profile.partner):
+            or ledger.dispositions or profile.disqualified or profile.partner):
         return _untouched(ledger, rules)
     ev = EvaluationState(ledger, rules, as_of)
     entry, mqa_asked = ev.decide(facts(ev, as_of, ev.counts), as_of)
@@ -623,7 +721,7 @@ def evaluate_account(ledger: AccountLedger, rules: CompiledQualification, as_of:
             contacts.append(ContactState(cid, r[0], r[1], reasons, persona, seniority))
     return AccountEvaluation(ledger.account.id, status, ev.since(status, mqa_asked),
                              ev.account_reasons(entry, by_contact), tuple(contacts), ev.points,
-                             tuple(sorted(ev.recent_personas)))
+                             tuple(sorted(ev.recent_personas)), ev.review_at(ledger))
 
 
 def _untouched(ledger: AccountLedger, rules: CompiledQualification) -> AccountEvaluation:

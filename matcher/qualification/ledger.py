@@ -122,6 +122,41 @@ class AccountProfile:
     partner_at: datetime | None = None
 
 
+# Where an account goes after a close (api/db/rows/closing.py AccountDispositionRow), and what
+# qualification makes of each kind (matcher/qualification/conditions.py, docs/qualification.md).
+DISPOSITION_KINDS: tuple[str, ...] = ("disqualified", "nurture_track", "top_of_funnel", "recycle", "white_space",
+                                      "none")
+
+
+@fast_init
+@dataclass(frozen=True, slots=True)
+class Disposition:
+    """An entry of the account's ledger: from ``at`` the account is disqualified (for good, or
+    re-activated on ``until``), on the closed-lost nurture track, back at the top of the funnel,
+    recycled (back by itself on ``until``), engaged for its white space, or nothing of these
+    (``none``). The one in force at a time is the latest with ``at`` at or before it that was not
+    superseded by then (``superseded_at``); ``id`` orders entries with the same ``at``."""
+
+    kind: str  # one of DISPOSITION_KINDS
+    at: datetime
+    until: datetime | None = None
+    reasons: tuple[str, ...] = ()  # why, as the close's rules or the person overriding said it
+    source: str = "rules"  # "rules" | "override"
+    by: str | None = None
+    superseded_at: datetime | None = None
+    id: int = 0
+
+
+def disposition_in_force(dispositions: tuple[Disposition, ...], t: datetime) -> Disposition | None:
+    """The latest disposition with ``at <= t`` not superseded by ``t`` (ties: the higher id)."""
+    found = None
+    for d in dispositions:
+        if d.at <= t and (d.superseded_at is None or t < d.superseded_at) \
+                and (found is None or (d.at, d.id) > (found.at, found.id)):
+            found = d
+    return found
+
+
 @fast_init
 @dataclass(frozen=True, slots=True)
 class AccountLedger:
@@ -133,6 +168,7 @@ class AccountLedger:
     opportunities: tuple[Opportunity, ...] = ()
     contracts: tuple[Contract, ...] = ()
     manual_moves: tuple[ManualContactMove, ...] = ()
+    dispositions: tuple[Disposition, ...] = ()
 
 
 @fast_init
@@ -169,3 +205,6 @@ class AccountEvaluation:
     contacts: tuple[ContactState, ...] = ()
     engagement_points: float = 0.0
     personas_engaged: tuple[str, ...] = ()
+    # the earliest instant after as_of at which the status could change with no new input (a
+    # disposition's until, a contract's edges, decay or the coverage window ending MQA); None: never
+    review_at: datetime | None = None

@@ -67,8 +67,8 @@ def test_rules_without_a_version_are_named_by_a_hash_of_their_content(tmp_path) 
 
 
 def test_the_default_rules_load_twice_with_the_same_version() -> None:
-    assert load_qualification_rules().version == load_qualification_rules().version == "qual-2026.11.1"
-    assert compile_rules(load_qualification_rules()).version == "qual-2026.11.1"
+    assert load_qualification_rules().version == load_qualification_rules().version == "qual-2026.11.2"
+    assert compile_rules(load_qualification_rules()).version == "qual-2026.11.2"
 
 
 def test_rules_survive_a_json_round_trip_with_their_version() -> None:
