@@ -31,7 +31,8 @@ from api.ops import routes as ops_routes
 from api.qualification import routes as qualification_routes
 from api.routing import config_routes as routing_config_routes
 from api.routing import routes as lead_routes
-from api.routing.sla_scheduler import SlaScheduler
+from api.scheduling.queue import TaskQueue
+from api.scheduling.runner import Scheduler
 from api.qualification.deferred import Requalifier
 from api.qualification.fast_path import CachedStatusFastPath
 from api.qualification.schemas import rules_document_schemas
@@ -109,12 +110,15 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         services.index.start()
         if services.webhooks is not None:
             services.webhooks.start()
-        sla = SlaScheduler(services, settings.sla_check_seconds)
-        sla.start()
+        queue = TaskQueue(services.redis) if services.redis is not None and settings.scheduler_queue else None
+        scheduler = Scheduler(services, queue=queue)
+        scheduler.start()
         try:
             yield
         finally:
-            sla.stop()
+            scheduler.stop()
+            if queue is not None:
+                queue.close()
             services.close()
 
     app = FastAPI(

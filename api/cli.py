@@ -18,6 +18,7 @@ from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
 from api.qualification import commands as qualification_commands
 from api.routing import commands as routing_commands
+from api.scheduling import commands as scheduling_commands
 from api.webhooks import commands as webhook_commands
 
 app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
@@ -33,6 +34,8 @@ app.command("recompute")(qualification_commands.recompute)
 app.add_typer(routing_commands.routing_app, name="routing")
 app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 app.add_typer(closing_commands.closing_app, name="closing")
+app.add_typer(scheduling_commands.schedule_app, name="schedule")
+app.command("worker")(scheduling_commands.worker)
 
 
 def main() -> None:

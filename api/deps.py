@@ -14,6 +14,7 @@ response, never a 200 for data that was not stored.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Collection, Iterable, Iterator
 
 from fastapi import Depends, Request
@@ -82,10 +83,10 @@ class Services:
         ids = list(account_ids)
         db.after_commit(session, lambda: self.requalifier.submit(ids))
 
-    def requalify(self, session: Session, account_ids: Collection[str]) -> None:
-        """Re-evaluate these accounts in the session's transaction; drop their cached statuses
-        once it has committed."""
-        stale = self.qualifier.refresh(session, account_ids)
+    def requalify(self, session: Session, account_ids: Collection[str], *, now: datetime | None = None) -> None:
+        """Re-evaluate these accounts (at ``now``, default the clock) in the session's transaction;
+        drop their cached statuses once it has committed."""
+        stale = self.qualifier.refresh(session, account_ids, now=now)
         if stale:
             db.after_commit(session, lambda: self.cache.delete(*(status_cache_key(i) for i in stale)))
 

@@ -36,6 +36,12 @@ class Metrics:
         self.routing_turn_fallbacks = Counter(
             "leadmatch_routing_turn_fallbacks_total",
             "Round-robin turns taken from the database because Redis was unreachable", registry=self.registry)
+        self.scheduled_runs = Counter("leadmatch_scheduled_runs_total",
+                                      "Scheduled task runs, by task and where they ran (process, queue: enqueued "
+                                      "for a worker, fallback: in process because the queue was unreachable)",
+                                      ["task", "where"], registry=self.registry)
+        self.scheduled_failures = Counter("leadmatch_scheduled_failures_total", "Scheduled task runs that raised",
+                                          ["task"], registry=self.registry)
         self.leads = Counter("leadmatch_leads_total", "Leads taken in, by outcome and routing rule kind",
                              ["outcome", "rule"], registry=self.registry)
         # Redis is optional at run time (api/redis_guard.py): its failures are counted, not raised

@@ -85,6 +85,15 @@ class Settings(BaseSettings):
     # how long the re-qualification after lead intake waits to collect more accounts into one
     # batch (seconds; api/qualification/deferred.py): an account's status lags its ledger by this much
     requalify_linger_seconds: float = Field(default=0.2, ge=0, le=10)
+    # how often the scheduler (api/scheduling/) runs requalify_due: accounts whose status can change
+    # by time alone (a recycle date, a disqualification's end, a contract ending, decay) are
+    # re-evaluated once their review_at has come (seconds; 0: never, run `leadmatch schedule run`)
+    scheduler_seconds: float = Field(default=60.0, ge=0)
+    # accounts re-evaluated per transaction by requalify_due
+    scheduler_batch_size: int = Field(default=200, ge=1, le=10_000)
+    # with redis_url: the scheduler's tasks go on the Redis job queue (Dramatiq) for `leadmatch
+    # worker`; false keeps them in the API processes. With Redis unreachable they run in process.
+    scheduler_queue: bool = True
 
     @property
     def future_tolerance(self) -> timedelta:

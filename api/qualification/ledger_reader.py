@@ -31,12 +31,13 @@ from itertools import chain, groupby, starmap
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator, Sequence
 
+import orjson
 from sqlalchemy import Connection, and_, collate, select, true, type_coerce
 from sqlalchemy.orm import Session
 
 from api.db.bulk import chunks
-from api.db.rows import (AccountRow, ActivityRow, ContactRow, ContractRow, ManualContactMoveRow, OpportunityRow,
-                         OpportunityStageChangeRow)
+from api.db.rows import (AccountDispositionRow, AccountRow, ActivityRow, ContactRow, ContractRow, ManualContactMoveRow,
+                         OpportunityRow, OpportunityStageChangeRow)
 from api.db.rows.base import UTCDateTime
 from matcher.qualification import ledger as L
 
@@ -46,6 +47,7 @@ CODE_POINT_ORDER = "C"  # the collation whose order is Python's str order
 _A, _C, _ACT = AccountRow.__table__, ContactRow.__table__, ActivityRow.__table__
 _O, _S, _K, _MV = (OpportunityRow.__table__, OpportunityStageChangeRow.__table__, ContractRow.__table__,
                    ManualContactMoveRow.__table__)
+_D = AccountDispositionRow.__table__
 
 
 def _columns(table, value_type: type, *, leave_out: Sequence[str] = (), **instead) -> list:  # noqa: ANN001
@@ -73,13 +75,15 @@ _TABLES: dict[str, tuple] = {
     # a move belongs to the account its contact is at now
     "manual_moves": (select(_C.c.account_id, *_columns(_MV, L.ManualContactMove))
                      .join(_C, _C.c.id == _MV.c.contact_id), _C.c.account_id, (_MV.c.at, _MV.c.id)),
+    # every disposition, superseded ones too: the core picks the one in force at its as_of
+    "dispositions": (select(_D.c.account_id, *_columns(_D, L.Disposition)), _D.c.account_id, (_D.c.at, _D.c.id)),
 }
 _values = itemgetter(slice(1, None))  # a table row without its leading account id
 
 
 def _assemble(account: Sequence, contacts: Sequence[Sequence], activities: Sequence[Sequence],
               stage_changes: Sequence[Sequence], opportunities: Sequence[Sequence], contracts: Sequence[Sequence],
-              manual_moves: Sequence[Sequence]) -> L.AccountLedger:
+              manual_moves: Sequence[Sequence], dispositions: Sequence[Sequence] = ()) -> L.AccountLedger:
     """One account's ledger from its account row and its rows of each table (in ``_TABLES``'
     order, each starting with the account id)."""
     changes: dict[str, list[L.StageChange]] = {}
@@ -92,7 +96,18 @@ def _assemble(account: Sequence, contacts: Sequence[Sequence], activities: Seque
         opportunities=tuple(L.Opportunity(*r[1:], tuple(changes.get(r[1], ()))) for r in opportunities),
         contracts=tuple(starmap(L.Contract, map(_values, contracts))),
         manual_moves=tuple(starmap(L.ManualContactMove, map(_values, manual_moves))),
+        dispositions=tuple(_disposition(*r[1:]) for r in dispositions),
     )
+
+
+def _disposition(kind, at, until, reasons, source, by, superseded_at, id) -> L.Disposition:  # noqa: A002, ANN001
+    """A disposition row; its reasons are stored as the close's rules or a person wrote them
+    (a list of reason objects with a ``text``, or of plain sentences) and reach the core as
+    sentences."""
+    if isinstance(reasons, str):  # PostgreSQL's server-side cursors hand json over as text
+        reasons = orjson.loads(reasons)
+    texts = tuple(r.get("text") or str(r) if isinstance(r, dict) else str(r) for r in reasons or ())
+    return L.Disposition(kind, at, until, texts, source, by, superseded_at, id)
 
 
 def in_range(column, lo: str | None, hi: str | None):  # noqa: ANN001, ANN201 - Column -> clause

@@ -199,7 +199,8 @@ def _rows(conn, stmt) -> list[tuple]:  # noqa: ANN001
 # ---------------------------------------------------------------- stored statuses
 
 
-_ACCOUNT_FIELDS = ("status", "since", "reasons", "engagement_points", "personas_engaged", "rule_version")
+_ACCOUNT_FIELDS = ("status", "since", "reasons", "engagement_points", "personas_engaged", "rule_version",
+                   "review_at")
 _CONTACT_FIELDS = ("account_id", "status", "since", "reasons", "persona", "seniority", "rule_version")
 _JSON_FIELDS = frozenset({"reasons", "personas_engaged"})
 
@@ -299,7 +300,7 @@ def _changes(evaluations: Sequence[L.AccountEvaluation], stored_acc: dict[str, t
     for e in evaluations:
         old = stored_acc.get(e.account_id)
         row = (e.account_id, e.status, status_since(e.since, old, e.status, now), _reasons(e.reasons),
-               float(e.engagement_points), _json(e.personas_engaged), rule_version)
+               float(e.engagement_points), _json(e.personas_engaged), rule_version, e.review_at)
         if old is None or old[0] != e.status:
             acc_log.append(("account", e.account_id, e.account_id, now, row[2], old[0] if old else None, e.status,
                             row[3], rule_version))
@@ -330,7 +331,7 @@ def _changes(evaluations: Sequence[L.AccountEvaluation], stored_acc: dict[str, t
 def _copy_types(columns: Sequence[str]) -> list[str]:
     """PostgreSQL types of a binary COPY row. JSON goes as text: the binary form of ``json`` is
     its text, which the rows already hold (psycopg's json type would encode the string again)."""
-    return ["timestamptz" if c in ("since", "at", "updated_at") else "float8" if c == "engagement_points" else "text"
+    return ["timestamptz" if c in ("since", "at", "updated_at", "review_at") else "float8" if c == "engagement_points" else "text"
             for c in columns]
 
 

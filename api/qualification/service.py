@@ -175,6 +175,12 @@ def record_activities(session: Session, activities: Collection[L.Activity], *, f
     return touched
 
 
+def claim_due(session: Session, now: datetime, limit: int) -> list[str]:
+    """Up to ``limit`` accounts whose status can change by time alone (``review_at`` has come),
+    locked for the caller's transaction, which re-qualifies them (``Services.requalify``)."""
+    return ledger_store.claim_due(session, now, limit)
+
+
 def open_opportunity_owner(session: Session, account_id: str) -> str | None:
     """The owner of the account's open opportunity (the most recently opened one), or None."""
     return ledger_store.open_opportunity_owner(session, account_id)

@@ -426,7 +426,8 @@ def status_since(new_since: datetime | None, old, status: str, now: datetime) ->
     return now
 
 
-_ACCOUNT_STATUS_FIELDS = ("status", "since", "reasons", "engagement_points", "personas_engaged", "rule_version")
+_ACCOUNT_STATUS_FIELDS = ("status", "since", "reasons", "engagement_points", "personas_engaged", "rule_version",
+                          "review_at")
 _CONTACT_STATUS_FIELDS = ("account_id", "status", "since", "reasons", "persona", "seniority", "rule_version")
 
 
@@ -435,6 +436,20 @@ def _transition(kind: str, entity_id: str, account_id: str, old_status: str | No
     return {"entity_kind": kind, "entity_id": entity_id, "account_id": account_id, "at": now,
             "since": row["since"], "old_status": old_status, "new_status": row["status"],
             "reasons": row["reasons"], "rule_version": rule_version}
+
+
+def claim_due(session: Session, now: datetime, limit: int) -> list[str]:
+    """Accounts whose ``review_at`` has come, locked for this transaction with the per-write path's
+    lock (their ``accounts`` rows, ``lock_accounts``), oldest due first. PostgreSQL: ``SKIP
+    LOCKED`` lets several schedulers work side by side, each taking accounts the others do not
+    hold; SQLite admits one writer at a time (the caller holds the write lock). Whoever
+    re-evaluates an account under this lock reads what the one before it committed, so a status
+    moves once per due time however many schedulers ran."""
+    query = (select(AccountRow.id).join(AccountStatusRow, AccountStatusRow.account_id == AccountRow.id)
+             .where(AccountStatusRow.review_at <= now).order_by(AccountStatusRow.review_at, AccountRow.id).limit(limit))
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update(of=AccountRow, skip_locked=True)
+    return list(session.scalars(query))
 
 
 def lock_accounts(session: Session, account_ids: Collection[str]) -> None:
@@ -483,7 +498,8 @@ def save_evaluations(session: Session, evaluations: Sequence[L.AccountEvaluation
             row = {"account_id": e.account_id, "status": e.status, "since": status_since(e.since, old, e.status, now),
                    "reasons": [reason_json(r) for r in e.reasons],
                    "engagement_points": float(e.engagement_points),
-                   "personas_engaged": list(e.personas_engaged), "rule_version": rule_version}
+                   "personas_engaged": list(e.personas_engaged), "rule_version": rule_version,
+                   "review_at": _opt_utc(e.review_at)}
             if old is None or old[0] != e.status:
                 acc_log.append(_transition("account", e.account_id, e.account_id, old[0] if old else None, row,
                                        rule_version, now))

@@ -118,6 +118,9 @@ class AccountStatusRow(Base):
     personas_engaged: Mapped[list[str]] = mapped_column(JSON, default=list)
     rule_version: Mapped[str] = mapped_column(String(100))
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # when the status could next change with no new input (AccountEvaluation.review_at); the
+    # scheduler's requalify_due task re-evaluates accounts whose time has come (api/scheduling/)
+    review_at: Mapped[datetime | None] = mapped_column(UTCDateTime, index=True)
 
 
 class ContactStatusRow(Base):

@@ -1,0 +1,72 @@
+"""The scheduler's named tasks: what each does and how often it runs.
+
+A task is a function of the process's ``Services`` and ``now`` that does what has fallen due and
+returns counts for the log. Every task keeps its state in the database and is safe to run in
+several processes at once and again after a crash (what it does is claimed under row locks and
+moved on in the same transaction), so where a task runs (the in-process runner, a queue worker,
+``leadmatch schedule run``) and how often changes nothing but latency.
+
+Registering a task: add it to ``scheduled_tasks`` below with its interval setting (0 turns it
+off), e.g. ``Task("closing.remind_unanswered", settings.closing_remind_seconds, closing_tasks.remind)``
+once api/closing/ has that function, and later the gone-dark tasks.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+from typing import TYPE_CHECKING, Callable
+
+from api.db import session_scope
+from api.db.bulk import hold_write_lock, utc_now
+from api.qualification import service as qualification_service
+from api.routing import sla_scheduler
+
+if TYPE_CHECKING:
+    from api.deps import Services
+    from config.settings import Settings
+
+TaskFunction = Callable[["Services", datetime], dict[str, int]]
+
+
+@dataclass(frozen=True, slots=True)
+class Task:
+    name: str
+    interval: float  # seconds between runs; 0: not scheduled (still runnable by hand)
+    run: TaskFunction
+    # with Redis, sent to the job queue for `leadmatch worker` (else run by every API process's runner)
+    queued: bool = True
+
+
+def requalify_due(services: Services, now: datetime | None = None, *, batch: int | None = None) -> dict[str, int]:
+    """Every account whose ``review_at`` has come (a recycle date, the end of a disqualification,
+    a contract's edge, decay ending an MQA) re-evaluated at ``now``, ``batch`` accounts per
+    transaction: claimed under the per-write path's lock (``claim_due``), re-qualified, their
+    ``review_at`` moved past ``now`` in the same transaction."""
+    now = now or utc_now()
+    batch = batch or services.settings.scheduler_batch_size
+    total = 0
+    while True:
+        with session_scope(services.sessions) as session:
+            hold_write_lock(session)
+            ids = qualification_service.claim_due(session, now, batch)
+            if ids:
+                services.requalify(session, ids, now=now)
+        total += len(ids)
+        if len(ids) < batch:
+            return {"accounts": total} if total else {}
+
+
+def check_sla(services: Services, now: datetime | None = None) -> dict[str, int]:
+    """The SLA pass of api/routing/sla_scheduler.py, unchanged (its own clock when ``now`` is None)."""
+    return sla_scheduler.check_sla(services, now=now)
+
+
+def scheduled_tasks(settings: Settings) -> dict[str, Task]:
+    """The tasks by name, with this deployment's intervals. The registration point."""
+    tasks = [
+        Task("requalify_due", settings.scheduler_seconds, requalify_due),
+        # in every API process, as before the scheduler existed: a deployment with Redis and no
+        # worker keeps its SLA checks
+        Task("sla_check", settings.sla_check_seconds, check_sla, queued=False),
+    ]
+    return {t.name: t for t in tasks}
