@@ -44,16 +44,17 @@ def requalify_due(services: Services, now: datetime | None = None, *, batch: int
     ``review_at`` moved past ``now`` in the same transaction."""
     now = now or utc_now()
     batch = batch or services.settings.scheduler_batch_size
-    total = 0
+    done: set[str] = set()
     while True:
         with session_scope(services.sessions) as session:
             hold_write_lock(session)
             ids = qualification_service.claim_due(session, now, batch)
             if ids:
                 services.requalify(session, ids, now=now)
-        total += len(ids)
-        if len(ids) < batch:
-            return {"accounts": total} if total else {}
+        again = done.issuperset(ids)  # a re-evaluation that did not move review_at: never loop on it
+        done.update(ids)
+        if len(ids) < batch or again:
+            return {"accounts": len(done)} if done else {}
 
 
 def check_sla(services: Services, now: datetime | None = None) -> dict[str, int]:
