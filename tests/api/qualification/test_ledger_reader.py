@@ -65,3 +65,36 @@ def test_every_access_pattern_reads_the_same_ledgers(database_url: str) -> None:
         assert all(c.created_at is not None and c.created_at.utcoffset().total_seconds() == 0 for c in lg.contacts)
     assert {lg.account.id for lg in ledgers if lg.account.disqualified} == {"A05"}
     assert {lg.account.id for lg in ledgers if lg.account.partner} == {"A07"}
+
+
+def test_dispositions_are_read_alike_by_every_access_pattern(database_url: str) -> None:
+    from datetime import datetime, timedelta, timezone
+
+    from sqlalchemy import insert
+
+    from api.db.rows import AccountDispositionRow
+    from matcher.qualification.ledger import Disposition
+
+    build_ledger(database_url)
+    t = datetime(2026, 11, 1, 12, 0, tzinfo=timezone.utc)
+    engine = make_engine(database_url)
+    try:
+        with engine.begin() as conn:
+            conn.execute(insert(AccountDispositionRow), [
+                {"account_id": "A03", "kind": "recycle", "at": t, "until": t + timedelta(days=90),
+                 "reasons": [{"rule": "lost_long_term", "text": "back in a quarter"}], "source": "rules",
+                 "superseded_at": t + timedelta(days=1), "by": None, "created_at": t},
+                {"account_id": "A03", "kind": "nurture_track", "at": t + timedelta(days=1), "until": None,
+                 "superseded_at": None, "reasons": ["overridden"],
+                 "source": "override", "by": "ana", "created_at": t},
+            ])
+        with engine.connect() as conn:
+            by_ids = ledger_reader.load_ledgers(conn, ["A03"])["A03"]
+            ranged = ledger_reader.read_range(conn, "A03", "A04")[0]
+        streamed = _streamed(engine, "A03", "A04")[0] if database_url.startswith("postgresql") else ranged
+    finally:
+        engine.dispose()
+    expected = (Disposition("recycle", t, t + timedelta(days=90), ("back in a quarter",), "rules", None,
+                            t + timedelta(days=1), 1),
+                Disposition("nurture_track", t + timedelta(days=1), None, ("overridden",), "override", "ana", None, 2))
+    assert by_ids.dispositions == ranged.dispositions == streamed.dispositions == expected

@@ -53,7 +53,7 @@ def build(url: str) -> None:
             s.execute(insert(AccountDispositionRow), [
                 # recycled 10 days ago, comes back on T0 + 5 days
                 {"account_id": "R1", "kind": "recycle", "at": T0 - timedelta(days=10), "until": T0 + timedelta(days=5),
-                 "reasons": [{"text": "budget next year"}], "source": "rules", "created_at": T0},
+                 "reasons": [{"text": "budget next year"}], "source": "rules", "by": None, "created_at": T0},
                 # never a fit, re-activated on T0 + 3 days
                 {"account_id": "D1", "kind": "disqualified", "at": T0 - timedelta(days=10),
                  "until": T0 + timedelta(days=3), "reasons": [], "source": "override", "by": "ana", "created_at": T0},
