@@ -1,4 +1,5 @@
-"""``leadmatch closing remind``: one pass of the reminders of unanswered closes."""
+"""``leadmatch closing remind``: one pass of the reminders of unanswered closes (the scheduler's
+``remind_unanswered`` task, api/scheduling/tasks.py, run once here)."""
 from __future__ import annotations
 
 from typing import Annotated
@@ -17,21 +18,13 @@ def remind(batch: Annotated[int, typer.Option("--batch", min=1, max=10_000,
     set its next reminder by the cadence (config/closing.toml [reminders]). Safe beside other
     replicas doing the same (api/closing/store.py claim_due_reminders)."""
     from api.app import build_services
-    from api.closing import service
-    from api.db import session_scope
-    from api.db.bulk import utc_now
     from api.metrics import Metrics
+    from api.scheduling import tasks
 
     settings = console.settings()
     services = build_services(settings, Metrics(), settings.cache_prefix)  # the index is not loaded: not needed
-    total = 0
     try:
-        while True:
-            with session_scope(services.sessions) as session:
-                reminded = service.remind_unanswered(session, services, utc_now(), batch)
-            total += reminded
-            if reminded < batch:
-                break
+        total = tasks.remind_unanswered(services, batch=batch).get("reminded", 0)
     finally:
         services.close()
     console.err.print(f"reminded {total} unanswered close{'s' if total != 1 else ''}")

@@ -7,8 +7,7 @@ moved on in the same transaction), so where a task runs (the in-process runner, 
 ``leadmatch schedule run``) and how often changes nothing but latency.
 
 Registering a task: add it to ``scheduled_tasks`` below with its interval setting (0 turns it
-off), e.g. ``Task("closing.remind_unanswered", settings.closing_remind_seconds, closing_tasks.remind)``
-once api/closing/ has that function, and later the gone-dark tasks.
+off).
 """
 from __future__ import annotations
 
@@ -17,6 +16,7 @@ from datetime import datetime
 from typing import TYPE_CHECKING, Callable
 
 from api.db import session_scope
+from api.closing import service as closing_service
 from api.db.bulk import hold_write_lock, utc_now
 from api.qualification import service as qualification_service
 from api.routing import sla_scheduler
@@ -57,6 +57,20 @@ def requalify_due(services: Services, now: datetime | None = None, *, batch: int
             return {"accounts": len(done)} if done else {}
 
 
+def remind_unanswered(services: Services, now: datetime | None = None, *, batch: int | None = None) -> dict[str, int]:
+    """Every unanswered close whose reminder is due reminded once (api/closing/service.py
+    ``remind_unanswered``), ``batch`` closes per transaction."""
+    now = now or utc_now()
+    batch = batch or services.settings.scheduler_batch_size
+    total = 0
+    while True:
+        with session_scope(services.sessions) as session:
+            reminded = closing_service.remind_unanswered(session, services, now, batch)
+        total += reminded
+        if reminded < batch:
+            return {"reminded": total} if total else {}
+
+
 def check_sla(services: Services, now: datetime | None = None) -> dict[str, int]:
     """The SLA pass of api/routing/sla_scheduler.py, unchanged (its own clock when ``now`` is None)."""
     return sla_scheduler.check_sla(services, now=now)
@@ -66,6 +80,7 @@ def scheduled_tasks(settings: Settings) -> dict[str, Task]:
     """The tasks by name, with this deployment's intervals. The registration point."""
     tasks = [
         Task("requalify_due", settings.scheduler_seconds, requalify_due),
+        Task("remind_unanswered", settings.scheduler_seconds, remind_unanswered),
         # in every API process, as before the scheduler existed: a deployment with Redis and no
         # worker keeps its SLA checks
         Task("sla_check", settings.sla_check_seconds, check_sla, queued=False),

@@ -111,3 +111,22 @@ def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, datab
     finally:
         get_settings.cache_clear()
     assert [k for k, _ in tables.events("close.unanswered")] == ["close.unanswered:O1:1"]
+
+
+def test_the_scheduler_reminds_unanswered_closes(app: TestClient, tables: Tables, database_url: str,
+                                                 monkeypatch: pytest.MonkeyPatch) -> None:
+    # the same due close, reminded by the scheduler's task (api/scheduling/tasks.py) run by name
+    ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(CLOSED))]))
+    with tables.engine.begin() as conn:
+        conn.execute(text("UPDATE close_records SET next_reminder_at = :t"), {"t": NOW - timedelta(days=1)})
+    monkeypatch.setenv("DATABASE_URL", database_url)
+    monkeypatch.setenv("LEADMATCH_WEBHOOK_URLS", "http://127.0.0.1:9/hooks")
+    monkeypatch.setenv("LEADMATCH_WEBHOOK_SECRET", "whsec_closing_test")
+    monkeypatch.delenv("REDIS_URL", raising=False)
+    get_settings.cache_clear()
+    try:
+        result = CliRunner().invoke(cli, ["schedule", "run", "remind_unanswered"])
+        assert result.exit_code == 0, result.output
+    finally:
+        get_settings.cache_clear()
+    assert [k for k, _ in tables.events("close.unanswered")] == ["close.unanswered:O1:1"]
