@@ -318,3 +318,10 @@ def test_funnel_orders_statuses_and_names_new_accounts() -> None:
                             ("pre_qualified", "nurture", "qualified"))
     assert rows(report, "at_end") == [("pre_qualified", 0), ("nurture", 5), ("qualified", 2)]
     assert rows(report, "moves") == [("(new)", "nurture", 3), ("nurture", "qualified", 2)]
+
+
+def test_contact_sequence_an_equal_rank_is_not_above() -> None:
+    # director day -10, another director day 20 (within 30 days of the close on day 25): not ranked
+    # above every earlier one -> not late; first and last rank 3
+    o = SequenceOpportunity("l", "lost", day(25), (ec("d1", -10, 3), ec("d2", 20, 3)))
+    assert rows(reports.contact_sequence([o], MARCH))[1][1:7] == (1, 1, 0.0, 3, 3, 0.0)
