@@ -37,6 +37,7 @@ from api.qualification.deferred import Requalifier
 from api.qualification.fast_path import CachedStatusFastPath
 from api.qualification.schemas import rules_document_schemas
 from api.qualification.rule_sets import FollowingQualifier
+from api.reports import routes as report_routes
 from api.webhooks import routes as webhook_routes
 from api.webhooks import service as webhook_service
 from api.webhooks.delivery import Deliverer
@@ -136,6 +137,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
             {"name": "routing", "description": "Who gets a lead: members, pools, territories and schedules"},
             {"name": "closing", "description": "After the close: questionnaires, unanswered closes and their "
                                                "reminders, win/loss interviews, account dispositions"},
+            {"name": "reports", "description": "The win/loss reports of the monthly review and the content "
+                                               "catalogue they read"},
             {"name": "ops", "description": "Health, readiness and metrics"},
         ],
     )
@@ -152,7 +155,7 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
     for routes in (matching_routes, qualification_routes, account_routes, lead_routes, routing_config_routes,
-                   closing_routes, webhook_routes, ops_routes):
+                   closing_routes, webhook_routes, report_routes, ops_routes):
         app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)

@@ -42,6 +42,9 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/routing.toml while no routing document was stored
     # (`leadmatch routing load`, PUT /v1/routing...): a stored one wins (api/routing/config_store.py).
     routing_rules: Path | None = None
+    # Optional TOML file that overrides config/pipeline.toml (stage order, dark days per stage,
+    # seniority ranks, two-way and outbound touch types) for the win/loss reports.
+    pipeline_rules: Path | None = None
     # Where round-robin turns are taken: "database", or "redis" (needs REDIS_URL; falls back to the
     # database while Redis is unreachable; api/routing/turns.py says what that means for fairness).
     routing_turns: Literal["database", "redis"] = "database"

@@ -46,11 +46,17 @@ class ActivityRow(Base):
 
     # unmatched events waiting for a contact with their email
     __table_args__ = (Index("ix_activities_unmatched_email", "email", sqlite_where=text("contact_id IS NULL"),
-                            postgresql_where=text("contact_id IS NULL")),)
+                            postgresql_where=text("contact_id IS NULL")),
+                      # the reports read an account's events in a time window (api/reports/store.py);
+                      # on PostgreSQL the index alone answers them (an index-only scan)
+                      Index("ix_activities_account_time", "account_id", "occurred_at",
+                            postgresql_include=["type", "direction", "contact_id", "asset_id"]))
 
 
 class OpportunityRow(Base):
     __tablename__ = "opportunities"
+    # the reports' periods: closed in it, open in it (api/reports/store.py)
+    __table_args__ = (Index("ix_opportunities_closed_at", "closed_at"), Index("ix_opportunities_opened_at", "opened_at"))
 
     id: Mapped[str] = mapped_column(String(ID_LEN), primary_key=True)
     account_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
@@ -70,6 +76,7 @@ class OpportunityStageChangeRow(Base):
     """The time an opportunity entered a stage; appended whenever a sync brings a new stage."""
 
     __tablename__ = "opportunity_stage_changes"
+    __table_args__ = (Index("ix_opportunity_stage_changes_at", "at"),)  # stages entered in a report's period
 
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     opportunity_id: Mapped[str] = mapped_column(String(ID_LEN), index=True)
@@ -161,7 +168,9 @@ class StatusTransitionRow(Base):
     # history pages read one account newest first (ids grow with time); a contact's own history
     # is read by entity
     __table_args__ = (Index("ix_status_transitions_account_id_id", "account_id", "id"),
-                      Index("ix_status_transitions_entity", "entity_kind", "entity_id", "id"))
+                      Index("ix_status_transitions_entity", "entity_kind", "entity_id", "id"),
+                      # the reports' statuses in a period (mqa-volume, funnel, never-responded)
+                      Index("ix_status_transitions_kind_since", "entity_kind", "since"))
 
 
 class RuleSetRow(Base):
