@@ -38,7 +38,7 @@ def period(start: datetime, end: datetime) -> Period:
     start, end = start.astimezone(timezone.utc), end.astimezone(timezone.utc)
     if start >= end:
         msg = f"'from' ({start.isoformat()}) must be before 'to' ({end.isoformat()})"
-        raise ValidationFailed(msg, [FieldError("from", msg)])
+        raise ValidationFailed(msg, [FieldError("query.from", msg)])
     return Period(start, end)
 
 
@@ -50,7 +50,7 @@ def parse_segment(text: str | None) -> tuple[str, str] | None:
     if not sep or name not in store.SEGMENT_FIELDS or not value:
         msg = (f"{text!r} is not a segment: write field:value with field one of "
                f"{', '.join(store.SEGMENT_FIELDS)} (e.g. fit_tier:A)")
-        raise ValidationFailed(msg, [FieldError("segment", msg)])
+        raise ValidationFailed(msg, [FieldError("query.segment", msg)])
     return name, value
 
 
