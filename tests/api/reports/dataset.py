@@ -9,6 +9,7 @@ hand from the comments here.
     A2       bob    B     O2 renewal      lost  opened day -20, discovery, closed day 5 (answered)
                           O4 new_business open  opened day 1, evaluation
     A3       ann    A     O3 new_business lost  opened day 2, discovery, closed day 30 (gone dark)
+    A4       ann    B     none; qualified day -10 (February), sales_working day 15, never a touch
 
     activities
     A1  K1 (manager)  demo_request  inbound  day -5
@@ -45,7 +46,7 @@ def load(database_url: str) -> None:
         conn.execute(insert(AccountRow), [
             {"id": a, "name": f"Account {a}", "owner_id": o, "fit_tier": t, "industry": "Software", "country": "DE",
              "aliases": [], "attributes": {}, "created_at": now, "updated_at": now}
-            for a, o, t in (("A1", 1, "A"), ("A2", 2, "B"), ("A3", 1, "A"))])
+            for a, o, t in (("A1", 1, "A"), ("A2", 2, "B"), ("A3", 1, "A"), ("A4", 1, "B"))])
         conn.execute(insert(OpportunityRow), [
             {"id": i, "account_id": a, "owner": o, "type": t, "state": s, "stage": None, "opened_at": day(op),
              "closed_at": None if cl is None else day(cl), "created_at": now, "updated_at": now}
@@ -80,6 +81,8 @@ def load(database_url: str) -> None:
                        ("account", "A2", "A2", None, "pre_qualified", -40),
                        ("account", "A2", "A2", "pre_qualified", "sales_working", 3),
                        ("account", "A3", "A3", None, "nurture", -40), ("account", "A3", "A3", "nurture", "qualified", 1),
+                       ("account", "A4", "A4", None, "qualified", -10),
+                       ("account", "A4", "A4", "qualified", "sales_working", 15),
                        ("contact", "K2", "A1", "qualified", "no_longer_with_company", 8))
         conn.execute(insert(StatusTransitionRow), [
             {"entity_kind": k, "entity_id": e, "account_id": a, "old_status": old, "new_status": new, "since": day(at),

@@ -71,7 +71,8 @@ def test_gone_dark(loaded: TestClient) -> None:
 def test_never_responded(loaded: TestClient) -> None:
     # A3 qualified day 1, never a two-way touch; O3 closed day 30 -> 29 days.
     # A2 entered sales_working (a later status) day 3; its only two-way touch was day -19; O2 closed
-    # day 5 -> 2 days. A1 qualified in February: not this period's.
+    # day 5 -> 2 days. A1 and A4 qualified in February: not this period's (A4's move from qualified
+    # to sales_working in March is not an entry: it came from a status of the set).
     assert report(loaded, "never-responded")["never_responded"] == [
         ["A3", "ann", day(1).isoformat(), 29.0], ["A2", "bob", day(3).isoformat(), 2.0]]
     assert report(loaded, "never-responded", owner="bob")["never_responded"] == [
@@ -128,14 +129,15 @@ def test_mqa_volume(loaded: TestClient) -> None:
 def test_funnel(loaded: TestClient) -> None:
     got = report(loaded, "funnel")
     at_end = {s: n for s, n in got["at_end"] if n}
-    # before 1 April: A1 customer_engaged (day 12), A2 sales_working (day 3), A3 qualified (day 1)
-    assert at_end == {"qualified": 1, "sales_working": 1, "customer_engaged": 1}
+    # before 1 April: A1 customer_engaged (day 12), A2 sales_working (day 3), A3 qualified (day 1),
+    # A4 sales_working (day 15)
+    assert at_end == {"qualified": 1, "sales_working": 2, "customer_engaged": 1}
     # moves in March, ordered by the status they leave (the order of domain.md section 4)
     assert got["moves"] == [["pre_qualified", "sales_working", 1], ["nurture", "qualified", 1],
-                            ["qualified", "opportunity_open", 1], ["opportunity_open", "customer_engaged", 1]]
-    # at the end of February: A1 qualified (day -6), A2 pre_qualified, A3 nurture
+                            ["qualified", "sales_working", 1], ["qualified", "opportunity_open", 1], ["opportunity_open", "customer_engaged", 1]]
+    # at the end of February: A1 qualified (day -6), A2 pre_qualified, A3 nurture, A4 qualified
     feb = report(loaded, "funnel", **{"from": "2026-02-01T00:00:00Z", "to": "2026-03-01T00:00:00Z"})
-    assert {s: n for s, n in feb["at_end"] if n} == {"pre_qualified": 1, "nurture": 1, "qualified": 1}
+    assert {s: n for s, n in feb["at_end"] if n} == {"pre_qualified": 1, "nurture": 1, "qualified": 2}
 
 
 def test_csv(loaded: TestClient) -> None:
