@@ -17,6 +17,7 @@ from api.closing import commands as closing_commands
 from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
 from api.qualification import commands as qualification_commands
+from api.reports import commands as report_commands
 from api.routing import commands as routing_commands
 from api.scheduling import commands as scheduling_commands
 from api.webhooks import commands as webhook_commands
@@ -36,6 +37,7 @@ app.add_typer(webhook_commands.webhooks_app, name="webhooks")
 app.add_typer(closing_commands.closing_app, name="closing")
 app.add_typer(scheduling_commands.schedule_app, name="schedule")
 app.command("worker")(scheduling_commands.worker)
+app.add_typer(report_commands.report_app, name="report")
 
 
 def main() -> None:
