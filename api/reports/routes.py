@@ -35,7 +35,7 @@ _CSV = {"text/csv": {"schema": {"type": "string"}, "example": "table,outcome,cou
 )
 def get_report(name: Annotated[str, Path(max_length=64)], session: SessionDep, services: ServicesDep,
                from_: Annotated[IsoTime, Query(alias="from")], to: Annotated[IsoTime, Query()],
-               owner: Annotated[Short | None, Query()] = None, segment: Annotated[str | None, Query(max_length=300)] = None,
+               owner: Annotated[Short | None, Query()] = None, segment: Annotated[str | None, Query(max_length=300, pattern=store.SEGMENT_PATTERN)] = None,
                format: Annotated[Format, Query()] = "json") -> Any:  # noqa: A002
     filters = store.Filters(service.period(from_, to), owner, service.parse_segment(segment))
     report = service.run(session, name, filters, service.pipeline_rules(services.settings.pipeline_rules))

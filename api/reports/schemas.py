@@ -6,7 +6,7 @@ from typing import Literal, Union
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from api.schemas import Id, Short, Text, blank_is_absent
+from api.schemas import Id, Name, Short, Text, blank_is_absent
 
 Format = Literal["json", "csv"]
 CellOut = Union[str, int, float, None]
@@ -34,7 +34,7 @@ class ContentAssetIn(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     id: Id = Field(description="the asset id activities carry in `asset_id`")
-    title: Short
+    title: Name(300)  # type: ignore[valid-type]
     kind: blank_is_absent(Short) = Field(None, description="whitepaper, case_study, video, ...")  # type: ignore[valid-type]
     url: blank_is_absent(Text(2000)) = None  # type: ignore[valid-type]
 

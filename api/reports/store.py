@@ -34,6 +34,7 @@ _UTC = UTCDateTime()
 
 # what `segment=field:value` may filter on: the account's column
 SEGMENT_FIELDS = {"fit_tier": ACC.c.fit_tier, "industry": ACC.c.industry, "country": ACC.c.country}
+SEGMENT_PATTERN = "^(" + "|".join(SEGMENT_FIELDS) + "):.+$"
 
 
 @dataclass(frozen=True, slots=True)
