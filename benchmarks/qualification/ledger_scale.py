@@ -91,7 +91,7 @@ def _text(value) -> str:  # noqa: ANN001 - one COPY text field
     return str(value).replace("\\", "\\\\").replace("\t", " ").replace("\n", " ")
 
 
-def _line(*values) -> str:  # noqa: ANN002
+def copy_line(*values) -> str:  # noqa: ANN002 - one row of COPY text (also benchmarks/reports/)
     return "\t".join(_text(v) for v in values) + "\n"
 
 
@@ -180,7 +180,7 @@ def build(url: str, shape: Shape, data: Path, say: Callable[[str], None] = print
         conn.execute("CREATE UNLOGGED TABLE activities_staging (LIKE activities)")
         with conn.cursor().copy("COPY owners (id, name, email) FROM STDIN") as cp:
             for name, i in owner_id.items():
-                cp.write(_line(i, name, None))
+                cp.write(copy_line(i, name, None))
         conn.execute("SELECT setval(pg_get_serial_sequence('owners', 'id'), %s)", (max(owner_id.values(), default=1),))
 
         counts = {"accounts": 0, "contacts": 0, "activities": 0, "opportunities": 0, "stage_changes": 0,
@@ -225,13 +225,13 @@ def build(url: str, shape: Shape, data: Path, say: Callable[[str], None] = print
             disq = rng.random() < 0.005
             partner = not disq and rng.random() < 0.003
             flag_at = reference - timedelta(days=rng.uniform(1, 300))
-            out("accounts").write(_line(
+            out("accounts").write(copy_line(
                 acc.id, acc.name, acc.country, acc.region, acc.city, acc.parent_id, owner_id.get(acc.owner),
                 None, "[]", False, tier, INDUSTRIES[rng.randrange(len(INDUSTRIES))], employees, disq, partner,
                 flag_at if disq else None, flag_at if partner else None, "{}", created, created))
             domain = acc.domains[0] if acc.domains else f"{acc.id.lower()}.example"
             for d in acc.domains:
-                out("account_domains").write(_line(acc.id, d))
+                out("account_domains").write(copy_line(acc.id, d))
             counts["accounts"] += 1
 
             quota = quotas[n]
@@ -243,7 +243,7 @@ def build(url: str, shape: Shape, data: Path, say: Callable[[str], None] = print
                 cid = f"K{person_no:08d}"
                 email = f"{first.lower()}.{last.lower()}{person_no % 97}@{domain}".replace(" ", "")
                 contacts.append((cid, email))
-                out("contacts").write(_line(cid, acc.id, email, domain, first, last,
+                out("contacts").write(copy_line(cid, acc.id, email, domain, first, last,
                                             titles[rng.randrange(len(titles))], created, created))
             counts["contacts"] += n_contacts
 
@@ -289,24 +289,24 @@ def build(url: str, shape: Shape, data: Path, say: Callable[[str], None] = print
                     kind = ("new_business", "expansion", "renewal")[_three(rng, 0.6, 0.25)]
                     moves = 1 + rng.randrange(4)
                     stage = STAGES[moves - 1]
-                    out("opportunities").write(_line(
+                    out("opportunities").write(copy_line(
                         oid, acc.id, contacts[rng.randrange(len(contacts))][0], acc.owner, kind, stage,
                         round(rng.uniform(5_000, 400_000), 2), state, opened, closed, opened, closed or opened))
                     span = ((closed or reference) - opened) / (moves + 1)
                     for s in range(moves):
-                        out("opportunity_stage_changes").write(_line(oid, STAGES[s], opened + span * s))
+                        out("opportunity_stage_changes").write(copy_line(oid, STAGES[s], opened + span * s))
                     counts["stage_changes"] += moves
             if rng.random() < 0.09:
                 starts = (reference - timedelta(days=rng.uniform(30, 1400))).date()
                 r = rng.random()
                 ends = None if r < 0.2 else starts + timedelta(days=365 * (1 + rng.randrange(3)))
-                out("contracts").write(_line(f"T{acc.id}", acc.id, starts, ends, created, created))
+                out("contracts").write(copy_line(f"T{acc.id}", acc.id, starts, ends, created, created))
                 counts["contracts"] += 1
             if rng.random() < 0.02:
                 cid, _ = contacts[rng.randrange(len(contacts))]
                 status = ("no_longer_with_company", "disqualified", "sales_working")[_three(rng, 0.5, 0.2)]
                 at = reference - timedelta(days=rng.uniform(1, 200))
-                out("manual_contact_moves").write(_line(cid, status, at, "bench", None, at))
+                out("manual_contact_moves").write(copy_line(cid, status, at, "bench", None, at))
                 counts["manual_moves"] += 1
 
             if (n + 1) % CHUNK_ACCOUNTS == 0:
@@ -366,11 +366,12 @@ def database_name(shape: Shape, base: str = "leadmatch_qual_bench") -> str:
 
 
 def ensure(admin_url: str, shape: Shape, data: Path, *, fresh: bool = False,
-           say: Callable[[str], None] = print) -> tuple[str, dict[str, str]]:
-    """(url, meta) of a database holding ``shape``, built on first use and reused after."""
+           say: Callable[[str], None] = print, base: str = "leadmatch_qual_bench") -> tuple[str, dict[str, str]]:
+    """(url, meta) of a database holding ``shape``, built on first use and reused after; ``base``
+    names the database (another benchmark that adds tables of its own keeps its own copy)."""
     import psycopg
 
-    name = database_name(shape)
+    name = database_name(shape, base)
     admin_dsn = admin_url.replace("postgresql+psycopg://", "postgresql://")
     url = admin_url.rsplit("/", 1)[0] + "/" + name
     with psycopg.connect(admin_dsn, autocommit=True) as admin:
