@@ -118,11 +118,13 @@ def _loss_reasons(session: Session, f: Filters, rules: PipelineRules) -> Report:
 
 def _contact_sequence(session: Session, f: Filters, rules: PipelineRules) -> Report:
     ranks, unknown = rules.seniority_ranks, rules.contacts.unknown_rank
-    rank = lambda seniority: ranks.get(seniority or "", unknown)  # noqa: E731
+
+    def rank(seniority: str | None) -> int:
+        return ranks.get(seniority or "", unknown)
     engaged = store.first_engagements(session, f, rules.touches.two_way_types, LOOKBACK.days)
     departed = store.departures(session, f)
     opportunities = [SequenceOpportunity(
-        o.id, o.state, o.closed_at,  # type: ignore[arg-type]
+        o.id, o.state, o.closed_at,  # type: ignore[arg-type] - closed in the period: closed_at is set
         tuple(EngagedContact(c, at, rank(s)) for c, at, s in engaged.get(o.id, ())),
         tuple(rank(s) for s in departed.get(o.id, ()))) for o in store.closed_opportunities(session, f)]
     return reports.contact_sequence(opportunities, f.period)

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from collections import Counter
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Iterable, Mapping, Sequence
 
 from matcher.reports.types import Period, Report, Table, owner_label, share
@@ -18,7 +19,7 @@ ALL = "(all)"
 class FollowUpOpportunity:
     id: str
     owner: str | None
-    closed_at: object  # datetime; only tested against the period
+    closed_at: datetime
     gone_dark_close: bool
     # outbound touches in the window by activity type
     touches: Mapping[str, int] = field(default_factory=dict)
@@ -35,7 +36,7 @@ def follow_up(opportunities: Iterable[FollowUpOpportunity], period: Period, chan
     """``channels_of``: outbound activity type -> channel (config/pipeline.toml)."""
     groups: dict[str, list[FollowUpOpportunity]] = {}
     for o in opportunities:
-        if period.contains(o.closed_at):  # type: ignore[arg-type]
+        if period.contains(o.closed_at):
             groups.setdefault(owner_label(o.owner), []).append(o)
     every = [o for opps in groups.values() for o in opps]
     rows = [_row(owner, groups[owner], channels_of, channels) for owner in sorted(groups)]

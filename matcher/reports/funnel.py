@@ -14,7 +14,9 @@ def funnel(at_end: Mapping[str, int], moves: Mapping[tuple[str | None, str], int
     order = {s: i for i, s in enumerate(statuses)}
     end_rows = tuple((s, at_end.get(s, 0)) for s in statuses) + tuple(
         (s, n) for s, n in sorted(at_end.items()) if s not in order)
-    rank = lambda s: (-1, "") if s is None else (order.get(s, len(order)), s)  # noqa: E731
+    def rank(status: str | None) -> tuple[int, str]:  # no status first, then the vocabulary's order
+        return (-1, "") if status is None else (order.get(status, len(order)), status)
+
     move_rows = tuple((NEW if old is None else old, new, n)
                       for (old, new), n in sorted(moves.items(), key=lambda kv: (rank(kv[0][0]), rank(kv[0][1]))))
     return Report("funnel", (
