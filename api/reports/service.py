@@ -79,7 +79,8 @@ def _stage_conversion(session: Session, f: Filters, rules: PipelineRules) -> Rep
 
 def _gone_dark(session: Session, f: Filters, rules: PipelineRules) -> Report:
     opportunities = store.open_in_period(session, f)
-    touches = store.two_way_touches(session, f, rules.touches.two_way_types)
+    longest = max([rules.dark_days.default, *rules.dark_days.stages.values()])
+    touches = store.two_way_touches(session, f, rules.touches.two_way_types, longest)
     return reports.gone_dark(opportunities, touches, f.period, rules.stages, rules.dark_days_in)
 
 

@@ -11,10 +11,10 @@ these reads use are declared on the rows and created by migration 0012_reports.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Iterable, Sequence
 
-from sqlalchemy import ColumnElement, Select, and_, func, or_, select
+from sqlalchemy import ColumnElement, Select, and_, case, func, or_, select
 from sqlalchemy.orm import Session
 
 from api.db.bulk import upsert
@@ -91,10 +91,9 @@ def minus_days(session: Session, column: ColumnElement, n: int) -> ColumnElement
 # ---------------------------------------------------------------- opportunities
 
 
-def _opportunity(r: Any, stages: tuple[StageEntry, ...] = ()) -> Opportunity:
+def _opportunity(r: Any, stages: tuple[StageEntry, ...] = (), source: str | None = None) -> Opportunity:
     return Opportunity(id=r.id, account_id=r.account_id, owner=r.owner, type=r.type, state=r.state,
-                       opened_at=r.opened_at, closed_at=r.closed_at, stages=stages,
-                       close_source=getattr(r, "source", None))
+                       opened_at=r.opened_at, closed_at=r.closed_at, stages=stages, close_source=source)
 
 
 def closed_opportunities(session: Session, filters: Filters, states: Sequence[str] = CLOSED_STATES) -> list[Opportunity]:
@@ -103,19 +102,20 @@ def closed_opportunities(session: Session, filters: Filters, states: Sequence[st
                    OPP.c.closed_at, CloseRecordRow.source)
             .outerjoin(CloseRecordRow, CloseRecordRow.opportunity_id == OPP.c.id)
             .where(*_closed_in_period(filters, states)).order_by(OPP.c.id))
-    return [_opportunity(r) for r in session.execute(stmt)]
+    return [_opportunity(r, (), r.source) for r in session.execute(stmt).all()]
 
 
 def _with_stages(session: Session, where: list[ColumnElement[bool]]) -> list[Opportunity]:
     ids = select(OPP.c.id).where(*where)
     changes: dict[str, list[StageEntry]] = {}
     sc = OpportunityStageChangeRow.__table__
-    for r in session.execute(select(sc.c.opportunity_id, sc.c.stage, sc.c.at).where(sc.c.opportunity_id.in_(ids))
-                             .order_by(sc.c.opportunity_id, sc.c.at, sc.c.id)):
-        changes.setdefault(r.opportunity_id, []).append(StageEntry(r.stage, r.at))
+    for opp_id, stage, at in session.execute(select(sc.c.opportunity_id, sc.c.stage, sc.c.at)
+                                             .where(sc.c.opportunity_id.in_(ids))
+                                             .order_by(sc.c.opportunity_id, sc.c.at, sc.c.id)).all():
+        changes.setdefault(opp_id, []).append(StageEntry(stage, at))
     stmt = select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.type, OPP.c.state, OPP.c.opened_at,
                   OPP.c.closed_at).where(*where).order_by(OPP.c.id)
-    return [_opportunity(r, tuple(changes.get(r.id, ()))) for r in session.execute(stmt)]
+    return [_opportunity(r, tuple(changes.get(r.id, ()))) for r in session.execute(stmt).all()]
 
 
 def entered_stage_in_period(session: Session, filters: Filters) -> list[Opportunity]:
@@ -140,19 +140,28 @@ def open_in_period(session: Session, filters: Filters) -> list[Opportunity]:
     return _with_stages(session, _open_in_period(filters))
 
 
-def two_way_touches(session: Session, filters: Filters, two_way_types: Sequence[str]) -> dict[str, list[datetime]]:
-    """The two-way touch times, sorted, of the accounts of the opportunities open in the period,
-    from the earliest ``opened_at`` among them up to the period's end (earlier touches cannot
-    change whether an opportunity is dark: its first N days open are never dark)."""
-    bounds = (select(OPP.c.account_id, func.min(OPP.c.opened_at).label("lo"))
+def two_way_touches(session: Session, filters: Filters, two_way_types: Sequence[str],
+                    max_dark_days: float) -> dict[str, list[datetime]]:
+    """The two-way touch times, sorted, of the accounts of the opportunities open in the period
+    (gone-dark), each account's from the earliest instant one of its opportunities needs, up to the
+    period's end. A lost opportunity closed in the period needs its whole life (the stage it last
+    went dark in may lie months back): from ``opened_at``. Any other needs only whether it goes
+    dark in the period: from ``max_dark_days`` and a day before the period (a touch before that
+    covers at most up to a day before the period, so it cannot change whether the opportunity is
+    dark in it or just before it), and never before ``opened_at`` (its first N days open are not
+    dark whatever the touches)."""
+    p = filters.period
+    recent = p.start - timedelta(days=max_dark_days + 1)
+    lost_in_period = and_(OPP.c.state == "lost", OPP.c.closed_at >= p.start, OPP.c.closed_at < p.end)
+    needed_from = case((lost_in_period, OPP.c.opened_at), (OPP.c.opened_at > recent, OPP.c.opened_at), else_=recent)
+    bounds = (select(OPP.c.account_id, func.min(needed_from).label("lo"))
               .where(*_open_in_period(filters)).group_by(OPP.c.account_id).subquery())
     stmt = (select(ACT.c.account_id, ACT.c.occurred_at)
             .join(bounds, and_(ACT.c.account_id == bounds.c.account_id, ACT.c.occurred_at >= bounds.c.lo))
-            .where(ACT.c.occurred_at < filters.period.end, ACT.c.direction == "inbound",
-                   ACT.c.type.in_(two_way_types))
+            .where(ACT.c.occurred_at < p.end, ACT.c.direction == "inbound", ACT.c.type.in_(two_way_types))
             .order_by(ACT.c.account_id, ACT.c.occurred_at))
     out: dict[str, list[datetime]] = {}
-    for account_id, at in session.execute(stmt):
+    for account_id, at in session.execute(stmt).all():
         out.setdefault(account_id, []).append(at)
     return out
 

@@ -17,21 +17,22 @@ from collections import Counter
 from datetime import datetime, timedelta
 from typing import Callable, Iterable, Mapping, Sequence
 
-from matcher.reports.stages import visits
+from matcher.reports.stages import Visit, visits
 from matcher.reports.types import Opportunity, Period, Report, Table, closed_in, share
 
 NEVER = "never"
 
 
 def dark_onsets(opportunity: Opportunity, touches: Sequence[datetime], dark_days: Callable[[str], float],
-                horizon: datetime) -> list[tuple[datetime, str]]:
+                horizon: datetime, stays: Sequence[Visit] | None = None) -> list[tuple[datetime, str]]:
     """The instants (before ``horizon``) at which the opportunity went dark, with the stage it
-    was in. ``touches``: its account's two-way touch times, sorted."""
+    was in. ``touches``: its account's two-way touch times, sorted; ``stays``: its
+    ``stages.visits`` when the caller has them already."""
     opened = opportunity.opened_at
     if opened is None:
         return []
     dark: list[tuple[datetime, datetime, str]] = []  # [start, end) while dark, in time order
-    for visit in visits(opportunity):
+    for visit in visits(opportunity) if stays is None else stays:
         start, end = visit.start, min(visit.end or horizon, horizon)
         if start >= end:
             continue
@@ -75,11 +76,10 @@ def gone_dark(opportunities: Iterable[Opportunity], touches: Mapping[str, Sequen
         horizon = period.end
         if opp.closed_at is not None and opp.state != "open":
             horizon = min(horizon, opp.closed_at)
-        account_touches = touches.get(opp.account_id, ())
-        for stage in {v.stage for v in visits(opp)
-                      if v.start < period.end and min(v.end or horizon, horizon) > period.start}:
+        stays = visits(opp)
+        for stage in {v.stage for v in stays if v.start < period.end and min(v.end or horizon, horizon) > period.start}:
             open_in[stage] += 1
-        onsets = dark_onsets(opp, account_touches, dark_days, horizon)
+        onsets = dark_onsets(opp, touches.get(opp.account_id, ()), dark_days, horizon, stays)
         for stage in {stage for at, stage in onsets if period.contains(at)}:
             went_dark[stage] += 1
         if opp.id in lost:

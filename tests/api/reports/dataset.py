@@ -9,7 +9,8 @@ hand from the comments here.
     A2       bob    B     O2 renewal      lost  opened day -20, discovery, closed day 5 (answered)
                           O4 new_business open  opened day 1, evaluation
     A3       ann    A     O3 new_business lost  opened day 2, discovery, closed day 30 (gone dark)
-    A4       ann    B     none; qualified day -10 (February), sales_working day 15, never a touch
+    A4       ann    B     O5 new_business open  opened day -100, evaluation; qualified day -10 (February),
+                          sales_working day 15
 
     activities
     A1  K1 (manager)  demo_request  inbound  day -5
@@ -18,6 +19,7 @@ hand from the comments here.
         page_view 'price' day 20 (after O1 closed)
     A2  K3 (VP)       meeting       inbound  day -19;  call outbound day -1
     A3  content_download 'case' day 3 (inbound, not a two-way type); social_touch outbound day 10
+    A4  K5 meeting inbound day -60 and day -1
 """
 from __future__ import annotations
 
@@ -53,11 +55,13 @@ def load(database_url: str) -> None:
             for i, a, o, t, s, op, cl in (("O1", "A1", "ann", "new_business", "won", 0, 10),
                                           ("O2", "A2", "bob", "renewal", "lost", -20, 5),
                                           ("O3", "A3", "ann", "new_business", "lost", 2, 30),
-                                          ("O4", "A2", "bob", "new_business", "open", 1, None))])
+                                          ("O4", "A2", "bob", "new_business", "open", 1, None),
+                                          ("O5", "A4", "ann", "new_business", "open", -100, None))])
         conn.execute(insert(OpportunityStageChangeRow), [
             {"opportunity_id": o, "stage": s, "at": day(at)}
             for o, s, at in (("O1", "discovery", 0), ("O1", "proposal", 4), ("O2", "discovery", -20),
-                             ("O3", "discovery", 2), ("O4", "evaluation", 1))])
+                             ("O3", "discovery", 2), ("O4", "evaluation", 1),
+                             ("O5", "evaluation", -100))])
         activities = (("a1", "A1", "K1", "demo_request", "inbound", -5, None),
                       ("a2", "A1", "K2", "email_reply", "inbound", 6, None),
                       ("a3", "A1", None, "call", "outbound", 2, None),
@@ -67,7 +71,9 @@ def load(database_url: str) -> None:
                       ("a7", "A2", "K3", "meeting", "inbound", -19, None),
                       ("a8", "A2", None, "call", "outbound", -1, None),
                       ("a9", "A3", "K4", "content_download", "inbound", 3, "case"),
-                      ("a10", "A3", None, "social_touch", "outbound", 10, None))
+                      ("a10", "A3", None, "social_touch", "outbound", 10, None),
+                      ("a11", "A4", "K5", "meeting", "inbound", -60, None),
+                      ("a12", "A4", "K5", "meeting", "inbound", -1, None))
         conn.execute(insert(ActivityRow), [
             {"id": i, "account_id": a, "contact_id": c, "type": t, "direction": d, "occurred_at": day(at),
              "asset_id": asset, "received_at": now, "content_hash": i} for i, a, c, t, d, at, asset in activities])

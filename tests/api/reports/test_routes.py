@@ -60,8 +60,10 @@ def test_gone_dark(loaded: TestClient) -> None:
     #   O2: not dark before opened -20 + 21 = day 1 and, after the meeting on day -19, before day 2:
     #   dark from day 2 -> went dark in discovery in March. O3: no two-way touch (a download is not
     #   one): dark from 2 + 21 = day 23. O1: the reply on day 6 covers it to day 27, closed day 10.
-    # evaluation: O4 opened day 1, no touch since: dark from day 22. proposal: O1, not dark.
-    assert got["by_stage"] == [["discovery", 3, 2, pytest.approx(2 / 3)], ["evaluation", 1, 1, 1.0],
+    # evaluation: O4 opened day 1, no touch since: dark from day 22. O5 (opened day -100): the
+    # meeting on day -60 covered it to day -39, dark since; the meeting on day -1 ends that and it
+    # goes dark again on day 20 -> 2 of 2. proposal: O1, not dark.
+    assert got["by_stage"] == [["discovery", 3, 2, pytest.approx(2 / 3)], ["evaluation", 2, 2, 1.0],
                                ["proposal", 1, 0, 0.0], ["negotiation", 0, 0, None]]
     # lost in March: O2 and O3, both last went dark in discovery
     assert got["lost_by_last_dark_stage"] == [["discovery", 2], ["evaluation", 0], ["proposal", 0],
