@@ -169,8 +169,11 @@ class StatusTransitionRow(Base):
     # is read by entity
     __table_args__ = (Index("ix_status_transitions_account_id_id", "account_id", "id"),
                       Index("ix_status_transitions_entity", "entity_kind", "entity_id", "id"),
-                      # the reports' statuses in a period (mqa-volume, funnel, never-responded)
-                      Index("ix_status_transitions_kind_since", "entity_kind", "since"))
+                      # the reports' statuses in a period (mqa-volume, funnel, never-responded), and
+                      # each account's latest status before an instant (funnel), index-only on PostgreSQL
+                      Index("ix_status_transitions_kind_since", "entity_kind", "since"),
+                      Index("ix_status_transitions_latest", "entity_kind", "entity_id", "since", "id",
+                            postgresql_include=["new_status"]))
 
 
 class RuleSetRow(Base):

@@ -1,6 +1,7 @@
 """Indexes the win/loss reports read by (api/reports/store.py): an account's events in a time
 window (with the columns the reports test, so PostgreSQL answers from the index alone),
-opportunities by close and open time, stage changes and status transitions by time.
+opportunities by close and open time, stage changes and status transitions by time, and each
+account's latest status before an instant.
 
 Revision ID: 0012_reports
 Revises: 0011_after_close
@@ -23,9 +24,13 @@ def upgrade() -> None:
     op.create_index("ix_opportunities_opened_at", "opportunities", ["opened_at"])
     op.create_index("ix_opportunity_stage_changes_at", "opportunity_stage_changes", ["at"])
     op.create_index("ix_status_transitions_kind_since", "status_transitions", ["entity_kind", "since"])
+    op.create_index("ix_status_transitions_latest", "status_transitions",
+                    ["entity_kind", "entity_id", "since", "id"],
+                    postgresql_include=["new_status"])
 
 
 def downgrade() -> None:
+    op.drop_index("ix_status_transitions_latest", "status_transitions")
     op.drop_index("ix_status_transitions_kind_since", "status_transitions")
     op.drop_index("ix_opportunity_stage_changes_at", "opportunity_stage_changes")
     op.drop_index("ix_opportunities_opened_at", "opportunities")
