@@ -6,7 +6,7 @@ to first times where the definition allows), the status entries of the period.
 Every query takes the same filters: ``owner`` is the opportunity's owner for the opportunity
 reports and the account owner's name for the account reports (never-responded, mqa-volume,
 funnel); ``segment`` is one account attribute and its value (``SEGMENT_FIELDS``). The indexes
-these reads use are declared on the rows and created by migration 0012_reports.
+these reads use are declared on the rows and created by migration 0013_reports.
 """
 from __future__ import annotations
 

@@ -3,16 +3,16 @@ window (with the columns the reports test, so PostgreSQL answers from the index 
 opportunities by close and open time, stage changes and status transitions by time, and each
 account's latest status before an instant.
 
-Revision ID: 0012_reports
-Revises: 0011_after_close
+Revision ID: 0013_reports
+Revises: 0012_review_at
 Create Date: 2026-12-03
 """
 from __future__ import annotations
 
 from alembic import op
 
-revision = "0012_reports"
-down_revision = "0011_after_close"
+revision = "0013_reports"
+down_revision = "0012_review_at"
 branch_labels = None
 depends_on = None
 
