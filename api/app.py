@@ -25,6 +25,8 @@ from api.responses import JSONBytesResponse
 from api.accounts import routes as account_routes
 from api.closing import routes as closing_routes
 from api.closing import service as closing_service
+from api.pipeline import routes as pipeline_routes
+from api.pipeline import service as pipeline_service
 from api.matching import routes as matching_routes
 from api.matching.fast_path import MatchFastPath
 from api.ops import routes as ops_routes
@@ -54,6 +56,7 @@ Errors always look like `{"error": "...", "fields": [{"field": "items[3].email",
 
 def build_services(settings: Settings, metrics: Metrics, cache_prefix: str) -> Services:
     closing_service.rules_for(settings)  # bad closing rules stop the process here, not at the first close
+    pipeline_service.rules_for(settings)  # and bad pipeline or gone-dark rules
     engine = make_engine(settings.database_url)
     sessions = make_sessionmaker(engine)
     webhook_service.use_urls(sessions, settings.webhook_urls)
@@ -155,7 +158,7 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
     for routes in (matching_routes, qualification_routes, account_routes, lead_routes, routing_config_routes,
-                   closing_routes, webhook_routes, report_routes, ops_routes):
+                   closing_routes, pipeline_routes, webhook_routes, report_routes, ops_routes):
         app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)

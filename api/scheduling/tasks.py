@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Callable
 from api.db import session_scope
 from api.closing import service as closing_service
 from api.db.bulk import hold_write_lock, utc_now
+from api.pipeline import service as pipeline_service
 from api.qualification import service as qualification_service
 from api.routing import sla_scheduler
 
@@ -71,6 +72,32 @@ def remind_unanswered(services: Services, now: datetime | None = None, *, batch:
             return {"reminded": total} if total else {}
 
 
+def gone_dark(services: Services, now: datetime | None = None, *, batch: int | None = None) -> dict[str, int]:
+    """Gone dark (api/pipeline/service.py): flag the opportunities that went dark (``batch``
+    candidates per transaction, each under its row lock), then move on every running episode with
+    something to do (a cadence step or the second limit come, answered, its opportunity closed),
+    ``batch`` per transaction."""
+    now = now or utc_now()
+    batch = batch or services.settings.scheduler_batch_size
+    counts: dict[str, int] = {}
+    after: str | None = None
+    while True:
+        with session_scope(services.sessions) as session:
+            flagged, after = pipeline_service.flag_dark(session, services, now, after=after, batch=batch)
+        counts["flagged"] = counts.get("flagged", 0) + flagged
+        if after is None:
+            break
+    while True:
+        with session_scope(services.sessions) as session:
+            moved = pipeline_service.advance_episodes(session, services, now, batch=batch)
+        claimed = moved.pop("claimed")
+        for k, v in moved.items():
+            counts[k] = counts.get(k, 0) + v
+        if claimed < batch:
+            break
+    return {k: v for k, v in counts.items() if v}
+
+
 def check_sla(services: Services, now: datetime | None = None) -> dict[str, int]:
     """The SLA pass of api/routing/sla_scheduler.py, unchanged (its own clock when ``now`` is None)."""
     return sla_scheduler.check_sla(services, now=now)
@@ -81,6 +108,7 @@ def scheduled_tasks(settings: Settings) -> dict[str, Task]:
     tasks = [
         Task("requalify_due", settings.scheduler_seconds, requalify_due),
         Task("remind_unanswered", settings.scheduler_seconds, remind_unanswered),
+        Task("gone_dark", settings.scheduler_seconds, gone_dark),
         # in every API process, as before the scheduler existed: a deployment with Redis and no
         # worker keeps its SLA checks
         Task("sla_check", settings.sla_check_seconds, check_sla, queued=False),

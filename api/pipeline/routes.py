@@ -1,0 +1,48 @@
+"""Gone dark and the pipeline review over HTTP: the gone-dark episodes and the monthly pipeline
+review's list of stale open opportunities. Each route calls ``api/pipeline/service.py``; see
+docs/gone_dark.md."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from api.deps import SessionDep
+from api.errors import FieldError, ValidationFailed, error_responses
+from api.pipeline import service
+from api.pipeline.schemas import EpisodePageOut, EpisodeState
+from api.schemas import Rfc3339Time
+
+router = APIRouter(prefix="/v1", tags=["pipeline"])
+
+
+def _check_period(flagged_from: datetime | None, flagged_to: datetime | None) -> None:
+    if flagged_from is not None and flagged_to is not None and flagged_from > flagged_to:
+        raise ValidationFailed("`from` is after `to`", [FieldError("from", "must not be after `to`")])
+
+
+@router.get(
+    "/gone-dark", response_model=EpisodePageOut, responses=error_responses(422),
+    summary="Gone-dark episodes, filtered and paged",
+    description="Each time an open opportunity went dark (no two-way touch for its stage's days) the "
+                "scheduler flagged it: the stage it went dark in, its re-qualification cadence with "
+                "each step's adherence, and how it ended (`answered` by a two-way touch, `closed_lost` "
+                "past the second limit, `closed` when the opportunity closed otherwise). Ordered by id; "
+                "`after` = the `next_after` of the previous page; `from`/`to` filter on `flagged_at` "
+                "(`from` inclusive, `to` exclusive).",
+)
+def list_gone_dark(session: SessionDep,
+                   state: EpisodeState | None = None,
+                   owner: Annotated[str | None, Query(max_length=300)] = None,
+                   opportunity_id: Annotated[str | None, Query(max_length=64)] = None,
+                   account_id: Annotated[str | None, Query(max_length=64)] = None,
+                   stage: Annotated[str | None, Query(max_length=100)] = None,
+                   flagged_from: Annotated[Rfc3339Time | None, Query(alias="from")] = None,
+                   flagged_to: Annotated[Rfc3339Time | None, Query(alias="to")] = None,
+                   after: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
+                   limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
+    _check_period(flagged_from, flagged_to)
+    return service.list_episodes(session, state=state, owner=owner, opportunity_id=opportunity_id,
+                                 account_id=account_id, stage=stage, flagged_from=flagged_from,
+                                 flagged_to=flagged_to, after=after, limit=limit)

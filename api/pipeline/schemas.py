@@ -1,0 +1,40 @@
+"""Bodies of the gone-dark episodes and the pipeline review."""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Literal
+
+from pydantic import BaseModel, Field
+
+EpisodeState = Literal["dark", "answered", "closed_lost", "closed", "expired"]
+
+
+class StepOut(BaseModel):
+    step: int
+    channel: str
+    due_at: datetime
+    until: datetime = Field(description="the next step's due time: an outbound touch of `channel` before it does the step")
+    done_at: datetime | None = Field(description="the outbound touch that did the step (none: not done, or not due yet)")
+    activity_id: str | None
+
+
+class EpisodeOut(BaseModel):
+    id: int
+    subject: Literal["opportunity", "account"]
+    opportunity_id: str | None
+    account_id: str
+    owner: str | None
+    stage: str | None = Field(description="the stage it went dark in")
+    dark_since: datetime = Field(description="when it became dark (no two-way touch for the stage's days)")
+    flagged_at: datetime
+    state: EpisodeState
+    next_step_at: datetime | None
+    ended_at: datetime | None = Field(description="answered: the two-way touch; otherwise when it ended")
+    updated_at: datetime
+    cadence: list[StepOut]
+    cadence_complete: bool = Field(description="every step done")
+
+
+class EpisodePageOut(BaseModel):
+    items: list[EpisodeOut]
+    next_after: int | None

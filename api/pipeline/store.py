@@ -1,0 +1,166 @@
+"""Storage of gone dark: the episodes (``gone_dark_episodes``, api/db/rows/closing.py, migration
+0011) and what the scheduler reads of the ledger (open opportunities, their stage changes, the
+accounts' two-way and outbound touches). These functions run in the caller's transaction and never
+commit.
+
+Exactly once: an opportunity is flagged under its row lock (``claim_dark_candidates``) and an
+episode is moved on under its own (``claim_due_episodes``); on PostgreSQL ``SKIP LOCKED`` lets
+several schedulers work side by side, each row taken by one of them, and what a scheduler reads
+after taking the lock (in a new statement, READ COMMITTED) includes what the one before it
+committed. SQLite admits one writer at a time: its write lock is taken before the first read.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Collection, Sequence
+
+from sqlalchemy import and_, exists, func, insert, or_, select, update
+from sqlalchemy.orm import Session
+
+from api.db.bulk import chunks, hold_write_lock
+from api.db.rows.closing import GoneDarkEpisodeRow
+from api.db.rows.qualification import ActivityRow, OpportunityRow, OpportunityStageChangeRow
+
+EP = GoneDarkEpisodeRow.__table__
+OPP = OpportunityRow.__table__
+ACT = ActivityRow.__table__
+SC = OpportunityStageChangeRow.__table__
+
+
+def _postgres(session: Session) -> bool:
+    return session.get_bind().dialect.name == "postgresql"
+
+
+def _two_way(account_id: Any, types: Sequence[str], since: Any, until: datetime):  # noqa: ANN202 - SQL
+    return and_(ACT.c.account_id == account_id, ACT.c.direction == "inbound", ACT.c.type.in_(types),
+                ACT.c.occurred_at >= since, ACT.c.occurred_at <= until)
+
+
+def claim_dark_candidates(session: Session, *, now: datetime, opened_before: datetime, quiet_since: datetime,
+                          two_way_types: Sequence[str], after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Open opportunities (by id after ``after``) that may be dark at ``now``: opened at or before
+    ``opened_before``, no running episode, no two-way touch on their account after
+    ``quiet_since`` (both from the smallest dark days: a cheap first cut; the core decides),
+    locked for this transaction, skipping those another scheduler holds."""
+    hold_write_lock(session)
+    running = exists().where(EP.c.opportunity_id == OPP.c.id, EP.c.state == "dark")
+    touched = exists().where(and_(ACT.c.account_id == OPP.c.account_id, ACT.c.direction == "inbound",
+                                  ACT.c.type.in_(two_way_types), ACT.c.occurred_at > quiet_since,
+                                  ACT.c.occurred_at <= now))
+    query = (select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.stage, OPP.c.opened_at)
+             .where(OPP.c.state == "open", OPP.c.opened_at.is_not(None), OPP.c.opened_at <= opened_before,
+                    ~running, ~touched, *([OPP.c.id > after] if after is not None else []))
+             .order_by(OPP.c.id).limit(limit))
+    if _postgres(session):
+        query = query.with_for_update(of=OPP, skip_locked=True)
+    return [dict(r._mapping) for r in session.execute(query)]
+
+
+def stage_changes(session: Session, opportunity_ids: Collection[str]) -> dict[str, list[tuple[str, datetime]]]:
+    out: dict[str, list[tuple[str, datetime]]] = {}
+    for chunk in chunks(sorted(set(opportunity_ids))):
+        for r in session.execute(select(SC.c.opportunity_id, SC.c.stage, SC.c.at).where(SC.c.opportunity_id.in_(chunk))
+                                 .order_by(SC.c.opportunity_id, SC.c.at, SC.c.id)):
+            out.setdefault(r.opportunity_id, []).append((r.stage, r.at))
+    return out
+
+
+def episodes_so_far(session: Session, opportunity_ids: Collection[str]) -> dict[str, tuple[bool, datetime | None]]:
+    """Opportunity id -> (an episode is running, the latest dark_since of its episodes)."""
+    out: dict[str, tuple[bool, datetime | None]] = {}
+    for chunk in chunks(sorted(set(opportunity_ids))):
+        running = func.max(func.cast(EP.c.state == "dark", EP.c.id.type))
+        for r in session.execute(select(EP.c.opportunity_id, running.label("running"),
+                                        func.max(EP.c.dark_since).label("last"))
+                                 .where(EP.c.opportunity_id.in_(chunk)).group_by(EP.c.opportunity_id)):
+            last = r.last
+            if isinstance(last, str):  # MAX() over a UTCDateTime comes back as text on SQLite
+                last = datetime.fromisoformat(last)
+            out[r.opportunity_id] = (bool(r.running), EP.c.dark_since.type.process_result_value(last, None))
+    return out
+
+
+def touches(session: Session, account_ids: Collection[str], *, types: Sequence[str], direction: str,
+            since: datetime, until: datetime) -> dict[str, list[tuple[datetime, str, str]]]:
+    """Account id -> (occurred_at, type, activity id) of its ``direction`` activities of ``types``
+    in [since, until], in time order."""
+    out: dict[str, list[tuple[datetime, str, str]]] = {}
+    for chunk in chunks(sorted(set(account_ids))):
+        stmt = (select(ACT.c.account_id, ACT.c.occurred_at, ACT.c.type, ACT.c.id)
+                .where(ACT.c.account_id.in_(chunk), ACT.c.direction == direction, ACT.c.type.in_(types),
+                       ACT.c.occurred_at >= since, ACT.c.occurred_at <= until)
+                .order_by(ACT.c.account_id, ACT.c.occurred_at, ACT.c.id))
+        for r in session.execute(stmt):
+            out.setdefault(r.account_id, []).append((r.occurred_at, r.type, r.id))
+    return out
+
+
+def insert_episodes(session: Session, rows: Sequence[dict[str, Any]]) -> list[int]:
+    return [session.execute(insert(EP).values(**row).returning(EP.c.id)).scalar_one() for row in rows]
+
+
+def claim_due_episodes(session: Session, *, now: datetime, two_way_types: Sequence[str],
+                       limit: int) -> list[dict[str, Any]]:
+    """Running episodes with something to do at ``now``, locked for this transaction (skipping
+    those another scheduler holds): a step or the limit has come (``next_step_at``), a two-way
+    touch answered it, or its opportunity is no longer open."""
+    hold_write_lock(session)
+    answered = exists().where(_two_way(EP.c.account_id, two_way_types, EP.c.dark_since, now))
+    gone = exists().where(OPP.c.id == EP.c.opportunity_id, OPP.c.state != "open")
+    query = (select(EP).where(EP.c.state == "dark", or_(EP.c.next_step_at <= now, answered, gone))
+             .order_by(EP.c.id).limit(limit))
+    if _postgres(session):
+        query = query.with_for_update(of=EP, skip_locked=True)
+    return [dict(r._mapping) for r in session.execute(query)]
+
+
+def opportunity_states(session: Session, opportunity_ids: Collection[str]) -> dict[str, str]:
+    out: dict[str, str] = {}
+    for chunk in chunks(sorted(set(opportunity_ids))):
+        out.update({r.id: r.state for r in session.execute(select(OPP.c.id, OPP.c.state).where(OPP.c.id.in_(chunk)))})
+    return out
+
+
+def update_episode(session: Session, episode_id: int, values: dict[str, Any]) -> None:
+    session.execute(update(EP).where(EP.c.id == episode_id).values(**values))
+
+
+def list_episodes(session: Session, *, state: str | None, owner: str | None, opportunity_id: str | None,
+                  account_id: str | None, stage: str | None, flagged_from: datetime | None,
+                  flagged_to: datetime | None, after: int | None, limit: int) -> list[dict[str, Any]]:
+    where = []
+    for column, value in ((EP.c.state, state), (EP.c.owner, owner), (EP.c.opportunity_id, opportunity_id),
+                          (EP.c.account_id, account_id), (EP.c.stage, stage)):
+        if value is not None:
+            where.append(column == value)
+    if flagged_from is not None:
+        where.append(EP.c.flagged_at >= flagged_from)
+    if flagged_to is not None:
+        where.append(EP.c.flagged_at < flagged_to)
+    if after is not None:
+        where.append(EP.c.id > after)
+    return [dict(r._mapping) for r in session.execute(select(EP).where(*where).order_by(EP.c.id).limit(limit))]
+
+
+def stale_opportunities(session: Session, *, owner: str | None, quiet_since: datetime, now: datetime,
+                        touch_types: Sequence[str], after: str | None, limit: int) -> list[dict[str, Any]]:
+    """Open opportunities (by id after ``after``) with their latest touch of ``touch_types``
+    (either direction) on their account up to ``now``, keeping those with none after
+    ``quiet_since``."""
+    last = (select(func.max(ACT.c.occurred_at)).where(ACT.c.account_id == OPP.c.account_id,
+                                                       ACT.c.type.in_(touch_types),
+                                                       ACT.c.direction.in_(("inbound", "outbound")),
+                                                       ACT.c.occurred_at <= now)
+            .scalar_subquery())
+    where = [OPP.c.state == "open", *([OPP.c.owner == owner] if owner is not None else []),
+             *([OPP.c.id > after] if after is not None else [])]
+    stmt = (select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.stage, OPP.c.opened_at, last.label("last_touch_at"))
+            .where(*where).order_by(OPP.c.id))
+    out = []
+    for r in session.execute(stmt.limit(limit * 4 + 50)):
+        row = dict(r._mapping)
+        if isinstance(row["last_touch_at"], str):
+            row["last_touch_at"] = datetime.fromisoformat(row["last_touch_at"])
+        row["last_touch_at"] = ACT.c.occurred_at.type.process_result_value(row["last_touch_at"], None)
+        out.append(row)
+    return out
