@@ -152,6 +152,13 @@ def test_auto_close_off_leaves_them_flagged(database_url: str, tmp_path) -> None
     rules = tmp_path / "gone_dark.toml"
     rules.write_text("[close]\nenabled = false\n", encoding="utf-8")
     build(database_url)
+    services = _services(database_url)
+    try:
+        with session_scope(services.sessions) as s:  # O1 answers on day 30, after its limit (21)
+            ledger_store.ingest_activities(s, [L.Activity("in-1b", "call", day(30), contact_id="A1-K",
+                                                          direction="inbound")], now=day(40))
+    finally:
+        services.close()
     services = _services(database_url, gone_dark_rules=rules)
     try:
         for at, _ in RUNS:
@@ -159,7 +166,8 @@ def test_auto_close_off_leaves_them_flagged(database_url: str, tmp_path) -> None
     finally:
         services.close()
     states = {(o, d): (state, ended) for o, _, state, d, _, ended, _ in _episodes(database_url)}
-    assert states[("O1", day(-4))] == ("dark", None)
+    # nothing was due for O1 after its limit: only the answer moves it
+    assert states[("O1", day(-4))] == ("answered", day(30))
     assert states[("O3", day(11))] == ("dark", None)
     closes, opportunities, _ = _closes(database_url)
     assert closes == [] and opportunities == {"O1": "open", "O2": "open", "O3": "open", "O4": "open"}
@@ -172,14 +180,15 @@ def test_two_schedulers_at_once_move_each_opportunity_once(database_url: str) ->
     build(database_url)
     first, second = _services(database_url), _services(database_url)
     try:
-        for at, _ in RUNS:
+        for at, expected in RUNS:
             go = threading.Barrier(2)
             errors: list[BaseException] = []
+            done: list[dict[str, int]] = []
 
-            def run(services, at=at, go=go, errors=errors) -> None:  # noqa: ANN001
+            def run(services, at=at, go=go, errors=errors, done=done) -> None:  # noqa: ANN001
                 go.wait()
                 try:
-                    tasks.gone_dark(services, day(at), batch=1)
+                    done.append(tasks.gone_dark(services, day(at), batch=1))
                 except BaseException as e:  # noqa: BLE001 - reported below
                     errors.append(e)
             threads = [threading.Thread(target=run, args=(s,)) for s in (first, second)]
@@ -188,6 +197,8 @@ def test_two_schedulers_at_once_move_each_opportunity_once(database_url: str) ->
             for t in threads:
                 t.join(60)
             assert errors == []
+            # what the two did adds up to what one does: nothing was done twice
+            assert {k: sum(d.get(k, 0) for d in done) for k in expected} == expected, f"run at T0 + {at}"
     finally:
         first.close()
         second.close()
