@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
-from api.deps import SessionDep
+from api.db.bulk import utc_now
+from api.deps import ServicesDep, SessionDep
 from api.errors import FieldError, ValidationFailed, error_responses
 from api.pipeline import service
-from api.pipeline.schemas import EpisodePageOut, EpisodeState
+from api.pipeline.schemas import EpisodePageOut, EpisodeState, PipelineReviewOut
 from api.schemas import Rfc3339Time
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
@@ -46,3 +47,19 @@ def list_gone_dark(session: SessionDep,
     return service.list_episodes(session, state=state, owner=owner, opportunity_id=opportunity_id,
                                  account_id=account_id, stage=stage, flagged_from=flagged_from,
                                  flagged_to=flagged_to, after=after, limit=limit)
+
+
+@router.get(
+    "/pipeline-review", response_model=PipelineReviewOut, responses=error_responses(422),
+    summary="Stale open opportunities per owner, for the monthly pipeline review",
+    description="Open opportunities whose account had no touch in the last `no_touch_days` days: neither a "
+                "two-way touch (an inbound reply, meeting, call, form fill, ...) nor an outbound touch of ours "
+                "(call, email, social, meeting), per owner (by owner, then id), each with its latest touch and "
+                "whether it is flagged gone dark. At most `limit` opportunities.",
+)
+def pipeline_review(session: SessionDep, services: ServicesDep,
+                    owner: Annotated[str | None, Query(max_length=300)] = None,
+                    no_touch_days: Annotated[float, Query(gt=0, le=3650)] = 30,
+                    limit: Annotated[int, Query(ge=1, le=10000)] = 1000) -> dict[str, Any]:
+    return service.pipeline_review(session, services, owner=owner, no_touch_days=no_touch_days, now=utc_now(),
+                                   limit=limit)

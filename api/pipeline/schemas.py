@@ -38,3 +38,24 @@ class EpisodeOut(BaseModel):
 class EpisodePageOut(BaseModel):
     items: list[EpisodeOut]
     next_after: int | None
+
+
+class StaleOut(BaseModel):
+    opportunity_id: str
+    account_id: str
+    stage: str | None
+    opened_at: datetime | None
+    last_touch_at: datetime | None = Field(description="the account's latest two-way or outbound touch (none: never)")
+    gone_dark: bool = Field(description="a gone-dark episode is running for it")
+
+
+class OwnerReviewOut(BaseModel):
+    owner: str | None
+    count: int
+    items: list[StaleOut]
+
+
+class PipelineReviewOut(BaseModel):
+    as_of: datetime
+    no_touch_days: float
+    owners: list[OwnerReviewOut]

@@ -205,3 +205,22 @@ def list_episodes(session: Session, *, state: str | None, owner: str | None, opp
                                after=after, limit=limit + 1)
     page = rows[:limit]
     return {"items": [episode_view(r) for r in page], "next_after": page[-1]["id"] if len(rows) > limit else None}
+
+
+def pipeline_review(session: Session, services: Services, *, owner: str | None, no_touch_days: float,
+                    now: datetime, limit: int) -> dict[str, Any]:
+    """Per owner, the open opportunities whose account had no touch (two-way, or an outbound touch
+    of ours: config/pipeline.py) in the ``no_touch_days`` up to ``now``, each with its latest touch
+    and whether a gone-dark episode is running for it."""
+    pipeline, _ = rules_for(services.settings)
+    rows = store.stale_opportunities(session, owner=owner, quiet_since=now - timedelta(days=no_touch_days), now=now,
+                                     two_way_types=pipeline.touches.two_way_types,
+                                     outbound_types=list(pipeline.touches.outbound_channels), limit=limit)
+    running = store.episodes_so_far(session, [r["id"] for r in rows])
+    owners: dict[str | None, list[dict[str, Any]]] = {}
+    for r in rows:
+        owners.setdefault(r["owner"], []).append({
+            "opportunity_id": r["id"], "account_id": r["account_id"], "stage": r["stage"], "opened_at": r["opened_at"],
+            "last_touch_at": r["last_touch_at"], "gone_dark": running.get(r["id"], (False, None))[0]})
+    return {"as_of": now, "no_touch_days": no_touch_days,
+            "owners": [{"owner": o, "count": len(items), "items": items} for o, items in owners.items()]}

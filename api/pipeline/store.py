@@ -143,24 +143,24 @@ def list_episodes(session: Session, *, state: str | None, owner: str | None, opp
 
 
 def stale_opportunities(session: Session, *, owner: str | None, quiet_since: datetime, now: datetime,
-                        touch_types: Sequence[str], after: str | None, limit: int) -> list[dict[str, Any]]:
-    """Open opportunities (by id after ``after``) with their latest touch of ``touch_types``
-    (either direction) on their account up to ``now``, keeping those with none after
-    ``quiet_since``."""
-    last = (select(func.max(ACT.c.occurred_at)).where(ACT.c.account_id == OPP.c.account_id,
-                                                       ACT.c.type.in_(touch_types),
-                                                       ACT.c.direction.in_(("inbound", "outbound")),
-                                                       ACT.c.occurred_at <= now)
-            .scalar_subquery())
-    where = [OPP.c.state == "open", *([OPP.c.owner == owner] if owner is not None else []),
-             *([OPP.c.id > after] if after is not None else [])]
+                        two_way_types: Sequence[str], outbound_types: Sequence[str],
+                        limit: int) -> list[dict[str, Any]]:
+    """Open opportunities (of ``owner``) whose account's latest touch up to ``now`` (a two-way
+    touch, or an outbound touch of ours) is at or before ``quiet_since`` or never, by owner and id."""
+    touch = or_(and_(ACT.c.direction == "inbound", ACT.c.type.in_(two_way_types)),
+                and_(ACT.c.direction == "outbound", ACT.c.type.in_(outbound_types)))
+    last = (select(func.max(ACT.c.occurred_at)).where(ACT.c.account_id == OPP.c.account_id, touch,
+                                                       ACT.c.occurred_at <= now).scalar_subquery())
     stmt = (select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.stage, OPP.c.opened_at, last.label("last_touch_at"))
-            .where(*where).order_by(OPP.c.id))
+            .where(OPP.c.state == "open", *([OPP.c.owner == owner] if owner is not None else []),
+                   or_(last.is_(None), last <= quiet_since))
+            .order_by(OPP.c.owner, OPP.c.id).limit(limit))
     out = []
-    for r in session.execute(stmt.limit(limit * 4 + 50)):
+    for r in session.execute(stmt):
         row = dict(r._mapping)
-        if isinstance(row["last_touch_at"], str):
-            row["last_touch_at"] = datetime.fromisoformat(row["last_touch_at"])
-        row["last_touch_at"] = ACT.c.occurred_at.type.process_result_value(row["last_touch_at"], None)
+        at = row["last_touch_at"]
+        if isinstance(at, str):  # MAX() over a UTCDateTime comes back as text on SQLite
+            at = datetime.fromisoformat(at)
+        row["last_touch_at"] = ACT.c.occurred_at.type.process_result_value(at, None)
         out.append(row)
     return out

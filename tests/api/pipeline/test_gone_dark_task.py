@@ -204,3 +204,30 @@ def test_two_schedulers_at_once_move_each_opportunity_once(database_url: str) ->
         second.close()
     assert _episodes(database_url) == EXPECTED_EPISODES
     assert _closes(database_url) == EXPECTED_CLOSES
+
+
+def test_the_routes_list_episodes_and_stale_opportunities(database_url: str) -> None:
+    from fastapi.testclient import TestClient
+
+    from api.app import create_app
+    build(database_url)
+    services = _services(database_url)
+    try:
+        tasks.gone_dark(services, day(0))
+    finally:
+        services.close()
+    with TestClient(create_app(settings_for(database_url, scheduler_seconds=0, sla_check_seconds=0, **HOOKS))) as c:
+        page = c.get("/v1/gone-dark", params={"owner": "ana"}).json()
+        assert [(e["opportunity_id"], e["state"], e["stage"]) for e in page["items"]] == [("O1", "dark", "discovery")]
+        assert [s["channel"] for s in page["items"][0]["cadence"]] == ["call", "email", "social", "call"]
+        assert c.get("/v1/gone-dark", params={"from": "2026-12-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}
+                     ).status_code == 422
+        # the real clock is past day 40: every account's latest touch (day 9 at the latest) is
+        # older than 10 days; with 100000 days none is
+        review = c.get("/v1/pipeline-review", params={"no_touch_days": 10}).json()
+        assert {(o["owner"], tuple((i["opportunity_id"], i["gone_dark"]) for i in o["items"]))
+                for o in review["owners"]} == {("ana", (("O1", True), ("O3", False))),
+                                               ("bo", (("O2", True), ("O4", False)))}
+        assert review["owners"][0]["items"][0]["last_touch_at"] == "2026-11-11T12:00:00Z"  # O1's call on day 9
+        assert c.get("/v1/pipeline-review", params={"no_touch_days": 3650}).json()["owners"] == []
+        assert c.get("/v1/pipeline-review", params={"no_touch_days": 0}).status_code == 422
