@@ -26,6 +26,7 @@ from __future__ import annotations
 import logging
 import re
 from dataclasses import dataclass
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from fastapi import FastAPI, Request
@@ -134,6 +135,12 @@ def error_responses(*codes: int) -> dict[int | str, dict[str, Any]]:
     text = {404: "Not found", 409: "Conflicts with the stored state", 413: "Body or item count over the limit",
             422: "Invalid input", 503: "Not ready (index loading or a dependency down)"}
     return {c: {"model": ErrorOut, "description": text.get(c, "Error")} for c in codes}
+
+
+def check_period(start: datetime | None, end: datetime | None) -> None:
+    """A list's ``from``/``to`` query: ``from`` after ``to`` is a 422 naming ``from``."""
+    if start is not None and end is not None and start > end:
+        raise ValidationFailed("`from` is after `to`", [FieldError("from", "must not be after `to`")])
 
 
 def check_item_count(n: int, limit: int, what: str) -> None:

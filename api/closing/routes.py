@@ -3,7 +3,6 @@ the unanswered ones per owner), win/loss interviews and account dispositions (hi
 Each route calls ``api/closing/service.py``; see docs/closing.md."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Body, Path, Query
@@ -14,7 +13,7 @@ from api.closing.schemas import (CLOSE_EXAMPLE, CloseDocumentOut, CloseIn, Close
                                  Outcome, QuestionsOut, UnansweredOut)
 from api.db.bulk import utc_now
 from api.deps import ServicesDep, SessionDep
-from api.errors import FieldError, ValidationFailed, error_responses
+from api.errors import check_period, error_responses
 from api.schemas import Rfc3339Time
 
 router = APIRouter(prefix="/v1", tags=["closing"])
@@ -81,10 +80,6 @@ def get_questions(services: ServicesDep) -> dict[str, Any]:
     return {"version": rules.version, **rules.questions.model_dump(mode="json")}
 
 
-def _check_period(closed_from: datetime | None, closed_to: datetime | None) -> None:
-    if closed_from is not None and closed_to is not None and closed_from > closed_to:
-        raise ValidationFailed("`from` is after `to`", [FieldError("from", "must not be after `to`")])
-
 
 @router.get(
     "/closes", response_model=ClosePageOut, responses=error_responses(422),
@@ -100,7 +95,7 @@ def list_closes(session: SessionDep, services: ServicesDep,
                 closed_to: Annotated[Rfc3339Time | None, Query(alias="to")] = None,
                 after: Annotated[str | None, Query(max_length=64)] = None,
                 limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    _check_period(closed_from, closed_to)
+    check_period(closed_from, closed_to)
     return service.list_closes(session, services, state=state, owner=owner, outcome=outcome,
                                closed_from=closed_from, closed_to=closed_to, after=after, limit=limit)
 

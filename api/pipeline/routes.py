@@ -3,24 +3,19 @@ review's list of stale open opportunities. Each route calls ``api/pipeline/servi
 docs/gone_dark.md."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
 
 from api.db.bulk import utc_now
 from api.deps import ServicesDep, SessionDep
-from api.errors import FieldError, ValidationFailed, error_responses
+from api.errors import check_period, error_responses
 from api.pipeline import service
 from api.pipeline.schemas import EpisodePageOut, EpisodeState, PipelineReviewOut
 from api.schemas import Rfc3339Time
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
 
-
-def _check_period(flagged_from: datetime | None, flagged_to: datetime | None) -> None:
-    if flagged_from is not None and flagged_to is not None and flagged_from > flagged_to:
-        raise ValidationFailed("`from` is after `to`", [FieldError("from", "must not be after `to`")])
 
 
 @router.get(
@@ -43,7 +38,7 @@ def list_gone_dark(session: SessionDep,
                    flagged_to: Annotated[Rfc3339Time | None, Query(alias="to")] = None,
                    after: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    _check_period(flagged_from, flagged_to)
+    check_period(flagged_from, flagged_to)
     return service.list_episodes(session, state=state, owner=owner, opportunity_id=opportunity_id,
                                  account_id=account_id, stage=stage, flagged_from=flagged_from,
                                  flagged_to=flagged_to, after=after, limit=limit)

@@ -4,7 +4,6 @@
 What happens to a lead is ``api/routing/service.py``'s docstring."""
 from __future__ import annotations
 
-from datetime import datetime
 from typing import Annotated, Any, Callable, Literal
 
 from fastapi import APIRouter, Body, Path, Query
@@ -15,7 +14,7 @@ from starlette.convertors import Convertor, register_url_convertor
 from api.db import discard_after_commit, session_scope
 from api.db.bulk import InvalidItems, utc_now
 from api.deps import Services, ServicesDep, SessionDep
-from api.errors import (Conflict, FieldError, NotFound, ValidationFailed, check_item_count,
+from api.errors import (Conflict, FieldError, NotFound, check_item_count, check_period,
                         error_responses, invalid_items, pydantic_errors)
 from api.matching import service as matching_service
 from api.routing import review, service, store
@@ -156,10 +155,6 @@ def _page(rows: list[Any], limit: int, view: Callable[[Any], dict[str, Any]]) ->
     return {"items": [view(r) for r in page], "next_after": page[-1].id if len(rows) > limit else None}
 
 
-def _check_period(received_from: datetime | None, received_to: datetime | None) -> None:
-    if received_from is not None and received_to is not None and received_from > received_to:
-        raise ValidationFailed("`from` is after `to`", [FieldError("from", "must not be after `to`")])
-
 
 @router.get(
     "/leads", response_model=LeadPageOut, responses=error_responses(422),
@@ -176,7 +171,7 @@ def list_leads(session: SessionDep,
                received_to: Annotated[Rfc3339Time | None, Query(alias="to")] = None,
                after: Annotated[str | None, Query(max_length=64)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    _check_period(received_from, received_to)
+    check_period(received_from, received_to)
     rows = store.list_leads(session, decision=decision, owner=owner, queue=queue, sla_state=sla_state,
                             received_from=received_from, received_to=received_to, after=after, limit=limit + 1)
     return _page(rows, limit, service.summary)
@@ -213,7 +208,7 @@ def get_review(session: SessionDep,
                received_to: Annotated[Rfc3339Time | None, Query(alias="to")] = None,
                after: Annotated[str | None, Query(max_length=64)] = None,
                limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
-    _check_period(received_from, received_to)
+    check_period(received_from, received_to)
     rows = store.list_leads(session, review_state="open", received_from=received_from, received_to=received_to,
                             after=after, limit=limit + 1)
     return _page(rows, limit, review.item)
