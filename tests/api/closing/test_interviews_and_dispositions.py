@@ -91,9 +91,10 @@ def test_an_override_of_an_unknown_account_is_404(app: TestClient, tables: Table
     assert tables.snapshot() == before
 
 
-def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, database_url: str,
-                                          monkeypatch: pytest.MonkeyPatch) -> None:
-    # the close became due a while ago: recorded two days back, first reminder a day after
+def _a_due_close_for_the_commands(app: TestClient, tables: Tables, database_url: str,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    # the close became due a while ago: recorded two days back, first reminder a day after; the
+    # commands read the database and the webhook settings from the environment
     ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(CLOSED))]))
     with tables.engine.begin() as conn:
         conn.execute(text("UPDATE close_records SET next_reminder_at = :t"), {"t": NOW - timedelta(days=1)})
@@ -102,6 +103,11 @@ def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, datab
     monkeypatch.setenv("LEADMATCH_WEBHOOK_SECRET", "whsec_closing_test")
     monkeypatch.delenv("REDIS_URL", raising=False)
     get_settings.cache_clear()
+
+
+def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, database_url: str,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    _a_due_close_for_the_commands(app, tables, database_url, monkeypatch)
     try:
         result = CliRunner().invoke(cli, ["closing", "remind"])
         assert result.exit_code == 0, result.output
@@ -116,14 +122,7 @@ def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, datab
 def test_the_scheduler_reminds_unanswered_closes(app: TestClient, tables: Tables, database_url: str,
                                                  monkeypatch: pytest.MonkeyPatch) -> None:
     # the same due close, reminded by the scheduler's task (api/scheduling/tasks.py) run by name
-    ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(CLOSED))]))
-    with tables.engine.begin() as conn:
-        conn.execute(text("UPDATE close_records SET next_reminder_at = :t"), {"t": NOW - timedelta(days=1)})
-    monkeypatch.setenv("DATABASE_URL", database_url)
-    monkeypatch.setenv("LEADMATCH_WEBHOOK_URLS", "http://127.0.0.1:9/hooks")
-    monkeypatch.setenv("LEADMATCH_WEBHOOK_SECRET", "whsec_closing_test")
-    monkeypatch.delenv("REDIS_URL", raising=False)
-    get_settings.cache_clear()
+    _a_due_close_for_the_commands(app, tables, database_url, monkeypatch)
     try:
         result = CliRunner().invoke(cli, ["schedule", "run", "remind_unanswered"])
         assert result.exit_code == 0, result.output
