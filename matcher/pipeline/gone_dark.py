@@ -2,9 +2,9 @@
 
 *Dark at instant t*: the opportunity is open at t, has been open for at least N days, and its
 account had no two-way touch in the N days up to t (a touch at τ covers [τ, τ + N)); N is the dark
-days of the stage it is in at t. The same definition as the gone-dark report's
-(``matcher/reports/gone_dark.py`` ``dark_onsets``): a dark spell that runs on across a stage change
-went dark in the stage where it began. An account in a watched status (Qualified, Sales Working)
+days of the stage it is in at t. ``dark_spells`` is that definition, shared with the gone-dark
+report (``matcher/reports/gone_dark.py``): a dark spell that runs on across a stage change went
+dark in the stage where it began. An account in a watched status (Qualified, Sales Working)
 is read the same way, as one stay in its status from the status's ``since``.
 
 Flagging starts the re-qualification cadence: step 1 is due at the flag, each later step when the
@@ -63,15 +63,54 @@ def _stays(watched: Watched, t: datetime) -> list[tuple[str | None, datetime]]:
     return out
 
 
-def _last_cover_end(opened: datetime, touches: Sequence[datetime], before: datetime, inclusive: bool,
-                    n: timedelta) -> datetime:
-    """The latest end of a not-dark cover ([opened, opened + n) and [τ, τ + n) per touch) among the
-    covers starting before ``before`` (or at it, ``inclusive``)."""
-    i = (bisect.bisect_right if inclusive else bisect.bisect_left)(touches, before)
-    end = opened + n
-    if i > 0 and touches[i - 1] >= opened:
-        end = max(end, touches[i - 1] + n)
-    return end
+@dataclass(frozen=True, slots=True)
+class Spell:
+    start: datetime
+    end: datetime  # excluded; the horizon when it is still dark there
+    stage: str | None  # the stage it went dark in (a spell runs on across stage changes)
+
+
+def dark_spells(opened_at: datetime, stays: Sequence[tuple[str | None, datetime, datetime | None]],
+                touches: Sequence[datetime], dark_days: Callable[[str | None], float],
+                horizon: datetime) -> list[Spell]:
+    """The dark spells before ``horizon``, in time order: the one definition of dark that the
+    scheduler (``dark_at``) and the gone-dark report (``matcher/reports/gone_dark.py``) share.
+    ``stays``: (stage, entered, left or None) in time order, the first entered at ``opened_at``;
+    ``touches``: the account's two-way touch times, sorted. Within a stay of N days, the first N
+    days open and N days from each touch are not dark; a dark stretch that runs on into the next
+    stay is the same spell, and went dark in the stay where it began."""
+    pieces: list[tuple[datetime, datetime, str | None]] = []
+    for stage, entered, left in stays:
+        start, end = entered, min(left or horizon, horizon)
+        if start >= end:
+            continue
+        n = timedelta(days=dark_days(stage))
+        covered = [(opened_at, opened_at + n)]
+        lo = bisect.bisect_left(touches, max(opened_at, start - n))
+        hi = bisect.bisect_left(touches, end)
+        covered += [(t, t + n) for t in touches[lo:hi]]
+        cursor = start
+        for c_start, c_end in covered:  # sorted by start: opened_at <= every touch taken
+            if c_start > cursor:
+                pieces.append((cursor, min(c_start, end), stage))
+            cursor = max(cursor, c_end)
+            if cursor >= end:
+                break
+        if cursor < end:
+            pieces.append((cursor, end, stage))
+    spells: list[Spell] = []
+    for start, end, stage in pieces:
+        if start >= end:
+            continue
+        if spells and spells[-1].end == start:  # runs on across a stage change
+            spells[-1] = Spell(spells[-1].start, end, spells[-1].stage)
+        else:
+            spells.append(Spell(start, end, stage))
+    return spells
+
+
+# the clock's resolution: a spell still dark at t reaches t + _TICK
+_TICK = timedelta(microseconds=1)
 
 
 def dark_at(watched: Watched, touches: Sequence[datetime], dark_days: Callable[[str | None], float],
@@ -79,26 +118,12 @@ def dark_at(watched: Watched, touches: Sequence[datetime], dark_days: Callable[[
     """Whether it is dark at ``t`` and since when (None: not dark). ``touches``: the account's
     two-way touch times, sorted; ``dark_days``: N of a stage (or status)."""
     stays = _stays(watched, t)
-    if not stays:
+    bounded = [(stage, entered, stays[i + 1][1] if i + 1 < len(stays) else None)
+               for i, (stage, entered) in enumerate(stays)]
+    spells = dark_spells(watched.opened_at, bounded, touches, dark_days, t + _TICK)
+    if not spells or spells[-1].end <= t:
         return None
-    stage, start = stays[-1]
-    n = timedelta(days=dark_days(stage))
-    last = _last_cover_end(watched.opened_at, touches, t, True, n)
-    if last > t:
-        return None
-    since = max(start, last)
-    # a spell that began exactly at the stage change may run on from the stay before
-    for i in range(len(stays) - 1, 0, -1):
-        if since > stays[i][1]:
-            break
-        prev_stage, prev_start = stays[i - 1]
-        boundary = stays[i][1]
-        n_prev = timedelta(days=dark_days(prev_stage))
-        prev_last = _last_cover_end(watched.opened_at, touches, boundary, False, n_prev)
-        if prev_last >= boundary:
-            break
-        since, stage = max(prev_start, prev_last), prev_stage
-    return Dark(since, stage)
+    return Dark(spells[-1].start, spells[-1].stage)
 
 
 def should_flag(dark: Dark | None, *, open_episode: bool, last_dark_since: datetime | None) -> bool:
@@ -221,5 +246,6 @@ def advance(episode: Episode, *, now: datetime, two_way: Sequence[datetime], out
 
 
 __all__ = ["ANSWERED", "CLOSED", "CLOSED_LOST", "DARK", "EXPIRED", "Advance", "CadenceStep", "Close", "Dark",
-           "Episode", "StageEntry", "Step", "Touch", "Watched", "adherence", "advance", "complete", "dark_at",
+           "Episode", "Spell", "StageEntry", "Step", "Touch", "Watched", "adherence", "advance", "complete", "dark_at",
+           "dark_spells",
            "limit_of", "plan", "should_flag"]

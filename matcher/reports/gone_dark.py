@@ -12,11 +12,11 @@ count by the stage in which each last went dark before closing ("never" if it di
 """
 from __future__ import annotations
 
-import bisect
 from collections import Counter
-from datetime import datetime, timedelta
+from datetime import datetime
 from typing import Callable, Iterable, Mapping, Sequence
 
+from matcher.pipeline.gone_dark import dark_spells
 from matcher.reports.stages import Visit, visits
 from matcher.reports.types import Opportunity, Period, Report, Table, closed_in, share
 
@@ -26,40 +26,16 @@ NEVER = "never"
 def dark_onsets(opportunity: Opportunity, touches: Sequence[datetime], dark_days: Callable[[str], float],
                 horizon: datetime, stays: Sequence[Visit] | None = None) -> list[tuple[datetime, str]]:
     """The instants (before ``horizon``) at which the opportunity went dark, with the stage it
-    was in. ``touches``: its account's two-way touch times, sorted; ``stays``: its
-    ``stages.visits`` when the caller has them already."""
-    opened = opportunity.opened_at
-    if opened is None:
+    was in (``matcher/pipeline/gone_dark.py`` ``dark_spells``, the scheduler's definition too).
+    ``touches``: its account's two-way touch times, sorted; ``stays``: its ``stages.visits`` when
+    the caller has them already. An opportunity with no recorded stage is in no stage: never dark
+    here (the scheduler gives it the default days)."""
+    if opportunity.opened_at is None:
         return []
-    dark: list[tuple[datetime, datetime, str]] = []  # [start, end) while dark, in time order
-    for visit in visits(opportunity) if stays is None else stays:
-        start, end = visit.start, min(visit.end or horizon, horizon)
-        if start >= end:
-            continue
-        n = timedelta(days=dark_days(visit.stage))
-        # not dark: the first N days open, and N days from each touch
-        covered = [(opened, opened + n)]
-        lo = bisect.bisect_left(touches, max(opened, start - n))
-        hi = bisect.bisect_left(touches, end)
-        covered += [(t, t + n) for t in touches[lo:hi]]
-        cursor = start
-        for c_start, c_end in covered:  # sorted by start: opened <= every touch taken
-            if c_start > cursor:
-                dark.append((cursor, min(c_start, end), visit.stage))
-            cursor = max(cursor, c_end)
-            if cursor >= end:
-                break
-        if cursor < end:
-            dark.append((cursor, end, visit.stage))
-    onsets = []
-    previous_end = None
-    for start, end, stage in dark:
-        if start >= end:
-            continue
-        if previous_end != start:  # not a continuation across a stage change
-            onsets.append((start, stage))
-        previous_end = end
-    return onsets
+    visited = visits(opportunity) if stays is None else stays
+    spells = dark_spells(opportunity.opened_at, [(v.stage, v.start, v.end) for v in visited], touches, dark_days,
+                         horizon)
+    return [(spell.start, spell.stage) for spell in spells]
 
 
 def gone_dark(opportunities: Iterable[Opportunity], touches: Mapping[str, Sequence[datetime]], period: Period,
