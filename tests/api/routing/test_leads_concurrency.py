@@ -45,23 +45,29 @@ def test_two_schedulers_handle_each_overdue_lead_exactly_once(database_url: str)
             assert s.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.reassignments == 1)) == 40
 
 
+def _post_at_once(clients, body: dict) -> list:  # noqa: ANN001 - TestClients; their responses
+    """POST /v1/leads ``body`` from each client (a replica) at the same instant."""
+    answers = []
+    barrier = threading.Barrier(len(clients))
+
+    def send(client) -> None:  # noqa: ANN001
+        barrier.wait()
+        answers.append(client.post("/v1/leads", json=body))
+
+    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers
+
+
 @pytest.mark.postgres
 def test_the_same_new_lead_sent_twice_at_once_is_stored_and_routed_once(database_url: str) -> None:
     settings = settings_for(database_url, sla_check_seconds=0)
     with app_client(settings) as a, app_client(settings) as b:
         routing(a, **pool_config())
-        answers = []
-        barrier = threading.Barrier(2)
-
-        def send(client) -> None:  # noqa: ANN001
-            barrier.wait()
-            answers.append(client.post("/v1/leads", json={"id": "twice", **UNMATCHED}))
-
-        threads = [threading.Thread(target=send, args=(c,)) for c in (a, b)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        answers = _post_at_once((a, b), {"id": "twice", **UNMATCHED})
         assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
         assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
         assert answers[0].json()["route"]["owner"] == answers[1].json()["route"]["owner"]
@@ -73,9 +79,9 @@ def test_the_same_new_lead_sent_twice_at_once_is_stored_and_routed_once(database
 
 @pytest.mark.postgres
 def test_the_same_new_matched_lead_sent_twice_at_once_makes_one_contact_and_one_form_fill(database_url: str) -> None:
-    # the contact and the ledger event are written before the lead's row: the delivery that
-    # loses the race is rolled back and answers with what the winner stored (no 422 from the
-    # ledger's immutable event, no second contact)
+    # the contact is written before the lead's row, the ledger event after it: the delivery that
+    # loses the race at the lead's row is rolled back and answers with what the winner stored (no
+    # 422 from the ledger's immutable event, no second contact)
     settings = settings_for(database_url, sla_check_seconds=0)
     with app_client(settings) as a:
         put = a.put("/v1/accounts", json=[{"id": "A1", "name": "Acme Corporation", "domains": ["acme.com"],
@@ -84,18 +90,7 @@ def test_the_same_new_matched_lead_sent_twice_at_once_makes_one_contact_and_one_
     with app_client(settings) as a, app_client(settings) as b:
         for c in (a, b):  # each replica loads the stored account at start
             wait_for(lambda c=c: c.post("/v1/match", json={"email": "x@acme.com"}).json()["account_id"] == "A1")
-        answers = []
-        barrier = threading.Barrier(2)
-
-        def send(client) -> None:  # noqa: ANN001
-            barrier.wait()
-            answers.append(client.post("/v1/leads", json={"id": "twice", "email": "jane@acme.com", "company": "Acme"}))
-
-        threads = [threading.Thread(target=send, args=(c,)) for c in (a, b)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
+        answers = _post_at_once((a, b), {"id": "twice", "email": "jane@acme.com", "company": "Acme"})
         assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
         assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
         assert {r.json()["route"]["owner"] for r in answers} == {"Dana"}
