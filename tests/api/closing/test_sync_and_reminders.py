@@ -3,7 +3,7 @@ close once, also with two passes at once on PostgreSQL) and answered later; on b
 from __future__ import annotations
 
 import threading
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
