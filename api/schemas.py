@@ -21,6 +21,7 @@ import re
 from datetime import date, datetime
 from typing import Annotated, Any
 
+from fastapi import Path
 from pydantic import (AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, Strict, StringConstraints,
                       TypeAdapter, WithJsonSchema)
 
@@ -89,6 +90,9 @@ Id = Annotated[matching(Annotated[str, StringConstraints(min_length=1, max_lengt
                         f"^[{_WS}]*[^{_WS}/?#]+[{_WS}]*$", "an id has no whitespace, '/', '?' or '#' inside"),
                AfterValidator(trim)]
 OptionalId = blank_is_absent(Id)
+# an account's id in a route's path (/v1/accounts/{account_id}/...): the accounts, qualification
+# and closing routes take the same one
+AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 
 
 def check_email(v: str | None) -> str | None:

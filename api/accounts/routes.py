@@ -17,11 +17,10 @@ from api.responses import JSONBytesResponse
 from api.errors import check_item_count, error_responses, invalid_items
 from api.accounts.schemas import (ACCOUNT_EXAMPLE, AccountDeletedOut, AccountIn, AccountOut, ContactIn, LearnedNameOut,
                                   LearnedNamesOut, links_to_account)
-from api.schemas import UpsertOut, operation
+from api.schemas import AccountId, UpsertOut, operation
 
 router = APIRouter(prefix="/v1", tags=["accounts"])
 
-AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 LearnedId = Annotated[int, Path(ge=1, le=2**31 - 1, examples=[7])]
 
 

@@ -14,12 +14,11 @@ from api.closing.schemas import (CLOSE_EXAMPLE, CloseDocumentOut, CloseIn, Close
 from api.db.bulk import utc_now
 from api.deps import ServicesDep, SessionDep
 from api.errors import check_period, error_responses
-from api.schemas import Rfc3339Time
+from api.schemas import AccountId, Rfc3339Time
 
 router = APIRouter(prefix="/v1", tags=["closing"])
 
 OpportunityId = Annotated[str, Path(min_length=1, max_length=64, examples=["O42"])]
-AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 
 
 @router.post(

@@ -33,13 +33,12 @@ from api.errors import check_item_count, error_responses, invalid_items
 from api.qualification.schemas import (ACTIVITY_EXAMPLE, RULES_DOCUMENT, AccountContactsOut, AccountFlagsIn,
                                        AccountStatusOut, ActivityIn, ActivityIngestOut, ContactMoveIn, ContactMoveOut,
                                        ContractIn, HistoryOut, OpportunityIn, ReasonOut)
-from api.schemas import Rfc3339Time, UpsertOut
+from api.schemas import AccountId, Rfc3339Time, UpsertOut
 from matcher.qualification.ledger import Contract, ManualContactMove
 from matcher.qualification.rules import compile_rules
 
 router = APIRouter(prefix="/v1", tags=["qualification"])
 
-AccountId = Annotated[str, Path(min_length=1, max_length=64, examples=["A17"])]
 ContactId = Annotated[str, Path(min_length=1, max_length=64, examples=["C9001"])]
 # status_transitions.id is an SQL INTEGER (api/db/migrations/versions/0002_qualification.py): a
 # larger `before` names no row, and the databases refuse to compare the column with it (500)
