@@ -153,7 +153,7 @@ class AccountStatusOut(BaseModel):
         "reasons": [{"rule": "demo_request", "text": "Jane Doe (VP Engineering) requested a demo",
                      "event_ids": ["evt-20261120-0001"], "points": None, "contact_id": "C9001"}],
         "engagement_points": 85.0, "personas_engaged": ["engineering", "finance", "it"],
-        "rule_version": "2026-11-default",
+        "rule_version": "2026-11-default", "review_at": "2026-12-18T09:30:00Z",
         "contacts": {"total": 7, "by_status": {"qualified": 1, "nurture": 4, "pre_qualified": 2},
                      "engaged": [{"id": "C9001", "name": "Jane Doe", "title": "VP Engineering",
                                   "status": "qualified", "since": "2026-11-20T09:30:00Z",
@@ -167,6 +167,10 @@ class AccountStatusOut(BaseModel):
     engagement_points: float
     personas_engaged: list[str]
     rule_version: str
+    review_at: datetime | None = Field(
+        description="when the status can next change with no new input (a recycle or disqualification date, "
+                    "a contract's start or end, engagement decaying); the service re-evaluates the account then. "
+                    "null: not by time alone")
     contacts: ContactsSummaryOut
 
 

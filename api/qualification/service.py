@@ -93,7 +93,7 @@ def _evaluated_view(qualifier: Qualifier, ledger: L.AccountLedger) -> tuple[dict
     ev = qualifier.evaluate(ledger)
     account = {"status": ev.status, "since": ev.since, "reasons": [ledger_store.reason_json(r) for r in ev.reasons],
                "engagement_points": float(ev.engagement_points), "personas_engaged": list(ev.personas_engaged),
-               "rule_version": qualifier.version}
+               "rule_version": qualifier.version, "review_at": ev.review_at}
     states = {c.contact_id: {"status": c.status, "since": c.since, "persona": c.persona, "seniority": c.seniority,
                              "reasons": [ledger_store.reason_json(r) for r in c.reasons]} for c in ev.contacts}
     return account, [_contact_view(c, states.get(c.id)) for c in ledger.contacts]
@@ -140,6 +140,7 @@ def status_document(account_id: str, account: dict[str, Any], contacts: list[dic
         "summary": _summary(account["status"], account["since"], account["reasons"]),
         "reasons": account["reasons"], "engagement_points": account["engagement_points"],
         "personas_engaged": account["personas_engaged"], "rule_version": account["rule_version"],
+        "review_at": account["review_at"],
         "contacts": {
             "total": len(contacts), "by_status": dict(sorted(by_status.items())),
             "engaged": [{"id": c["id"], "name": _name(c), "title": c["title"], "status": c["status"],

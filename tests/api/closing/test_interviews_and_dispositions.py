@@ -2,7 +2,7 @@
 ``leadmatch closing remind``; on both backends."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 import pytest
 from fastapi.testclient import TestClient
@@ -64,6 +64,20 @@ def test_an_override_supersedes_the_rules(app: TestClient, tables: Tables) -> No
     # the close still shows the disposition its answers gave
     assert ok(app.get("/v1/opportunities/O1/close"))["disposition"]["id"] == by_rules["id"]
     assert ok(app.get("/v1/accounts/A2/dispositions"))["items"] == []
+
+
+def test_the_account_status_says_when_a_disposition_ends(app: TestClient) -> None:
+    # nothing of A2 changes by time alone (one open opportunity, no contract, no activity, no disposition)
+    assert ok(app.get("/v1/accounts/A2/status"))["review_at"] is None
+    # a recycle date is when A1 comes back by itself: the status is re-evaluated then
+    until = (NOW + timedelta(days=90)).replace(hour=0, minute=0, second=0)
+    ok(app.put("/v1/accounts/A1/disposition", json={"kind": "recycle", "until": iso(until), "reason": "budget in Q3"}))
+    assert datetime.fromisoformat(ok(app.get("/v1/accounts/A1/status"))["review_at"]) == until
+    # the status body the flags route answers with is the same document
+    assert datetime.fromisoformat(ok(app.put("/v1/accounts/A1/flags", json={}))["review_at"]) == until
+    # disqualified for good: nothing to wait for
+    ok(app.put("/v1/accounts/A2/disposition", json={"kind": "disqualified", "reason": "never a fit"}))
+    assert ok(app.get("/v1/accounts/A2/status"))["review_at"] is None
 
 
 @pytest.mark.parametrize(("body", "status", "field"), [
