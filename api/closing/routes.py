@@ -57,8 +57,12 @@ def get_close(opportunity_id: OpportunityId, session: SessionDep, services: Serv
     "/opportunities/{opportunity_id}/interview", response_model=InterviewOut, responses=error_responses(404, 409, 422),
     summary="Record a win/loss interview with the buyer",
     description="What the buyer said, kept beside the seller's answers and never over them; an "
-                "opportunity may have several. 404 unknown opportunity; 409 while it is open; "
-                "`interviewed_at` (default now) in the future: 422.",
+                "opportunity may have several. `reason` (and `competitor`, `heard_from` where the seller's "
+                "question has options) is one of the options of the seller's question of the opportunity's "
+                "outcome (`GET /v1/closes/questions`), so the loss-reasons report can compare buyer and "
+                "seller; `notes` keeps the buyer's own words. 404 unknown opportunity; 409 while it is open; "
+                "422 naming each field that is not an option, and `interviewed_at` (default now) in the "
+                "future. Nothing is stored on any 4xx.",
 )
 def post_interview(opportunity_id: OpportunityId, body: InterviewIn, session: SessionDep,
                    services: ServicesDep) -> dict[str, Any]:

@@ -41,10 +41,15 @@ class InterviewIn(BaseModel):
         "notes": "Chose the cheaper tool; would revisit after their budget cycle.",
         "interviewed_at": "2026-12-10T15:00:00Z", "interviewer": "Win/loss team"}]})
 
-    reason: Text(300) = Field(None, description="the buyer's primary reason")
-    competitor: Text(300) = None
-    heard_from: Text(300) = Field(None, description="how the buyer first heard of us")
-    notes: Text(10000) = None
+    reason: Text(300) = Field(None, description="the buyer's primary reason: one of the options of the seller's "
+                                                "`primary_reason` question of the opportunity's outcome "
+                                                "(GET /v1/closes/questions), so reports can compare the two")
+    competitor: Text(300) = Field(None, description="who the buyer chose (lost) or compared us with (won): one of the "
+                                                    "options of the seller's `competitor` question when it has "
+                                                    "options, else any text")
+    heard_from: Text(300) = Field(None, description="how the buyer first heard of us: one of the options of the "
+                                                    "seller's `heard_from` question when it has options")
+    notes: Text(10000) = Field(None, description="what the buyer said, in their own words")
     interviewed_at: IsoTime | None = Field(None, description="default: now")
     interviewer: Text(300) = None
 

@@ -26,7 +26,7 @@ from api.webhooks import service as webhooks
 from config.closing import TIMED_KINDS, ClosingRules, load_closing_rules
 from config.settings import Settings
 from matcher.closing import disposition as disposition_rules
-from matcher.closing.questionnaire import check_answers, missing_answers
+from matcher.closing.questionnaire import check_answers, check_interview, missing_answers
 
 if TYPE_CHECKING:
     from api.deps import Services
@@ -284,17 +284,24 @@ def remind_unanswered(session: Session, services: Services, now: datetime, batch
 def record_interview(session: Session, services: Services, opportunity_id: str, *, reason: str | None,
                      competitor: str | None, heard_from: str | None, notes: str | None,
                      interviewed_at: datetime | None, interviewer: str | None, now: datetime) -> dict[str, Any]:
-    """Keep what the buyer said beside the seller's answers (which it never changes)."""
+    """Keep what the buyer said beside the seller's answers (which it never changes). ``reason``,
+    ``competitor`` and ``heard_from`` take the options of the seller's question of the
+    opportunity's outcome where it has options (``check_interview``), so the loss-reasons report
+    can set them side by side; ``notes`` keeps the buyer's own words."""
     opportunity = qualification.opportunities(session, [opportunity_id]).get(opportunity_id)
     if opportunity is None:
         raise _no_opportunity(opportunity_id)
     if opportunity["state"] not in CLOSED_STATES:
         raise Conflict(f"opportunity {opportunity_id!r} is still open: interview the buyer after the close",
                        [FieldError("opportunity_id", "still open")], state=opportunity["state"])
+    questions = rules_for(services.settings).questions.of(opportunity["state"])
+    fields = [FieldError(p.question_id, p.message) for p in check_interview(
+        questions, {"reason": reason, "competitor": competitor, "heard_from": heard_from})]
     at = _utc(interviewed_at) if interviewed_at is not None else now
     if at > now + services.settings.future_tolerance:
-        message = f"{_iso(at)} is in the future (future_tolerance_seconds)"
-        raise ValidationFailed(f"invalid request: interviewed_at: {message}", [FieldError("interviewed_at", message)])
+        fields.append(FieldError("interviewed_at", f"{_iso(at)} is in the future (future_tolerance_seconds)"))
+    if fields:
+        raise ValidationFailed("invalid request: " + "; ".join(f"{f.field}: {f.message}" for f in fields), fields)
     row = store.add_interview(session, {
         "opportunity_id": opportunity_id, "account_id": opportunity["account_id"], "reason": reason,
         "competitor": competitor, "heard_from": heard_from, "notes": notes, "interviewed_at": at,

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, Mapping, Sequence
 
-from config.closing import MAX_TEXT_ANSWER, Question
+from config.closing import CHOICE_TYPES, MAX_TEXT_ANSWER, Question
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,3 +99,27 @@ def check_answers(questions: Sequence[Question], answers: Mapping[str, Any]) -> 
 def missing_answers(questions: Sequence[Question], answers: Mapping[str, Any]) -> tuple[str, ...]:
     """The mandatory questions that stored ``answers`` (already checked) leave unanswered."""
     return tuple(q.id for q in questions if q.mandatory and answers.get(q.id) in (None, "", []))
+
+
+# What a win/loss interview records -> the seller's question it answers again: the loss-reasons
+# report sets the buyer's reason beside the seller's primary_reason (and competitor beside
+# competitor), so where that question offers options the buyer's answer must be one of them.
+INTERVIEW_QUESTIONS = {"reason": "primary_reason", "competitor": "competitor", "heard_from": "heard_from"}
+
+
+def check_interview(questions: Sequence[Question], answers: Mapping[str, str | None]) -> tuple[Problem, ...]:
+    """The problems of a buyer's interview ``answers`` (interview field -> value, e.g. ``reason``)
+    against the seller's ``questions`` of the same outcome: a field whose question (by
+    ``INTERVIEW_QUESTIONS``) is a choice or multi-choice must be one of its options; a text
+    question, or one the questionnaire does not have, takes any text. Problems name the field."""
+    by_id = {q.id: q for q in questions}
+    problems = []
+    for field, question_id in INTERVIEW_QUESTIONS.items():
+        value, question = answers.get(field), by_id.get(question_id)
+        if value is None or question is None or question.type not in CHOICE_TYPES:
+            continue
+        if value not in question.options:
+            problems.append(Problem(field, f"{value!r} is not an option of the seller's {question_id!r} question "
+                                           f"(one of {', '.join(question.options)}); what the buyer said in their "
+                                           "own words goes in notes"))
+    return tuple(problems)

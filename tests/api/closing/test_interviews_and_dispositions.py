@@ -11,7 +11,9 @@ from typer.testing import CliRunner
 
 from api.cli import app as cli
 from config import get_settings
-from tests.api.closing.conftest import CLOSED, LOST_ANSWERS, NOW, Tables, iso, ok, opportunity
+from tests.api.closing.conftest import (CLOSED, HOOKS, LOST_ANSWERS, NOW, WON_ANSWERS, Tables, iso, ok, opportunity,
+                                        seed)
+from tests.conftest import app_client, settings_for
 
 INTERVIEW = {"reason": "price", "competitor": "Globex", "heard_from": "referral",
              "notes": "Their CFO wanted a cheaper tool.", "interviewed_at": iso(NOW - timedelta(hours=3)),
@@ -47,6 +49,77 @@ def test_an_interview_needs_a_closed_opportunity(app: TestClient, tables: Tables
     future = app.post("/v1/opportunities/O1/interview", json={"interviewed_at": iso(NOW + timedelta(days=2))})
     assert future.status_code == 422 and [f["field"] for f in future.json()["fields"]] == ["interviewed_at"]
     assert tables.snapshot() == before
+
+
+def test_an_interview_answers_with_the_sellers_options(app: TestClient, tables: Tables) -> None:
+    _close_lost(app)
+    before = tables.snapshot()
+    # lost: 'relationship' is an option of the won questionnaire only; 'a podcast' no heard_from option
+    refused = app.post("/v1/opportunities/O1/interview", json={
+        "reason": "relationship", "heard_from": "a podcast", "competitor": "Globex",
+        "interviewed_at": iso(NOW + timedelta(days=2))})
+    assert refused.status_code == 422, refused.text
+    assert [f["field"] for f in refused.json()["fields"]] == ["reason", "heard_from", "interviewed_at"]
+    assert "outsold" in refused.json()["fields"][0]["message"]  # the options are listed
+    free_text = app.post("/v1/opportunities/O1/interview", json={"reason": "their CFO found us too expensive"})
+    assert free_text.status_code == 422 and [f["field"] for f in free_text.json()["fields"]] == ["reason"]
+    assert tables.snapshot() == before
+    # the buyer's words go in notes; a competitor is text as the seller's question is
+    said = ok(app.post("/v1/opportunities/O1/interview", json={
+        "reason": "price", "competitor": "Globex (the cheaper one)", "notes": "their CFO found us too expensive"}))
+    assert (said["reason"], said["competitor"], said["notes"]) == (
+        "price", "Globex (the cheaper one)", "their CFO found us too expensive")
+    # won: the won questionnaire's options
+    ok(app.post("/v1/opportunities/O2/close", json={"outcome": "won", "closed_at": iso(CLOSED), "answers": WON_ANSWERS}))
+    assert ok(app.post("/v1/opportunities/O2/interview", json={"reason": "relationship"}))["reason"] == "relationship"
+    outsold = app.post("/v1/opportunities/O2/interview", json={"reason": "outsold"})
+    assert outsold.status_code == 422 and [f["field"] for f in outsold.json()["fields"]] == ["reason"]
+
+
+def test_an_interview_competitor_is_a_choice_when_the_sellers_is(database_url: str, tmp_path) -> None:  # noqa: ANN001
+    rules = tmp_path / "closing.toml"
+    rules.write_text('''
+[[questions.lost]]
+id = "primary_reason"
+label = "Why lost"
+type = "choice"
+options = ["price", "outsold", "went_dark"]
+mandatory = true
+
+[[questions.lost]]
+id = "competitor"
+label = "Competitor chosen"
+type = "choice"
+options = ["Initech", "Globex"]
+
+[[questions.lost]]
+id = "ever_a_fit"
+label = "Ever a fit?"
+type = "choice"
+options = ["yes", "no"]
+mandatory = true
+
+[[questions.lost]]
+id = "come_back"
+label = "When"
+type = "choice"
+options = ["short_term", "long_term"]
+
+[[questions.lost]]
+id = "recycle_on"
+label = "On"
+type = "date"
+''', encoding="utf-8")
+    with app_client(settings_for(database_url, closing_rules=rules, **HOOKS)) as app:
+        seed(app)
+        ok(app.post("/v1/opportunities/O1/close", json={"outcome": "lost", "closed_at": iso(CLOSED), "answers": {
+            "primary_reason": "outsold", "competitor": "Globex", "ever_a_fit": "yes", "come_back": "short_term"}}))
+        refused = app.post("/v1/opportunities/O1/interview", json={"reason": "outsold", "competitor": "Hooli"})
+        assert refused.status_code == 422 and [f["field"] for f in refused.json()["fields"]] == ["competitor"]
+        # heard_from is not in this questionnaire: any text
+        said = ok(app.post("/v1/opportunities/O1/interview", json={
+            "reason": "outsold", "competitor": "Initech", "heard_from": "a podcast"}))
+        assert (said["competitor"], said["heard_from"]) == ("Initech", "a podcast")
 
 
 def test_an_override_supersedes_the_rules(app: TestClient, tables: Tables) -> None:

@@ -97,13 +97,13 @@ def load(database_url: str) -> None:
             {"opportunity_id": o, "account_id": a, "owner": ow, "outcome": out, "closed_at": day(cl), "source": src,
              "answers": ans, "state": "answered", "created_at": now, "updated_at": now}
             for o, a, ow, out, cl, src, ans in (
-                ("O1", "A1", "ann", "won", 10, "api", {"primary_reason": "product"}),
+                ("O1", "A1", "ann", "won", 10, "api", {"primary_reason": "product_fit"}),
                 ("O2", "A2", "bob", "lost", 5, "api",
                  {"primary_reason": "price", "competitor": "Rival", "reason_confirmed": "yes"}),
-                ("O3", "A3", "ann", "lost", 30, "gone_dark", {"primary_reason": "went dark"}))])
+                ("O3", "A3", "ann", "lost", 30, "gone_dark", {"primary_reason": "went_dark"}))])
         conn.execute(insert(WinLossInterviewRow), [
             {"opportunity_id": "O2", "account_id": "A2", "reason": r, "competitor": "Rival", "interviewed_at": day(at),
-             "recorded_at": day(at)} for r, at in (("price", 6), ("features", 9))])  # the later one counts
+             "recorded_at": day(at)} for r, at in (("price", 6), ("product_fit", 9))])  # the later one counts
         conn.execute(insert(GoneDarkEpisodeRow), [
             {"subject": "opportunity", "opportunity_id": "O3", "account_id": "A3", "owner": "ann", "stage": "discovery",
              "dark_since": day(23), "flagged_at": day(23), "state": "closed_lost", "updated_at": day(30),

@@ -93,12 +93,12 @@ def test_content(loaded: TestClient) -> None:
 
 def test_loss_reasons(loaded: TestClient) -> None:
     got = report(loaded, "loss-reasons")
-    # lost O2 (price / Rival, confirmed; buyer's latest interview: features / Rival) and O3 (went
+    # lost O2 (price / Rival, confirmed; buyer's latest interview: product_fit / Rival) and O3 (went
     # dark, no interview): confirmed 1/2; interviewed 1, agreeing 0
     assert got["summary"] == [[2, 1, 0.5, 1, 0, 0.0]]
-    assert got["reasons"] == [["features", 0, 1], ["price", 1, 0], ["went dark", 1, 0]]
+    assert got["reasons"] == [["price", 1, 0], ["product_fit", 0, 1], ["went_dark", 1, 0]]
     assert got["competitors"] == [["Rival", 1, 1]]
-    assert got["matrix"] == [["price", "features", 1]]
+    assert got["matrix"] == [["price", "product_fit", 1]]
 
 
 def test_contact_sequence(loaded: TestClient) -> None:

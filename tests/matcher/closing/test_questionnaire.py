@@ -4,7 +4,7 @@ from __future__ import annotations
 import pytest
 
 from config.closing import Question, load_closing_rules
-from matcher.closing.questionnaire import Problem, check_answers, missing_answers
+from matcher.closing.questionnaire import Problem, check_answers, check_interview, missing_answers
 
 QUESTIONS = (
     Question(id="reason", label="Reason", type="choice", options=("price", "timing"), mandatory=True),
@@ -77,3 +77,31 @@ def test_the_default_lost_questionnaire() -> None:
     checked = check_answers(lost, {"primary_reason": "went_dark"})
     assert checked.missing == ("stalled_stage", "heard_from", "reason_confirmed", "ever_a_fit")
     assert missing_answers(lost, checked.answers) == checked.missing
+
+
+# the seller's questions an interview is checked against: primary_reason and heard_from with
+# options, competitor as text
+SELLER = (
+    Question(id="primary_reason", label="Reason", type="choice", options=("price", "outsold"), mandatory=True),
+    Question(id="competitor", label="Competitor", type="text"),
+    Question(id="heard_from", label="Heard from", type="multi_choice", options=("event", "referral")),
+)
+
+
+@pytest.mark.parametrize(("interview", "questions", "fields"), [
+    ({"reason": "price", "competitor": "Globex, cheaper", "heard_from": "event"}, SELLER, []),
+    ({"reason": None, "competitor": None, "heard_from": None}, SELLER, []),
+    ({"reason": "too expensive", "competitor": "Globex", "heard_from": "a podcast"}, SELLER,
+     ["reason", "heard_from"]),
+    ({"reason": "Price"}, SELLER, ["reason"]),  # an option as configured, to the letter
+    # a rules file that makes competitor a choice makes the buyer's one too
+    ({"competitor": "Globex"}, (Question(id="competitor", label="C", type="choice", options=("Initech",)),),
+     ["competitor"]),
+    # a questionnaire without the question (or with a text one) takes any text
+    ({"reason": "too expensive", "heard_from": "a podcast"}, (), []),
+], ids=["options and text", "nothing said", "not options", "case differs", "competitor a choice", "no such question"])
+def test_an_interview_takes_the_options_of_the_sellers_questions(interview: dict, questions: tuple,
+                                                                 fields: list[str]) -> None:
+    problems = check_interview(questions, interview)
+    assert [p.question_id for p in problems] == fields
+    assert all("not an option" in p.message for p in problems)
