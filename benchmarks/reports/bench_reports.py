@@ -14,10 +14,11 @@ same seed, what the reports read besides the ledger:
   working); opportunity open when a deal opens, customer / nurture when it is won / lost;
 - contact statuses with the seniority of their title (the product's TitleClassifier), and 1 % of
   contacts "no longer with company" at some point;
-- a close record for every closed opportunity (answers: primary reason, competitor, confirmed by
-  the buyer), 30 % of the lost ones closed by the gone-dark scheduler with an episode whose
-  cadence is complete or not, interviews for 25 % of the lost ones; the content catalogue of the
-  150 assets the ledger's downloads name.
+- a close record for every closed opportunity (answers: every mandatory question of the configured
+  questionnaire with one of its options, and a competitor), 30 % of the lost ones closed by the
+  gone-dark scheduler (its primary reason) with an episode whose cadence is complete or not,
+  interviews for 25 % of the lost ones (a reason among the same options); the content catalogue of
+  the 150 assets the ledger's downloads name.
 
 Then each report of the month before the ledger's reference time is timed (median of ``--runs``,
 each in a fresh transaction), and the monthly pack (every report + HTML + CSVs) once per run.
@@ -42,8 +43,40 @@ import ledger_scale as S  # noqa: E402 - the deterministic scale ledger
 
 say = C.say
 DB_BASE = "leadmatch_reports_bench"
-REASONS = ("price", "features", "timing", "competitor", "no budget", "no decision", "went dark")
 COMPETITORS = ("Rival", "Acme Cloud", "BigCo", "OpenThing", None)
+
+
+def answer_maker(rng: random.Random):  # noqa: ANN201 - (outcome, gone dark) -> answers
+    """Close answers as a seller gives them through POST .../close: every mandatory question of the
+    outcome's questionnaire answered with one of its options (config/closing.toml), the primary
+    reason of a gone-dark close the one the scheduler records (config/gone_dark.toml), each set
+    checked by the service's own check (matcher/closing/questionnaire.py), so the reports read valid
+    input. Also returns the lost reasons a buyer may give in an interview (the same options)."""
+    from config.closing import load_closing_rules
+    from config.gone_dark import load_gone_dark_rules
+    from matcher.closing.questionnaire import check_answers
+
+    questions = load_closing_rules().questions
+    went_dark = load_gone_dark_rules().close.primary_reason
+    lost_reasons = next(q.options for q in questions.lost if q.id == "primary_reason")
+    seller_lost = tuple(r for r in lost_reasons if r != went_dark)  # went_dark: the scheduler's
+
+    def answers(outcome: str, gone_dark: bool) -> dict:
+        given: dict = {}
+        for q in questions.of(outcome):
+            if q.id == "primary_reason":
+                given[q.id] = went_dark if gone_dark else rng.choice(seller_lost if outcome == "lost" else q.options)
+            elif q.id == "reason_confirmed":
+                given[q.id] = "yes" if rng.random() < 0.4 else "no"
+            elif q.id == "competitor":
+                given[q.id] = COMPETITORS[rng.randrange(len(COMPETITORS))]
+            elif q.mandatory and q.options:
+                given[q.id] = rng.choice(q.options)
+        checked = check_answers(questions.of(outcome), given)
+        if checked.problems:
+            raise SystemExit(f"bench close answers are not valid input: {checked.problems}")
+        return dict(checked.answers)
+    return answers, lost_reasons
 
 
 def add_report_data(url: str, seed: int) -> dict[str, int]:
@@ -58,6 +91,7 @@ def add_report_data(url: str, seed: int) -> dict[str, int]:
     dsn = url.replace("postgresql+psycopg://", "postgresql://")
     counts = {"transitions": 0, "contact_statuses": 0, "close_records": 0, "interviews": 0, "episodes": 0}
     classify = TitleClassifier(load_qualification_rules().titles).classify
+    close_answers, lost_reasons = answer_maker(rng)
     with psycopg.connect(dsn, autocommit=True) as conn:
         if S.read_meta(conn).get("reports_data") == "1":
             return {}
@@ -114,15 +148,13 @@ def add_report_data(url: str, seed: int) -> dict[str, int]:
                 if state == "open":
                     continue
                 gone_dark = state == "lost" and rng.random() < 0.3
-                reason = "went dark" if gone_dark else REASONS[rng.randrange(len(REASONS) - 1)]
-                answers = {"primary_reason": reason if state == "lost" else "product fit",
-                           "competitor": COMPETITORS[rng.randrange(len(COMPETITORS))],
-                           "reason_confirmed": "yes" if rng.random() < 0.4 else "no"}
+                answers = close_answers(state, gone_dark)
+                reason = answers["primary_reason"]
                 cr.write(S.copy_line(opp_id, account_id, owner, state, closed, "gone_dark" if gone_dark else "api",
                                orjson.dumps(answers).decode(), "answered", closed, closed))
                 counts["close_records"] += 1
                 if state == "lost" and rng.random() < 0.25:
-                    buyer = reason if rng.random() < 0.45 else REASONS[rng.randrange(len(REASONS))]
+                    buyer = reason if rng.random() < 0.45 else rng.choice(lost_reasons)
                     at = closed + timedelta(days=rng.uniform(3, 30))
                     iv.write(S.copy_line(opp_id, account_id, buyer, COMPETITORS[rng.randrange(len(COMPETITORS))], at, at))
                     counts["interviews"] += 1
