@@ -12,6 +12,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 import uuid
 from contextlib import contextmanager
@@ -210,3 +211,21 @@ def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "the 
             return
         time.sleep(0.05)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def post_at_once(clients, path: str, bodies: list[dict]) -> list:  # noqa: ANN001 - TestClients; their responses
+    """POST ``bodies[i]`` to ``path`` from ``clients[i]`` (each a replica: an app of its own on the
+    same database) at the same instant; the responses in the order they came back."""
+    answers = []
+    barrier = threading.Barrier(len(clients))
+
+    def send(client, body: dict) -> None:  # noqa: ANN001
+        barrier.wait()
+        answers.append(client.post(path, json=body))
+
+    threads = [threading.Thread(target=send, args=(c, b)) for c, b in zip(clients, bodies, strict=True)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    return answers

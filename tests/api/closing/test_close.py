@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
+import pytest
 from fastapi.testclient import TestClient
 
-from tests.api.closing.conftest import CLOSED, LOST_ANSWERS, NOW, OPENED, WON_ANSWERS, Tables, iso, ok
+from tests.api.closing.conftest import CLOSED, HOOKS, LOST_ANSWERS, NOW, OPENED, WON_ANSWERS, Tables, iso, ok, seed
+from tests.conftest import app_client, post_at_once, settings_for
 
 
 def close(c: TestClient, opportunity_id: str = "O1", outcome: str = "lost", closed_at: datetime = CLOSED,
@@ -118,3 +120,29 @@ def test_the_questionnaires_are_served(app: TestClient) -> None:
     assert body["lost"][0] == {"id": "primary_reason", "label": "Primary reason the deal was lost", "type": "choice",
                                "options": ["price", "product_fit", "outsold", "timing", "no_decision", "went_dark",
                                            "other"], "mandatory": True}
+
+
+@pytest.mark.postgres
+@pytest.mark.parametrize("bodies", [
+    [{"outcome": "lost", "closed_at": iso(CLOSED), "answers": LOST_ANSWERS}] * 2,
+    [{"outcome": "lost", "closed_at": iso(CLOSED), "answers": LOST_ANSWERS},
+     {"outcome": "won", "closed_at": iso(CLOSED), "answers": WON_ANSWERS}],
+], ids=["the same close", "lost against won"])
+def test_two_closes_of_one_opportunity_at_once_store_one(database_url: str, tables: Tables, bodies: list) -> None:
+    if not database_url.startswith("postgresql"):
+        pytest.skip("replicas side by side: PostgreSQL (SQLite serialises writers by design)")
+    settings = settings_for(database_url, **HOOKS)
+    with app_client(settings) as a, app_client(settings) as b:
+        seed(a)
+        answers = post_at_once((a, b), "/v1/opportunities/O1/close", bodies)
+    # one close wins; the other is told the opportunity is closed and answered already, never a 500
+    assert sorted(r.status_code for r in answers) == [200, 409], [r.text for r in answers]
+    won, lost = sorted(answers, key=lambda r: r.status_code)
+    assert lost.json()["fields"][0]["field"] == "opportunity_id"
+    outcome = won.json()["close"]["outcome"]
+    assert lost.json()["outcome"] == outcome  # the 409 names the stored close
+    assert [tuple(r) for r in tables.rows("SELECT opportunity_id, outcome, state FROM close_records")] == [
+        ("O1", outcome, "answered")]
+    assert [tuple(r) for r in tables.rows("SELECT state FROM opportunities WHERE id = 'O1'")] == [(outcome,)]
+    assert len(tables.rows("SELECT * FROM account_dispositions WHERE opportunity_id = 'O1'")) == 1
+    assert [key for key, _ in tables.events("opportunity.closed")] == ["opportunity.closed:O1:answered"]

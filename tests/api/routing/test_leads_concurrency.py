@@ -12,7 +12,7 @@ from api.db import session_scope
 from api.db.rows import ActivityRow, ContactRow, LeadRoutingRow, LeadRow, RoutingPoolTurnRow, WebhookOutboxRow
 from api.routing.sla_scheduler import check_sla
 from tests.api.routing.test_leads import UNMATCHED, pool_config, routing
-from tests.conftest import app_client, settings_for, wait_for
+from tests.conftest import app_client, post_at_once, settings_for, wait_for
 
 
 @pytest.mark.postgres
@@ -45,29 +45,12 @@ def test_two_schedulers_handle_each_overdue_lead_exactly_once(database_url: str)
             assert s.scalar(select(func.count()).select_from(LeadRow).where(LeadRow.reassignments == 1)) == 40
 
 
-def _post_at_once(clients, body: dict) -> list:  # noqa: ANN001 - TestClients; their responses
-    """POST /v1/leads ``body`` from each client (a replica) at the same instant."""
-    answers = []
-    barrier = threading.Barrier(len(clients))
-
-    def send(client) -> None:  # noqa: ANN001
-        barrier.wait()
-        answers.append(client.post("/v1/leads", json=body))
-
-    threads = [threading.Thread(target=send, args=(c,)) for c in clients]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join(60)
-    return answers
-
-
 @pytest.mark.postgres
 def test_the_same_new_lead_sent_twice_at_once_is_stored_and_routed_once(database_url: str) -> None:
     settings = settings_for(database_url, sla_check_seconds=0)
     with app_client(settings) as a, app_client(settings) as b:
         routing(a, **pool_config())
-        answers = _post_at_once((a, b), {"id": "twice", **UNMATCHED})
+        answers = post_at_once((a, b), "/v1/leads", [{"id": "twice", **UNMATCHED}] * 2)
         assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
         assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
         assert answers[0].json()["route"]["owner"] == answers[1].json()["route"]["owner"]
@@ -90,7 +73,7 @@ def test_the_same_new_matched_lead_sent_twice_at_once_makes_one_contact_and_one_
     with app_client(settings) as a, app_client(settings) as b:
         for c in (a, b):  # each replica loads the stored account at start
             wait_for(lambda c=c: c.post("/v1/match", json={"email": "x@acme.com"}).json()["account_id"] == "A1")
-        answers = _post_at_once((a, b), {"id": "twice", "email": "jane@acme.com", "company": "Acme"})
+        answers = post_at_once((a, b), "/v1/leads", [{"id": "twice", "email": "jane@acme.com", "company": "Acme"}] * 2)
         assert sorted(r.status_code for r in answers) == [200, 200], [r.text for r in answers]
         assert sorted(r.json()["outcome"] for r in answers) == ["created", "unchanged"]
         assert {r.json()["route"]["owner"] for r in answers} == {"Dana"}
