@@ -54,6 +54,12 @@ def _iso(value: datetime | None) -> str | None:
     return None if value is None else value.isoformat().replace("+00:00", "Z")
 
 
+def close_key(event_type: str, opportunity_id: str, closed_at: datetime, what: object) -> str:
+    """The idempotency key of a close's event: the close is the opportunity's at ``closed_at``
+    (a re-opened opportunity closes again at another time, and its events are new ones)."""
+    return f"{event_type}:{opportunity_id}:{_iso(_utc(closed_at))}:{what}"
+
+
 def _no_opportunity(opportunity_id: str) -> NotFound:
     return NotFound(f"opportunity {opportunity_id!r} not found",
                     [FieldError("opportunity_id", "no such opportunity")])
@@ -95,7 +101,10 @@ def close_document(session: Session, services: Services, opportunity_id: str, *,
             raise _no_opportunity(opportunity_id)
         raise NotFound(f"opportunity {opportunity_id!r} has no close record",
                        [FieldError("opportunity_id", "not closed through the API or a sync yet")])
-    given = store.dispositions(session, record["account_id"], opportunity_id=opportunity_id)
+    # the disposition this close gave: one of an earlier close of a re-opened opportunity came before
+    # this record was (re)written
+    given = [d for d in store.dispositions(session, record["account_id"], opportunity_id=opportunity_id)
+             if d["created_at"] >= record["created_at"]]
     out = {"close": close_view(record, rules),
            "disposition": disposition_view(given[0]) if given else None}
     if with_interviews:
@@ -140,6 +149,11 @@ def close_opportunity(session: Session, services: Services, opportunity_id: str,
     # read again under the lock: a concurrent close of the same account may have committed meanwhile
     opportunity = qualification.opportunities(session, [opportunity_id])[opportunity_id]
     record = store.get_close(session, opportunity_id)
+    superseded = None
+    if record is not None and opportunity["state"] not in CLOSED_STATES:
+        # a sync re-opened the opportunity since that close: this is a new close, which replaces
+        # the record (the latest close counts; the earlier one's disposition stays in the history)
+        superseded, record = record, None
     if record is not None and record["state"] == "answered":
         raise Conflict(f"opportunity {opportunity_id!r} is closed and answered already",
                        [FieldError("opportunity_id", f"closed {record['outcome']} at {_iso(record['closed_at'])}"
@@ -179,10 +193,11 @@ def close_opportunity(session: Session, services: Services, opportunity_id: str,
               "updated_at": now}
     if record is None:
         first = now + timedelta(days=rules.reminders.first_after_days)
-        stored = store.insert_close(session, {
-            **values, "opportunity_id": opportunity_id, "account_id": account_id, "owner": opportunity["owner"],
-            "source": source, "reminders_sent": 0, "last_reminded_at": None,
-            "next_reminder_at": None if state == "answered" else first, "created_at": now})
+        new = {**values, "opportunity_id": opportunity_id, "account_id": account_id, "owner": opportunity["owner"],
+               "source": source, "reminders_sent": 0, "last_reminded_at": None,
+               "next_reminder_at": None if state == "answered" else first, "created_at": now}
+        stored = (store.insert_close(session, new) if superseded is None
+                  else store.replace_close(session, superseded, new))
     else:
         stored = store.answer_close(session, opportunity_id, {
             **values, **({"next_reminder_at": None} if state == "answered" else {})})
@@ -205,7 +220,7 @@ def close_opportunity(session: Session, services: Services, opportunity_id: str,
         "answers": dict(checked.answers), "missing": document["close"]["missing"],
         "disposition": None if given is None else {"kind": given["kind"], "until": _iso(given["until"]),
                                                    "reasons": given["reasons"]}},
-        f"opportunity.closed:{opportunity_id}:{state}", now=now)
+        close_key("opportunity.closed", opportunity_id, closed_at, state), now=now)
     return document
 
 
@@ -219,16 +234,20 @@ def record_synced_closes(session: Session, services: Services, opportunities: Se
     close record gets one, ``unanswered`` (source 'sync'), reminded from ``first_after_days``
     on. ``opportunities`` are what the sync sent (``id``, ``account_id``, ``owner``, ``state``,
     ``closed_at``). No disposition until a seller answers. An opportunity with a close record
-    already (closed, re-opened by the CRM, closed again) keeps the record it has."""
+    already was closed, re-opened by the CRM and is closed again: the new close replaces its record
+    (the latest close counts, as through ``close_opportunity``)."""
     moved = {o.id: o for o in opportunities if o.state in CLOSED_STATES and o.id not in closed_before}
     if not moved:
         return
     first = now + timedelta(days=rules_for(services.settings).reminders.first_after_days)
-    store.insert_closes(session, [{
+    records = {i: {
         "opportunity_id": i, "account_id": moved[i].account_id, "owner": moved[i].owner, "outcome": moved[i].state,
         "closed_at": _utc(moved[i].closed_at), "source": "sync", "answers": {}, "state": "unanswered",
         "answered_at": None, "answered_by": None, "reminders_sent": 0, "last_reminded_at": None,
-        "next_reminder_at": first, "created_at": now, "updated_at": now} for i in sorted(moved)])
+        "next_reminder_at": first, "created_at": now, "updated_at": now} for i in sorted(moved)}
+    for earlier in store.get_closes(session, list(records)):
+        store.replace_close(session, earlier, records.pop(earlier["opportunity_id"]))
+    store.insert_closes(session, list(records.values()))
 
 
 def list_closes(session: Session, services: Services, *, state: str | None, owner: str | None,
@@ -272,7 +291,7 @@ def remind_unanswered(session: Session, services: Services, now: datetime, batch
             "opportunity_id": record["opportunity_id"], "account_id": record["account_id"], "owner": record["owner"],
             "outcome": record["outcome"], "closed_at": _iso(_utc(record["closed_at"])), "missing": missing,
             "reminder": number, "reminders_at_most": cadence.at_most},
-            f"close.unanswered:{record['opportunity_id']}:{number}", now=now)
+            close_key("close.unanswered", record["opportunity_id"], record["closed_at"], number), now=now)
         following = now + timedelta(days=cadence.every_days) if number < cadence.at_most else None
         store.set_reminded(session, record["opportunity_id"], sent=number, at=now, next_at=following)
     return len(due)

@@ -2,10 +2,11 @@
 ``api/db/rows/closing.py``, migration 0011). These functions run in the caller's transaction and
 never commit.
 
-A close record is written once per opportunity: ``insert_close`` inserts it unless one exists
-(``ON CONFLICT DO NOTHING``, so two concurrent closes of one opportunity store one record and the
-other learns it lost); ``answer_close`` turns an unanswered record answered only while it is
-unanswered (an UPDATE with that condition, so it too happens once).
+A close record is written once per close of an opportunity: ``insert_close`` inserts it unless
+one exists (``ON CONFLICT DO NOTHING``, so two concurrent closes of one opportunity store one record
+and the other learns it lost); ``answer_close`` turns an unanswered record answered only while it is
+unanswered (an UPDATE with that condition, so it too happens once); ``replace_close`` writes a new
+close of a re-opened opportunity over its earlier record.
 """
 from __future__ import annotations
 
@@ -39,6 +40,24 @@ def insert_close(session: Session, record: dict[str, Any]) -> bool:
     """Store a new close record; False (and nothing written) if the opportunity has one already."""
     stmt = insert_or_skip(session, _CLOSES, ["opportunity_id"]).returning(_CLOSES.c.opportunity_id)
     return session.execute(stmt, record).first() is not None
+
+
+def get_closes(session: Session, opportunity_ids: Sequence[str]) -> list[dict[str, Any]]:
+    """The close records of those of ``opportunity_ids`` that have one."""
+    out: list[dict[str, Any]] = []
+    for chunk in chunks(opportunity_ids):
+        out.extend(_plain(r) for r in session.execute(select(_CLOSES).where(_CLOSES.c.opportunity_id.in_(chunk))))
+    return out
+
+
+def replace_close(session: Session, earlier: dict[str, Any], record: dict[str, Any]) -> bool:
+    """Write the close ``record`` of an opportunity over its ``earlier`` one (closed, re-opened by
+    a sync, closed again): every column anew. False (nothing written) if the earlier record
+    changed meanwhile."""
+    result = session.execute(update(_CLOSES).where(
+        _CLOSES.c.opportunity_id == earlier["opportunity_id"], _CLOSES.c.updated_at == earlier["updated_at"])
+        .values(**{k: v for k, v in record.items() if k != "opportunity_id"}))
+    return result.rowcount == 1
 
 
 def insert_closes(session: Session, records: Sequence[dict[str, Any]]) -> None:

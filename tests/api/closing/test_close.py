@@ -36,7 +36,7 @@ def test_a_lost_close_stores_everything_in_one_go(app: TestClient, tables: Table
     assert len(tables.rows("SELECT * FROM close_records")) == 1
     assert len(tables.rows("SELECT * FROM account_dispositions WHERE superseded_at IS NULL")) == 1
     events = tables.events("opportunity.closed")
-    assert [key for key, _ in events] == ["opportunity.closed:O1:answered"]
+    assert [key for key, _ in events] == [f"opportunity.closed:O1:{iso(CLOSED)}:answered"]
     assert events[0][1]["disposition"]["kind"] == "recycle" and events[0][1]["outcome"] == "lost"
     # read back
     document = ok(app.get("/v1/opportunities/O1/close"))
@@ -145,4 +145,4 @@ def test_two_closes_of_one_opportunity_at_once_store_one(database_url: str, tabl
         ("O1", outcome, "answered")]
     assert [tuple(r) for r in tables.rows("SELECT state FROM opportunities WHERE id = 'O1'")] == [(outcome,)]
     assert len(tables.rows("SELECT * FROM account_dispositions WHERE opportunity_id = 'O1'")) == 1
-    assert [key for key, _ in tables.events("opportunity.closed")] == ["opportunity.closed:O1:answered"]
+    assert [key for key, _ in tables.events("opportunity.closed")] == [f"opportunity.closed:O1:{iso(CLOSED)}:answered"]

@@ -203,7 +203,7 @@ def test_the_remind_command_runs_one_pass(app: TestClient, tables: Tables, datab
         assert "reminded 0 unanswered closes" in again.output
     finally:
         get_settings.cache_clear()
-    assert [k for k, _ in tables.events("close.unanswered")] == ["close.unanswered:O1:1"]
+    assert [k for k, _ in tables.events("close.unanswered")] == [f"close.unanswered:O1:{iso(CLOSED)}:1"]
 
 
 def test_the_scheduler_reminds_unanswered_closes(app: TestClient, tables: Tables, database_url: str,
@@ -215,4 +215,4 @@ def test_the_scheduler_reminds_unanswered_closes(app: TestClient, tables: Tables
         assert result.exit_code == 0, result.output
     finally:
         get_settings.cache_clear()
-    assert [k for k, _ in tables.events("close.unanswered")] == ["close.unanswered:O1:1"]
+    assert [k for k, _ in tables.events("close.unanswered")] == [f"close.unanswered:O1:{iso(CLOSED)}:1"]

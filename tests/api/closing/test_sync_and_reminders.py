@@ -97,8 +97,8 @@ def test_a_gone_dark_close_is_unanswered_and_keeps_its_reason(app: TestClient, t
     done = ok(app.post("/v1/opportunities/O1/close", json={"outcome": "lost", "closed_at": iso(CLOSED),
                                                            "answers": rest}))
     assert done["close"]["answers"]["primary_reason"] == "went_dark" and done["close"]["state"] == "answered"
-    assert [k for k, _ in tables.events("opportunity.closed")] == ["opportunity.closed:O1:unanswered",
-                                                                   "opportunity.closed:O1:answered"]
+    assert [k for k, _ in tables.events("opportunity.closed")] == [f"opportunity.closed:O1:{iso(CLOSED)}:unanswered",
+                                                                   f"opportunity.closed:O1:{iso(CLOSED)}:answered"]
 
 
 def _remind(app: TestClient, now: datetime, batch: int = 100) -> int:
@@ -117,7 +117,7 @@ def test_reminders_follow_the_cadence(app: TestClient, tables: Tables, tmp_path)
     assert _remind(app, first + timedelta(days=2) - timedelta(seconds=1)) == 0
     assert _remind(app, first + timedelta(days=2)) == 1
     events = tables.events("close.unanswered")
-    assert [key for key, _ in events] == ["close.unanswered:O1:1", "close.unanswered:O1:2"]
+    assert [key for key, _ in events] == [f"close.unanswered:O1:{iso(CLOSED)}:{n}" for n in (1, 2)]
     payload = events[1][1]
     assert (payload["opportunity_id"], payload["owner"], payload["reminder"], payload["missing"]) == (
         "O1", "Dana Whitfield", 2, LOST_MANDATORY)
