@@ -13,15 +13,23 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Sequence
 
-from sqlalchemy import func, select, update
+from sqlalchemy import exists, func, select, update
 from sqlalchemy.orm import Session
 
 from api.db.bulk import chunks, hold_write_lock, insert_or_skip
 from api.db.rows.closing import AccountDispositionRow, CloseRecordRow, WinLossInterviewRow
+from api.db.rows.qualification import OpportunityRow
 
 _CLOSES = CloseRecordRow.__table__
 _INTERVIEWS = WinLossInterviewRow.__table__
 _DISPOSITIONS = AccountDispositionRow.__table__
+_OPPORTUNITIES = OpportunityRow.__table__
+
+# An unanswered close is owed only while its opportunity stays closed: a sync that re-opens the
+# deal takes the question away (its next close writes a new record, replace_close), so it is
+# neither listed nor reminded meanwhile.
+_OWED = (_CLOSES.c.state == "unanswered") & ~exists().where(
+    _OPPORTUNITIES.c.id == _CLOSES.c.opportunity_id, _OPPORTUNITIES.c.state == "open")
 
 
 def _plain(row: Any) -> dict[str, Any]:
@@ -93,7 +101,7 @@ def list_closes(session: Session, *, state: str | None, owner: str | None, outco
 
 def unanswered_counts(session: Session, owner: str | None) -> list[tuple[str | None, int]]:
     """(owner, number of unanswered closes) per owner, owners in order (no owner last)."""
-    query = (select(_CLOSES.c.owner, func.count()).where(_CLOSES.c.state == "unanswered")
+    query = (select(_CLOSES.c.owner, func.count()).where(_OWED)
              .group_by(_CLOSES.c.owner))
     if owner is not None:
         query = query.where(_CLOSES.c.owner == owner)
@@ -104,7 +112,7 @@ def unanswered_counts(session: Session, owner: str | None) -> list[tuple[str | N
 def unanswered_of(session: Session, owner: str | None, limit: int) -> list[dict[str, Any]]:
     """An owner's unanswered closes (``None``: those without an owner), oldest close first."""
     who = _CLOSES.c.owner.is_(None) if owner is None else _CLOSES.c.owner == owner
-    query = (select(_CLOSES).where(_CLOSES.c.state == "unanswered", who)
+    query = (select(_CLOSES).where(_OWED, who)
              .order_by(_CLOSES.c.closed_at, _CLOSES.c.opportunity_id).limit(limit))
     return [_plain(r) for r in session.execute(query)]
 
@@ -115,10 +123,10 @@ def claim_due_reminders(session: Session, now: datetime, limit: int) -> list[dic
     (as ``api/routing/store.py`` ``claim_overdue``); the caller moves ``next_reminder_at`` on in
     the same transaction. SQLite has one writer at a time: its write lock is taken before the read."""
     hold_write_lock(session)
-    query = (select(_CLOSES).where(_CLOSES.c.state == "unanswered", _CLOSES.c.next_reminder_at <= now)
+    query = (select(_CLOSES).where(_OWED, _CLOSES.c.next_reminder_at <= now)
              .order_by(_CLOSES.c.next_reminder_at, _CLOSES.c.opportunity_id).limit(limit))
     if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        query = query.with_for_update(of=_CLOSES, skip_locked=True)
     return [_plain(r) for r in session.execute(query)]
 
 

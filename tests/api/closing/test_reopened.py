@@ -3,10 +3,12 @@ record replaces the earlier one, its answers feed the reports, its events are ne
 close's disposition stays in the account's history. On SQLite and PostgreSQL."""
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from fastapi.testclient import TestClient
 
+from api.closing import service
+from api.db import session_scope
 from tests.api.closing.conftest import CLOSED, LOST_ANSWERS, NOW, WON_ANSWERS, Tables, iso, ok, opportunity
 
 AGAIN = CLOSED + timedelta(days=1)  # the second close, after the re-open
@@ -14,6 +16,12 @@ AGAIN = CLOSED + timedelta(days=1)  # the second close, after the re-open
 
 def _reopen(app: TestClient) -> None:
     ok(app.put("/v1/opportunities", json=[opportunity("O1")]))  # state open, no closed_at
+
+
+def _remind(app: TestClient, now: datetime) -> int:
+    services = app.app.state.services
+    with session_scope(services.sessions) as session:
+        return service.remind_unanswered(session, services, now, 100)
 
 
 def _loss_reasons(app: TestClient) -> dict[str, list]:
@@ -71,3 +79,18 @@ def test_closed_again_by_a_sync_the_record_starts_over_unanswered(app: TestClien
     assert len(tables.rows("SELECT * FROM close_records")) == 1
     # the lost close is gone from the loss report: the opportunity's latest close is a win
     assert _loss_reasons(app)["summary"][0][0] == 0
+
+
+def test_an_unanswered_close_is_not_owed_while_its_opportunity_is_reopened(app: TestClient, tables: Tables) -> None:
+    ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(CLOSED))]))
+    due = datetime.fromisoformat(ok(app.get("/v1/opportunities/O1/close"))["close"]["next_reminder_at"]
+                                 .replace("Z", "+00:00"))
+    _reopen(app)
+    # the deal is open again: nobody is asked why it was lost, neither in the list nor by a reminder
+    assert ok(app.get("/v1/closes/unanswered"))["total"] == 0
+    assert _remind(app, due + timedelta(days=30)) == 0
+    assert tables.events("close.unanswered") == []
+    # closed again by the CRM: owed again, reminded from the new record
+    ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(AGAIN))]))
+    assert ok(app.get("/v1/closes/unanswered"))["total"] == 1
+    assert _remind(app, due + timedelta(days=30)) == 1
