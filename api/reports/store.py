@@ -257,12 +257,13 @@ def departures(session: Session, filters: Filters) -> dict[str, list[str | None]
 
 def loss_answers(session: Session, filters: Filters) -> list[tuple[str, dict[str, Any], Any]]:
     """(opportunity id, the seller's answers, the latest interview row or None) of each lost
-    opportunity closed in the period."""
+    opportunity closed in the period. Only interviews held at or after its close count: one from
+    before is about an earlier close of a re-opened opportunity (docs/closing.md)."""
     w = _closed_window(filters, ("lost",))
     iv = WinLossInterviewRow.__table__
     interviews: dict[str, Any] = {}
     for r in session.execute(select(iv.c.opportunity_id, iv.c.reason, iv.c.competitor)
-                             .where(iv.c.opportunity_id.in_(select(w.c.id)))
+                             .join(w, and_(w.c.id == iv.c.opportunity_id, iv.c.interviewed_at >= w.c.closed_at))
                              .order_by(iv.c.opportunity_id, iv.c.interviewed_at, iv.c.id)):
         interviews[r.opportunity_id] = r
     stmt = (select(w.c.id, CloseRecordRow.answers).select_from(w)

@@ -94,3 +94,23 @@ def test_an_unanswered_close_is_not_owed_while_its_opportunity_is_reopened(app: 
     ok(app.put("/v1/opportunities", json=[opportunity("O1", state="lost", closed_at=iso(AGAIN))]))
     assert ok(app.get("/v1/closes/unanswered"))["total"] == 1
     assert _remind(app, due + timedelta(days=30)) == 1
+
+
+def test_an_interview_about_the_earlier_close_is_not_paired_with_the_new_one(app: TestClient, tables: Tables) -> None:
+    ok(app.post("/v1/opportunities/O1/close", json={"outcome": "lost", "closed_at": iso(CLOSED),
+                                                    "answers": LOST_ANSWERS}))
+    ok(app.post("/v1/opportunities/O1/interview",
+                json={"reason": "price", "interviewed_at": iso(CLOSED + timedelta(hours=2))}))
+    _reopen(app)
+    lost = {**LOST_ANSWERS, "primary_reason": "timing"}
+    ok(app.post("/v1/opportunities/O1/close", json={"outcome": "lost", "closed_at": iso(AGAIN), "answers": lost}))
+    got = _loss_reasons(app)
+    # one loss (the latest close, for timing), nobody interviewed about it: the price interview
+    # was about the earlier close
+    assert got["summary"][0][0] == 1 and got["summary"][0][3] == 0
+    assert got["reasons"] == [["timing", 1, 0]]
+    # an interview after the new close is paired with it
+    ok(app.post("/v1/opportunities/O1/interview",
+                json={"reason": "timing", "interviewed_at": iso(AGAIN + timedelta(hours=1))}))
+    got = _loss_reasons(app)
+    assert got["summary"][0][3] == 1 and got["reasons"] == [["timing", 1, 1]]
