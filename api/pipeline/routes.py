@@ -11,7 +11,7 @@ from api.db.bulk import utc_now
 from api.deps import ServicesDep, SessionDep
 from api.errors import check_period, error_responses
 from api.pipeline import service
-from api.pipeline.schemas import EpisodePageOut, EpisodeState, PipelineReviewOut
+from api.pipeline.schemas import EpisodePageOut, EpisodeState, EpisodeSubject, PipelineReviewOut
 from api.schemas import Rfc3339Time
 
 router = APIRouter(prefix="/v1", tags=["pipeline"])
@@ -21,14 +21,18 @@ router = APIRouter(prefix="/v1", tags=["pipeline"])
 @router.get(
     "/gone-dark", response_model=EpisodePageOut, responses=error_responses(422),
     summary="Gone-dark episodes, filtered and paged",
-    description="Each time an open opportunity went dark (no two-way touch for its stage's days) the "
-                "scheduler flagged it: the stage it went dark in, its re-qualification cadence with "
-                "each step's adherence, and how it ended (`answered` by a two-way touch, `closed_lost` "
-                "past the second limit, `closed` when the opportunity closed otherwise). Ordered by id; "
+    description="Each time an open opportunity went dark (no two-way touch for its stage's days), or an "
+                "account in Qualified / Sales Working with no open opportunity did (`subject` account, the "
+                "status in `stage`), the scheduler flagged it: the stage it went dark in, its "
+                "re-qualification cadence with each step's adherence, and how it ended (`answered` by a "
+                "two-way touch, `closed_lost` past the second limit, `closed` when the opportunity closed "
+                "otherwise or the account left the status, `expired`: an account past the second limit). "
+                "Ordered by id; "
                 "`after` = the `next_after` of the previous page; `from`/`to` filter on `flagged_at` "
                 "(`from` inclusive, `to` exclusive).",
 )
 def list_gone_dark(session: SessionDep,
+                   subject: EpisodeSubject | None = None,
                    state: EpisodeState | None = None,
                    owner: Annotated[str | None, Query(max_length=300)] = None,
                    opportunity_id: Annotated[str | None, Query(max_length=64)] = None,
@@ -39,7 +43,7 @@ def list_gone_dark(session: SessionDep,
                    after: Annotated[int | None, Query(ge=0, le=2**53 - 1)] = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> dict[str, Any]:
     check_period(flagged_from, flagged_to)
-    return service.list_episodes(session, state=state, owner=owner, opportunity_id=opportunity_id,
+    return service.list_episodes(session, subject=subject, state=state, owner=owner, opportunity_id=opportunity_id,
                                  account_id=account_id, stage=stage, flagged_from=flagged_from,
                                  flagged_to=flagged_to, after=after, limit=limit)
 

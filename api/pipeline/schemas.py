@@ -7,6 +7,7 @@ from typing import Literal
 from pydantic import BaseModel, Field
 
 EpisodeState = Literal["dark", "answered", "closed_lost", "closed", "expired"]
+EpisodeSubject = Literal["opportunity", "account"]
 
 
 class StepOut(BaseModel):
@@ -20,11 +21,11 @@ class StepOut(BaseModel):
 
 class EpisodeOut(BaseModel):
     id: int
-    subject: Literal["opportunity", "account"]
-    opportunity_id: str | None
+    subject: EpisodeSubject
+    opportunity_id: str | None = Field(description="none for an account episode")
     account_id: str
     owner: str | None
-    stage: str | None = Field(description="the stage it went dark in")
+    stage: str | None = Field(description="the stage it went dark in (an account episode: its status)")
     dark_since: datetime = Field(description="when it became dark (no two-way touch for the stage's days)")
     flagged_at: datetime
     state: EpisodeState

@@ -1,7 +1,9 @@
-"""Gone dark (TRIM) at the edge: the scheduler task that flags dark opportunities, moves their
-re-qualification cadence on, ends the episodes a two-way touch answered and closes lost the ones
-past the second limit; the episodes' list and the pipeline review. What other domains may call:
-``gone_dark_pass`` (the scheduler), ``list_episodes``, ``pipeline_review``.
+"""Gone dark (TRIM) at the edge: the scheduler task that flags dark opportunities and accounts
+(in Qualified / Sales Working, with no open opportunity), moves their re-qualification cadence on,
+ends the episodes a two-way touch answered and closes lost the opportunities past the second
+limit; the episodes' list and the pipeline review. What other domains may call: ``flag_dark``,
+``flag_dark_accounts`` and ``advance_episodes`` (the scheduler, api/scheduling/tasks.py),
+``list_episodes``, ``pipeline_review``.
 
 When an opportunity is dark is ``config/pipeline.py``'s (the reports read the same rules); what
 happens after the flag is ``config/gone_dark.py``'s; the decisions are the core's
@@ -125,12 +127,61 @@ def flag_dark(session: Session, services: Services, now: datetime, *, after: str
     return len(new), ids[-1]
 
 
+def flag_dark_accounts(session: Session, services: Services, now: datetime, *, after: str | None,
+                       batch: int) -> tuple[int, str | None]:
+    """Flag the dark accounts among the next ``batch`` candidates after ``after`` (by account id):
+    accounts in a status of ``[account_days]`` (config/gone_dark.toml) with no open opportunity,
+    dark over their one stay in the status (from its ``since``). An episode with subject
+    'account' (no opportunity, stage = the status, owner = the account's owner) and an
+    ``account.gone_dark`` event. Returns (flagged, the last id looked at: None when no more)."""
+    pipeline, rules = rules_for(services.settings)
+    if not rules.account_days:
+        return 0, None
+    shortest = timedelta(days=min(rules.account_days.values()))
+    two_way = pipeline.touches.two_way_types
+    found = store.claim_dark_accounts(session, now=now, statuses=rules.account_days, since_before=now - shortest,
+                                      quiet_since=now - shortest, two_way_types=two_way, after=after, limit=batch)
+    if not found:
+        return 0, None
+    ids = [c["account_id"] for c in found]
+    so_far = store.account_episodes_so_far(session, ids)  # read after the locks: what another scheduler committed
+    touches = store.touches(session, ids, types=two_way, direction="inbound",
+                            since=min(_utc(c["since"]) for c in found), until=now)
+    planned_steps = [core.CadenceStep(s.channel, s.days) for s in rules.cadence.steps]
+    new = []
+    for c in found:
+        since = _utc(c["since"])
+        watched = core.Watched(since, (core.StageEntry(c["status"], since),))
+        dark = core.dark_at(watched, [_utc(t) for t, _, _ in touches.get(c["account_id"], ())],
+                            lambda status: rules.account_days[status], now)
+        running, last = so_far.get(c["account_id"], (False, None))
+        if dark is None or not core.should_flag(dark, open_episode=running, last_dark_since=last):
+            continue
+        new.append((c, dark, core.plan(planned_steps, now)))
+    ids_in = store.insert_episodes(session, [{
+        "subject": "account", "opportunity_id": None, "account_id": c["account_id"], "owner": c["owner"],
+        "stage": dark.stage, "dark_since": dark.since, "flagged_at": now, "state": core.DARK,
+        "cadence": steps_json(steps), "next_step_at": steps[0].due_at, "ended_at": None, "updated_at": now}
+        for c, dark, steps in new])
+    for episode_id, (c, dark, steps) in zip(ids_in, new):
+        webhooks.emit(session, "account.gone_dark", {
+            "episode_id": episode_id, "account_id": c["account_id"], "owner": c["owner"], "status": dark.stage,
+            "dark_since": _iso(dark.since), "flagged_at": _iso(now), "action": "run the re-qualification cadence",
+            "cadence": [{"step": s.number, "channel": s.channel, "due_at": _iso(s.due_at)} for s in steps],
+            # an account has nothing to close: past the second limit its episode ends 'expired'
+            "expires_at": _iso(now + timedelta(days=rules.close.after_days))},
+            f"account.gone_dark:{c['account_id']}:{_iso(dark.since)}", now=now)
+    return len(new), ids[-1]
+
+
 def advance_episodes(session: Session, services: Services, now: datetime, *, batch: int) -> dict[str, int]:
     """Move on at most ``batch`` running episodes with something to do (``store.claim_due_episodes``):
     adherence from the ledger, ``cadence.step_due`` for each step that came due, answered by a
-    two-way touch, ended when the opportunity closed, closed lost past the second limit through
-    ``api/closing/service.py`` ``close_opportunity`` (source gone_dark). Returns counts by what
-    happened (``claimed``: how many were taken)."""
+    two-way touch, ended when the opportunity closed (an account episode: when the account left
+    the status it went dark in), closed lost past the second limit through
+    ``api/closing/service.py`` ``close_opportunity`` (source gone_dark; an account episode is
+    never closed lost: it ends 'expired'). Returns counts by what happened (``claimed``: how
+    many were taken)."""
     pipeline, rules = rules_for(services.settings)
     two_way = pipeline.touches.two_way_types
     channel_of = pipeline.touches.outbound_channels
@@ -139,7 +190,8 @@ def advance_episodes(session: Session, services: Services, now: datetime, *, bat
     if not episodes:
         return counts
     accounts = {e["account_id"] for e in episodes}
-    states = store.opportunity_states(session, [e["opportunity_id"] for e in episodes if e["opportunity_id"]])
+    states = store.opportunity_states(session, [e["opportunity_id"] for e in episodes if e["subject"] == "opportunity"])
+    statuses = store.account_statuses(session, [e["account_id"] for e in episodes if e["subject"] == "account"])
     answers = store.touches(session, accounts, types=two_way, direction="inbound",
                             since=min(_utc(e["dark_since"]) for e in episodes), until=now)
     outbound = store.touches(session, accounts, types=list(channel_of), direction="outbound",
@@ -147,21 +199,25 @@ def advance_episodes(session: Session, services: Services, now: datetime, *, bat
     close = core.Close(rules.close.after_days, rules.close.enabled)
     for e in episodes:
         episode = core.Episode(_utc(e["dark_since"]), _utc(e["flagged_at"]), steps_of(e["cadence"]))
+        if e["subject"] == "opportunity":
+            still_watched = states.get(e["opportunity_id"]) == "open"
+        else:  # an account is watched while it stays in the status it went dark in
+            still_watched = statuses.get(e["account_id"]) == e["stage"]
         moved = core.advance(
             episode, now=now, two_way=[_utc(t) for t, _, _ in answers.get(e["account_id"], ())],
             outbound=[core.Touch(_utc(t), channel_of[kind], activity_id)
                       for t, kind, activity_id in outbound.get(e["account_id"], ())],
-            still_watched=states.get(e["opportunity_id"]) == "open", close=close,
+            still_watched=still_watched, close=close,
             can_close=e["subject"] == "opportunity")
         for number in moved.newly_due:
             step = moved.steps[number - 1]
             webhooks.emit(session, "cadence.step_due", {
-                "episode_id": e["id"], "opportunity_id": e["opportunity_id"], "account_id": e["account_id"],
+                "episode_id": e["id"], "subject": e["subject"], "opportunity_id": e["opportunity_id"], "account_id": e["account_id"],
                 "owner": e["owner"], "step": number, "steps": len(moved.steps), "channel": step.channel,
                 "due_at": _iso(step.due_at), "until": _iso(step.until),
                 "done_so_far": sum(1 for s in moved.steps if s.done_at is not None)},
                 f"cadence.step_due:{e['id']}:{number}", now=now)
-        if moved.state == core.CLOSED_LOST:
+        if moved.state == core.CLOSED_LOST:  # never for an account (can_close above)
             _close_lost(session, services, e, moved.close_at, now)  # type: ignore[arg-type]
         store.update_episode(session, e["id"], {
             "state": moved.state, "cadence": steps_json(moved.steps), "next_step_at": moved.next_step_at,
@@ -197,11 +253,12 @@ def episode_view(row: Mapping[str, Any]) -> dict[str, Any]:
     return view
 
 
-def list_episodes(session: Session, *, state: str | None, owner: str | None, opportunity_id: str | None,
-                  account_id: str | None, stage: str | None, flagged_from: datetime | None,
-                  flagged_to: datetime | None, after: int | None, limit: int) -> dict[str, Any]:
-    rows = store.list_episodes(session, state=state, owner=owner, opportunity_id=opportunity_id,
-                               account_id=account_id, stage=stage, flagged_from=flagged_from, flagged_to=flagged_to,
+def list_episodes(session: Session, *, subject: str | None, state: str | None, owner: str | None,
+                  opportunity_id: str | None, account_id: str | None, stage: str | None,
+                  flagged_from: datetime | None, flagged_to: datetime | None, after: int | None,
+                  limit: int) -> dict[str, Any]:
+    rows = store.list_episodes(session, subject=subject, state=state, owner=owner,
+                               opportunity_id=opportunity_id, account_id=account_id, stage=stage, flagged_from=flagged_from, flagged_to=flagged_to,
                                after=after, limit=limit + 1)
     page = rows[:limit]
     return {"items": [episode_view(r) for r in page], "next_after": page[-1]["id"] if len(rows) > limit else None}

@@ -1,10 +1,11 @@
 """Storage of gone dark: the episodes (``gone_dark_episodes``, api/db/rows/closing.py, migration
 0011) and what the scheduler reads of the ledger (open opportunities, their stage changes, the
-accounts' two-way and outbound touches). These functions run in the caller's transaction and never
-commit.
+accounts in a watched status, the accounts' two-way and outbound touches). These functions run in
+the caller's transaction and never commit.
 
-Exactly once: an opportunity is flagged under its row lock (``claim_dark_candidates``) and an
-episode is moved on under its own (``claim_due_episodes``); on PostgreSQL ``SKIP LOCKED`` lets
+Exactly once: an opportunity is flagged under its row lock (``claim_dark_candidates``), an account
+under its ``account_statuses`` row's (``claim_dark_accounts``) and an episode is moved on under its
+own (``claim_due_episodes``); on PostgreSQL ``SKIP LOCKED`` lets
 several schedulers work side by side, each row taken by one of them, and what a scheduler reads
 after taking the lock (in a new statement, READ COMMITTED) includes what the one before it
 committed. SQLite admits one writer at a time: its write lock is taken before the first read.
@@ -18,13 +19,17 @@ from sqlalchemy import and_, exists, func, insert, or_, select, update
 from sqlalchemy.orm import Session
 
 from api.db.bulk import chunks, hold_write_lock
+from api.db.rows.accounts import AccountRow, OwnerRow
 from api.db.rows.closing import GoneDarkEpisodeRow
-from api.db.rows.qualification import ActivityRow, OpportunityRow, OpportunityStageChangeRow
+from api.db.rows.qualification import AccountStatusRow, ActivityRow, OpportunityRow, OpportunityStageChangeRow
 
 EP = GoneDarkEpisodeRow.__table__
 OPP = OpportunityRow.__table__
 ACT = ActivityRow.__table__
 SC = OpportunityStageChangeRow.__table__
+AST = AccountStatusRow.__table__
+ACC = AccountRow.__table__
+OWN = OwnerRow.__table__
 
 
 def _postgres(session: Session) -> bool:
@@ -56,6 +61,32 @@ def claim_dark_candidates(session: Session, *, now: datetime, opened_before: dat
     return [dict(r._mapping) for r in session.execute(query)]
 
 
+def claim_dark_accounts(session: Session, *, now: datetime, statuses: Collection[str], since_before: datetime,
+                        quiet_since: datetime, two_way_types: Sequence[str], after: str | None,
+                        limit: int) -> list[dict[str, Any]]:
+    """Accounts (by id after ``after``) that may be dark at ``now``: their current status one of
+    ``statuses`` since at or before ``since_before``, no open opportunity (an account with one is
+    watched through it), no running account episode, no two-way touch after ``quiet_since``
+    (a cheap first cut from the smallest account days; the core decides), with the owner's name;
+    their ``account_statuses`` rows locked for this transaction, skipping those another
+    scheduler holds (a re-evaluation of the account waits for it: it writes that row)."""
+    hold_write_lock(session)
+    running = exists().where(EP.c.account_id == AST.c.account_id, EP.c.subject == "account", EP.c.state == "dark")
+    open_opportunity = exists().where(OPP.c.account_id == AST.c.account_id, OPP.c.state == "open")
+    touched = exists().where(and_(ACT.c.account_id == AST.c.account_id, ACT.c.direction == "inbound",
+                                  ACT.c.type.in_(two_way_types), ACT.c.occurred_at > quiet_since,
+                                  ACT.c.occurred_at <= now))
+    owner = (select(OWN.c.name).select_from(ACC.join(OWN, OWN.c.id == ACC.c.owner_id))
+             .where(ACC.c.id == AST.c.account_id).scalar_subquery())
+    query = (select(AST.c.account_id, AST.c.status, AST.c.since, owner.label("owner"))
+             .where(AST.c.status.in_(sorted(statuses)), AST.c.since <= since_before, ~running, ~open_opportunity,
+                    ~touched, *([AST.c.account_id > after] if after is not None else []))
+             .order_by(AST.c.account_id).limit(limit))
+    if _postgres(session):
+        query = query.with_for_update(of=AST, skip_locked=True)
+    return [dict(r._mapping) for r in session.execute(query)]
+
+
 def stage_changes(session: Session, opportunity_ids: Collection[str]) -> dict[str, list[tuple[str, datetime]]]:
     out: dict[str, list[tuple[str, datetime]]] = {}
     for chunk in chunks(sorted(set(opportunity_ids))):
@@ -67,16 +98,26 @@ def stage_changes(session: Session, opportunity_ids: Collection[str]) -> dict[st
 
 def episodes_so_far(session: Session, opportunity_ids: Collection[str]) -> dict[str, tuple[bool, datetime | None]]:
     """Opportunity id -> (an episode is running, the latest dark_since of its episodes)."""
+    return _so_far(session, EP.c.opportunity_id, opportunity_ids, "opportunity")
+
+
+def account_episodes_so_far(session: Session, account_ids: Collection[str]) -> dict[str, tuple[bool, datetime | None]]:
+    """Account id -> (an account episode is running, the latest dark_since of its account
+    episodes); episodes of its opportunities are theirs, not the account's."""
+    return _so_far(session, EP.c.account_id, account_ids, "account")
+
+
+def _so_far(session: Session, key: Any, ids: Collection[str], subject: str) -> dict[str, tuple[bool, datetime | None]]:
     out: dict[str, tuple[bool, datetime | None]] = {}
-    for chunk in chunks(sorted(set(opportunity_ids))):
+    for chunk in chunks(sorted(set(ids))):
         running = func.max(func.cast(EP.c.state == "dark", EP.c.id.type))
-        for r in session.execute(select(EP.c.opportunity_id, running.label("running"),
+        for r in session.execute(select(key.label("key"), running.label("running"),
                                         func.max(EP.c.dark_since).label("last"))
-                                 .where(EP.c.opportunity_id.in_(chunk)).group_by(EP.c.opportunity_id)):
+                                 .where(key.in_(chunk), EP.c.subject == subject).group_by(key)):
             last = r.last
             if isinstance(last, str):  # MAX() over a UTCDateTime comes back as text on SQLite
                 last = datetime.fromisoformat(last)
-            out[r.opportunity_id] = (bool(r.running), EP.c.dark_since.type.process_result_value(last, None))
+            out[r.key] = (bool(r.running), EP.c.dark_since.type.process_result_value(last, None))
     return out
 
 
@@ -103,11 +144,14 @@ def claim_due_episodes(session: Session, *, now: datetime, two_way_types: Sequen
                        limit: int) -> list[dict[str, Any]]:
     """Running episodes with something to do at ``now``, locked for this transaction (skipping
     those another scheduler holds): a step or the limit has come (``next_step_at``), a two-way
-    touch answered it, or its opportunity is no longer open."""
+    touch answered it, its opportunity is no longer open, or its account (an account episode)
+    is no longer in the status it went dark in."""
     hold_write_lock(session)
     answered = exists().where(_two_way(EP.c.account_id, two_way_types, EP.c.dark_since, now))
     gone = exists().where(OPP.c.id == EP.c.opportunity_id, OPP.c.state != "open")
-    query = (select(EP).where(EP.c.state == "dark", or_(EP.c.next_step_at <= now, answered, gone))
+    left = and_(EP.c.subject == "account",
+                ~exists().where(AST.c.account_id == EP.c.account_id, AST.c.status == EP.c.stage))
+    query = (select(EP).where(EP.c.state == "dark", or_(EP.c.next_step_at <= now, answered, gone, left))
              .order_by(EP.c.id).limit(limit))
     if _postgres(session):
         query = query.with_for_update(of=EP, skip_locked=True)
@@ -121,15 +165,26 @@ def opportunity_states(session: Session, opportunity_ids: Collection[str]) -> di
     return out
 
 
+def account_statuses(session: Session, account_ids: Collection[str]) -> dict[str, str]:
+    """Account id -> its current status (none: no row, a deleted account)."""
+    out: dict[str, str] = {}
+    for chunk in chunks(sorted(set(account_ids))):
+        out.update({r.account_id: r.status for r in session.execute(
+            select(AST.c.account_id, AST.c.status).where(AST.c.account_id.in_(chunk)))})
+    return out
+
+
 def update_episode(session: Session, episode_id: int, values: dict[str, Any]) -> None:
     session.execute(update(EP).where(EP.c.id == episode_id).values(**values))
 
 
-def list_episodes(session: Session, *, state: str | None, owner: str | None, opportunity_id: str | None,
-                  account_id: str | None, stage: str | None, flagged_from: datetime | None,
-                  flagged_to: datetime | None, after: int | None, limit: int) -> list[dict[str, Any]]:
+def list_episodes(session: Session, *, subject: str | None, state: str | None, owner: str | None,
+                  opportunity_id: str | None, account_id: str | None, stage: str | None,
+                  flagged_from: datetime | None, flagged_to: datetime | None, after: int | None,
+                  limit: int) -> list[dict[str, Any]]:
     where = []
-    for column, value in ((EP.c.state, state), (EP.c.owner, owner), (EP.c.opportunity_id, opportunity_id),
+    for column, value in ((EP.c.subject, subject), (EP.c.state, state), (EP.c.owner, owner),
+                          (EP.c.opportunity_id, opportunity_id),
                           (EP.c.account_id, account_id), (EP.c.stage, stage)):
         if value is not None:
             where.append(column == value)

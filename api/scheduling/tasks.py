@@ -73,20 +73,23 @@ def remind_unanswered(services: Services, now: datetime | None = None, *, batch:
 
 
 def gone_dark(services: Services, now: datetime | None = None, *, batch: int | None = None) -> dict[str, int]:
-    """Gone dark (api/pipeline/service.py): flag the opportunities that went dark (``batch``
-    candidates per transaction, each under its row lock), then move on every running episode with
-    something to do (a cadence step or the second limit come, answered, its opportunity closed),
-    ``batch`` per transaction."""
+    """Gone dark (api/pipeline/service.py): flag the opportunities that went dark, then the
+    accounts (``accounts_flagged``), ``batch`` candidates per transaction, each under its row
+    lock; then move on every running episode with something to do (a cadence step or the second
+    limit come, answered, its opportunity closed or its account out of the status), ``batch``
+    per transaction."""
     now = now or utc_now()
     batch = batch or services.settings.scheduler_batch_size
     counts: dict[str, int] = {}
-    after: str | None = None
-    while True:
-        with session_scope(services.sessions) as session:
-            flagged, after = pipeline_service.flag_dark(session, services, now, after=after, batch=batch)
-        counts["flagged"] = counts.get("flagged", 0) + flagged
-        if after is None:
-            break
+    for count, flag in (("flagged", pipeline_service.flag_dark),
+                        ("accounts_flagged", pipeline_service.flag_dark_accounts)):
+        after: str | None = None
+        while True:
+            with session_scope(services.sessions) as session:
+                flagged, after = flag(session, services, now, after=after, batch=batch)
+            counts[count] = counts.get(count, 0) + flagged
+            if after is None:
+                break
     while True:
         with session_scope(services.sessions) as session:
             moved = pipeline_service.advance_episodes(session, services, now, batch=batch)
