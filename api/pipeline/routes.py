@@ -51,10 +51,12 @@ def list_gone_dark(session: SessionDep,
 @router.get(
     "/pipeline-review", response_model=PipelineReviewOut, responses=error_responses(422),
     summary="Stale open opportunities per owner, for the monthly pipeline review",
-    description="Open opportunities whose account had no touch in the last `no_touch_days` days: neither a "
-                "two-way touch (an inbound reply, meeting, call, form fill, ...) nor an outbound touch of ours "
-                "(call, email, social, meeting), per owner (by owner, then id), each with its latest touch and "
-                "whether it is flagged gone dark. At most `limit` opportunities.",
+    description="Open opportunities whose account had no touch in the last `no_touch_days` days (neither a "
+                "two-way touch: an inbound reply, meeting, call, form fill, ...; nor an outbound touch of ours: "
+                "call, email, social, meeting), or with no next step (neither `next_step` nor `next_step_at` "
+                "from `PUT /v1/opportunities`), or whose `next_step_at` is past; per owner (by owner, then id), "
+                "each with its `reasons`, its latest touch, its next step and whether it is flagged gone dark. "
+                "At most `limit` opportunities.",
 )
 def pipeline_review(session: SessionDep, services: ServicesDep,
                     owner: Annotated[str | None, Query(max_length=300)] = None,

@@ -41,12 +41,21 @@ class EpisodePageOut(BaseModel):
     next_after: int | None
 
 
+ReviewReason = Literal["no_touch", "no_next_step", "next_step_overdue"]
+
+
 class StaleOut(BaseModel):
     opportunity_id: str
     account_id: str
     stage: str | None
     opened_at: datetime | None
+    reasons: list[ReviewReason] = Field(
+        description="why it is listed: `no_touch` (no two-way or outbound touch in the last `no_touch_days`), "
+                    "`no_next_step` (neither `next_step` nor `next_step_at`), `next_step_overdue` "
+                    "(`next_step_at` before now)")
     last_touch_at: datetime | None = Field(description="the account's latest two-way or outbound touch (none: never)")
+    next_step: str | None = Field(description="the next step as the CRM sent it (PUT /v1/opportunities)")
+    next_step_at: datetime | None = Field(description="when the next step is due")
     gone_dark: bool = Field(description="a gone-dark episode is running for it")
 
 

@@ -25,6 +25,7 @@ from config.gone_dark import GoneDarkRules, load_gone_dark_rules
 from config.pipeline import CHANNELS, PipelineRules, load_pipeline_rules
 from config.settings import Settings
 from matcher.pipeline import gone_dark as core
+from matcher.pipeline import review
 
 if TYPE_CHECKING:
     from api.deps import Services
@@ -267,17 +268,24 @@ def list_episodes(session: Session, *, subject: str | None, state: str | None, o
 def pipeline_review(session: Session, services: Services, *, owner: str | None, no_touch_days: float,
                     now: datetime, limit: int) -> dict[str, Any]:
     """Per owner, the open opportunities whose account had no touch (two-way, or an outbound touch
-    of ours: config/pipeline.py) in the ``no_touch_days`` up to ``now``, each with its latest touch
-    and whether a gone-dark episode is running for it."""
+    of ours: config/pipeline.py) in the ``no_touch_days`` up to ``now``, or with no next step, or
+    with an overdue one; each with why (``matcher/pipeline/review.py``), its latest touch, its
+    next step and whether a gone-dark episode is running for it."""
     pipeline, _ = rules_for(services.settings)
-    rows = store.stale_opportunities(session, owner=owner, quiet_since=now - timedelta(days=no_touch_days), now=now,
-                                     two_way_types=pipeline.touches.two_way_types,
-                                     outbound_types=list(pipeline.touches.outbound_channels), limit=limit)
+    quiet_since = now - timedelta(days=no_touch_days)
+    rows = store.review_opportunities(session, owner=owner, quiet_since=quiet_since, now=now,
+                                      two_way_types=pipeline.touches.two_way_types,
+                                      outbound_types=list(pipeline.touches.outbound_channels), limit=limit)
     running = store.episodes_so_far(session, [r["id"] for r in rows])
     owners: dict[str | None, list[dict[str, Any]]] = {}
     for r in rows:
+        last_touch_at = None if r["last_touch_at"] is None else _utc(r["last_touch_at"])
+        next_step_at = None if r["next_step_at"] is None else _utc(r["next_step_at"])
         owners.setdefault(r["owner"], []).append({
             "opportunity_id": r["id"], "account_id": r["account_id"], "stage": r["stage"], "opened_at": r["opened_at"],
-            "last_touch_at": r["last_touch_at"], "gone_dark": running.get(r["id"], (False, None))[0]})
+            "reasons": review.review_reasons(last_touch_at=last_touch_at, quiet_since=quiet_since,
+                                             next_step=r["next_step"], next_step_at=next_step_at, now=now),
+            "last_touch_at": last_touch_at, "next_step": r["next_step"], "next_step_at": next_step_at,
+            "gone_dark": running.get(r["id"], (False, None))[0]})
     return {"as_of": now, "no_touch_days": no_touch_days,
             "owners": [{"owner": o, "count": len(items), "items": items} for o, items in owners.items()]}

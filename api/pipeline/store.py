@@ -197,18 +197,23 @@ def list_episodes(session: Session, *, subject: str | None, state: str | None, o
     return [dict(r._mapping) for r in session.execute(select(EP).where(*where).order_by(EP.c.id).limit(limit))]
 
 
-def stale_opportunities(session: Session, *, owner: str | None, quiet_since: datetime, now: datetime,
-                        two_way_types: Sequence[str], outbound_types: Sequence[str],
-                        limit: int) -> list[dict[str, Any]]:
-    """Open opportunities (of ``owner``) whose account's latest touch up to ``now`` (a two-way
-    touch, or an outbound touch of ours) is at or before ``quiet_since`` or never, by owner and id."""
+def review_opportunities(session: Session, *, owner: str | None, quiet_since: datetime, now: datetime,
+                         two_way_types: Sequence[str], outbound_types: Sequence[str],
+                         limit: int) -> list[dict[str, Any]]:
+    """Open opportunities (of ``owner``) for the pipeline review, by owner and id: those whose
+    account's latest touch up to ``now`` (a two-way touch, or an outbound touch of ours) is at or
+    before ``quiet_since`` or never, those with no next step (neither ``next_step`` nor
+    ``next_step_at``) and those whose ``next_step_at`` is before ``now``; the same rule as
+    ``matcher/pipeline/review.py`` ``review_reasons``, which says which applies."""
     touch = or_(and_(ACT.c.direction == "inbound", ACT.c.type.in_(two_way_types)),
                 and_(ACT.c.direction == "outbound", ACT.c.type.in_(outbound_types)))
     last = (select(func.max(ACT.c.occurred_at)).where(ACT.c.account_id == OPP.c.account_id, touch,
                                                        ACT.c.occurred_at <= now).scalar_subquery())
-    stmt = (select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.stage, OPP.c.opened_at, last.label("last_touch_at"))
+    no_next_step = and_(OPP.c.next_step.is_(None), OPP.c.next_step_at.is_(None))
+    stmt = (select(OPP.c.id, OPP.c.account_id, OPP.c.owner, OPP.c.stage, OPP.c.opened_at, OPP.c.next_step,
+                   OPP.c.next_step_at, last.label("last_touch_at"))
             .where(OPP.c.state == "open", *([OPP.c.owner == owner] if owner is not None else []),
-                   or_(last.is_(None), last <= quiet_since))
+                   or_(last.is_(None), last <= quiet_since, no_next_step, OPP.c.next_step_at < now))
             .order_by(OPP.c.owner, OPP.c.id).limit(limit))
     out = []
     for r in session.execute(stmt):

@@ -62,7 +62,8 @@ class OpportunityIn(BaseModel):
     model_config = ConfigDict(extra="forbid", json_schema_extra={"examples": [{
         "id": "O-311", "account_id": "A17", "primary_contact_id": "C9001", "owner": "Lena Vogel",
         "type": "new_business", "stage": "discovery", "amount": 48000, "state": "open",
-        "opened_at": "2026-11-21T14:00:00Z", "closed_at": None}]})
+        "opened_at": "2026-11-21T14:00:00Z", "closed_at": None, "next_step": "security review call",
+        "next_step_at": "2026-12-02T15:00:00Z"}]})
 
     id: Id
     account_id: Id
@@ -76,6 +77,10 @@ class OpportunityIn(BaseModel):
     closed_at: IsoTime | None = Field(None, description="required when state is won or lost")
     stage_changed_at: IsoTime | None = Field(
         None, description="when the current stage was entered; left out: when the service first sees it")
+    next_step: Text(2000) = Field(None, description="the next step as the CRM has it; left out (or blank): none "
+                                                    "(replaced like the other fields)")
+    next_step_at: IsoTime | None = Field(None, description="when the next step is due (may be in the future); "
+                                                           "left out: none")
 
 
 class ContractIn(BaseModel):

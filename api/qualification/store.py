@@ -254,10 +254,12 @@ class OpportunityData:
     opened_at: datetime | None = None
     closed_at: datetime | None = None
     stage_changed_at: datetime | None = None
+    next_step: str | None = None  # what the seller does next, and when (may be in the future)
+    next_step_at: datetime | None = None
 
 
 _OPPORTUNITY_FIELDS = ("account_id", "primary_contact_id", "owner", "type", "stage", "amount", "state",
-                       "opened_at", "closed_at")
+                       "opened_at", "closed_at", "next_step", "next_step_at")
 
 
 def _validate_opportunities(session: Session, items: Sequence[OpportunityData], now: datetime,
@@ -303,7 +305,8 @@ def upsert_opportunities(session: Session, items: Sequence[OpportunityData], *, 
     rows = [{"id": o.id, "account_id": o.account_id, "primary_contact_id": o.primary_contact_id,
              "owner": o.owner, "type": o.type, "stage": o.stage,
              "amount": None if o.amount is None else float(o.amount), "state": o.state,
-             "opened_at": _opt_utc(o.opened_at) or now, "closed_at": _opt_utc(o.closed_at)} for o in items]
+             "opened_at": _opt_utc(o.opened_at) or now, "closed_at": _opt_utc(o.closed_at),
+             "next_step": o.next_step, "next_step_at": _opt_utc(o.next_step_at)} for o in items]
 
     def keep_opened_at(row: dict[str, Any], stored: dict[str, Any]) -> dict[str, Any]:
         return row if sent[row["id"]].opened_at else {**row, "opened_at": stored["opened_at"]}
@@ -605,7 +608,7 @@ def first_outbound_touch(session: Session, *, contact_id: str | None, email: str
 
 
 _OPPORTUNITY_VIEW = ("id", "account_id", "primary_contact_id", "owner", "type", "stage", "amount", "state",
-                     "opened_at", "closed_at")
+                     "opened_at", "closed_at", "next_step", "next_step_at")
 
 
 def read_opportunities(session: Session, ids: Collection[str]) -> dict[str, dict[str, Any]]:

@@ -68,6 +68,10 @@ class OpportunityRow(Base):
     state: Mapped[str] = mapped_column(String(CODE_LEN))
     opened_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # the next step as the CRM has it (what, and when it is due): the pipeline review lists open
+    # opportunities with none or an overdue one (migration 0014)
+    next_step: Mapped[str | None] = mapped_column(Text)
+    next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 

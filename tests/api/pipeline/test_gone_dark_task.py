@@ -223,11 +223,15 @@ def test_the_routes_list_episodes_and_stale_opportunities(database_url: str) -> 
         assert c.get("/v1/gone-dark", params={"from": "2026-12-01T00:00:00Z", "to": "2026-11-01T00:00:00Z"}
                      ).status_code == 422
         # the real clock is past day 40: every account's latest touch (day 9 at the latest) is
-        # older than 10 days; with 100000 days none is
+        # older than 10 days; with 3650 days none is, and they are listed only for having no
+        # next step (none was sent: tests/api/pipeline/test_pipeline_review.py has them)
         review = c.get("/v1/pipeline-review", params={"no_touch_days": 10}).json()
-        assert {(o["owner"], tuple((i["opportunity_id"], i["gone_dark"]) for i in o["items"]))
-                for o in review["owners"]} == {("ana", (("O1", True), ("O3", False))),
-                                               ("bo", (("O2", True), ("O4", False)))}
+        assert {(o["owner"], tuple((i["opportunity_id"], i["gone_dark"], tuple(i["reasons"])) for i in o["items"]))
+                for o in review["owners"]} == {
+            ("ana", (("O1", True, ("no_touch", "no_next_step")), ("O3", False, ("no_touch", "no_next_step")))),
+            ("bo", (("O2", True, ("no_touch", "no_next_step")), ("O4", False, ("no_touch", "no_next_step"))))}
         assert review["owners"][0]["items"][0]["last_touch_at"] == "2026-11-11T12:00:00Z"  # O1's call on day 9
-        assert c.get("/v1/pipeline-review", params={"no_touch_days": 3650}).json()["owners"] == []
+        review = c.get("/v1/pipeline-review", params={"no_touch_days": 3650}).json()
+        assert {i["opportunity_id"]: i["reasons"] for o in review["owners"] for i in o["items"]} == {
+            "O1": ["no_next_step"], "O2": ["no_next_step"], "O3": ["no_next_step"], "O4": ["no_next_step"]}
         assert c.get("/v1/pipeline-review", params={"no_touch_days": 0}).status_code == 422
