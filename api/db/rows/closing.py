@@ -107,6 +107,7 @@ class GoneDarkEpisodeRow(Base):
     dark_since: Mapped[datetime] = mapped_column(UTCDateTime)  # when it became dark
     flagged_at: Mapped[datetime] = mapped_column(UTCDateTime)  # when the service noticed
     # 'dark' (cadence running), 'answered' (a two-way touch came), 'closed_lost' (went dark for good), 'closed'
+    # (the opportunity closed otherwise, the account left its status), 'expired' (an account past the second limit)
     state: Mapped[str] = mapped_column(String(CODE_LEN))
     cadence: Mapped[list[dict[str, Any]]] = mapped_column(JSON, default=list)
     next_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
