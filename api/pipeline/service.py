@@ -175,21 +175,24 @@ def flag_dark_accounts(session: Session, services: Services, now: datetime, *, a
     return len(new), ids[-1]
 
 
-def advance_episodes(session: Session, services: Services, now: datetime, *, batch: int) -> dict[str, int]:
+def advance_episodes(session: Session, services: Services, now: datetime, *, batch: int,
+                     after: int | None = None) -> tuple[dict[str, int], int | None]:
     """Move on at most ``batch`` running episodes with something to do (``store.claim_due_episodes``):
     adherence from the ledger, ``cadence.step_due`` for each step that came due, answered by a
     two-way touch, ended when the opportunity closed (an account episode: when the account left
     the status it went dark in), closed lost past the second limit through
     ``api/closing/service.py`` ``close_opportunity`` (source gone_dark; an account episode is
-    never closed lost: it ends 'expired'). Returns counts by what happened (``claimed``: how
-    many were taken)."""
+    never closed lost: it ends 'expired'). Only episodes with an id after ``after``: a pass walks
+    forward, so an episode the core left with something still to do waits for the next pass
+    instead of being claimed again and again. Returns (counts by what happened, ``claimed``: how
+    many were taken; the last id taken, None when there were none)."""
     pipeline, rules = rules_for(services.settings)
     two_way = pipeline.touches.two_way_types
     channel_of = pipeline.touches.outbound_channels
-    episodes = store.claim_due_episodes(session, now=now, two_way_types=two_way, limit=batch)
+    episodes = store.claim_due_episodes(session, now=now, two_way_types=two_way, limit=batch, after=after)
     counts = {"claimed": len(episodes)}
     if not episodes:
-        return counts
+        return counts, None
     accounts = {e["account_id"] for e in episodes}
     states = store.opportunity_states(session, [e["opportunity_id"] for e in episodes if e["subject"] == "opportunity"])
     statuses = store.account_statuses(session, [e["account_id"] for e in episodes if e["subject"] == "account"])
@@ -225,7 +228,7 @@ def advance_episodes(session: Session, services: Services, now: datetime, *, bat
             "ended_at": moved.ended_at, "updated_at": now})
         counts[moved.state] = counts.get(moved.state, 0) + 1
         counts["steps_due"] = counts.get("steps_due", 0) + len(moved.newly_due)
-    return counts
+    return counts, episodes[-1]["id"]
 
 
 def _close_lost(session: Session, services: Services, episode: Mapping[str, Any], closed_at: datetime,

@@ -141,17 +141,18 @@ def insert_episodes(session: Session, rows: Sequence[dict[str, Any]]) -> list[in
 
 
 def claim_due_episodes(session: Session, *, now: datetime, two_way_types: Sequence[str],
-                       limit: int) -> list[dict[str, Any]]:
-    """Running episodes with something to do at ``now``, locked for this transaction (skipping
-    those another scheduler holds): a step or the limit has come (``next_step_at``), a two-way
-    touch answered it, its opportunity is no longer open, or its account (an account episode)
-    is no longer in the status it went dark in."""
+                       limit: int, after: int | None = None) -> list[dict[str, Any]]:
+    """Running episodes (by id after ``after``) with something to do at ``now``, locked for this
+    transaction (skipping those another scheduler holds): a step or the limit has come
+    (``next_step_at``), a two-way touch answered it, its opportunity is no longer open, or its
+    account (an account episode) is no longer in the status it went dark in."""
     hold_write_lock(session)
     answered = exists().where(_two_way(EP.c.account_id, two_way_types, EP.c.dark_since, now))
     gone = exists().where(OPP.c.id == EP.c.opportunity_id, OPP.c.state != "open")
     left = and_(EP.c.subject == "account",
                 ~exists().where(AST.c.account_id == EP.c.account_id, AST.c.status == EP.c.stage))
-    query = (select(EP).where(EP.c.state == "dark", or_(EP.c.next_step_at <= now, answered, gone, left))
+    query = (select(EP).where(EP.c.state == "dark", or_(EP.c.next_step_at <= now, answered, gone, left),
+                              *([EP.c.id > after] if after is not None else []))
              .order_by(EP.c.id).limit(limit))
     if _postgres(session):
         query = query.with_for_update(of=EP, skip_locked=True)

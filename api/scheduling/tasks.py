@@ -90,13 +90,14 @@ def gone_dark(services: Services, now: datetime | None = None, *, batch: int | N
             counts[count] = counts.get(count, 0) + flagged
             if after is None:
                 break
+    last: int | None = None
     while True:
         with session_scope(services.sessions) as session:
-            moved = pipeline_service.advance_episodes(session, services, now, batch=batch)
+            moved, last = pipeline_service.advance_episodes(session, services, now, batch=batch, after=last)
         claimed = moved.pop("claimed")
         for k, v in moved.items():
             counts[k] = counts.get(k, 0) + v
-        if claimed < batch:
+        if claimed < batch or last is None:
             break
     return {k: v for k, v in counts.items() if v}
 

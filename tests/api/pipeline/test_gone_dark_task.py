@@ -5,6 +5,7 @@ once on PostgreSQL. Default rules: 21 dark days, cadence call 2 d, email 3 d, so
 closed lost 21 days after the flag (config/pipeline.toml, config/gone_dark.toml)."""
 from __future__ import annotations
 
+import dataclasses
 import threading
 from datetime import datetime, timedelta, timezone
 
@@ -146,6 +147,33 @@ def test_each_opportunity_moves_exactly_once_as_the_clock_moves(database_url: st
         services.close()
     assert _episodes(database_url) == EXPECTED_EPISODES
     assert _closes(database_url) == EXPECTED_CLOSES
+
+
+def test_a_pass_takes_each_episode_at_most_once(database_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    """An episode the core leaves with something still to do (it and the claim's SQL disagree)
+    waits for the next pass: one pass walks forward by id and ends, instead of claiming the same
+    episodes again and again."""
+    from api.pipeline import service as pipeline_service
+
+    build(database_url)
+    services = _services(database_url)
+    try:
+        assert tasks.gone_dark(services, day(0))["flagged"] == 2  # O1 and O2, each with step 1 due
+        taken: list[str] = []
+        real = pipeline_service.core.advance
+
+        def stuck(episode, **kw):  # noqa: ANN001, ANN003, ANN202 - the core, made to leave it due
+            taken.append(episode.dark_since)
+            if len(taken) > 10:  # fail, rather than hang, when a pass keeps claiming them
+                raise AssertionError(f"the pass claimed the same episodes {len(taken)} times")
+            return dataclasses.replace(real(episode, **kw), state="dark", newly_due=(), next_step_at=day(0),
+                                       ended_at=None)
+
+        monkeypatch.setattr(pipeline_service.core, "advance", stuck)
+        tasks.gone_dark(services, day(5), batch=1)
+        assert sorted(taken) == [day(-9), day(-4)]  # O2's episode and O1's, once each, though both stay due
+    finally:
+        services.close()
 
 
 def test_auto_close_off_leaves_them_flagged(database_url: str, tmp_path) -> None:  # noqa: ANN001
