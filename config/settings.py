@@ -39,6 +39,9 @@ class Settings(BaseSettings):
     # Optional TOML file that overrides config/gone_dark.toml (accounts' dark days per status, the
     # re-qualification cadence, the second limit and whether it closes the opportunity lost).
     gone_dark_rules: Path | None = None
+    # Optional TOML file that overrides config/columns.toml (the header names of uploaded lead lists,
+    # the labels of a totals row, name particles).
+    column_rules: Path | None = None
     # Where `leadmatch match-file` keeps index snapshots (api/matching/index_snapshot.py); unset:
     # $XDG_CACHE_HOME/leadmatch, i.e. ~/.cache/leadmatch.
     cache_dir: Path | None = None
