@@ -8,14 +8,18 @@ Accounts CSV (the CRM export format): ``id,name,domains,country,region,city,pare
 with ``domains`` separated by ``;``. Extra columns are ignored.
 Leads CSV: any of ``lead_id,email,company,country,region,city,phone,website,first_name,
 last_name,title`` by name; other columns are ignored.
+
+Writing: every CSV the service writes goes through ``csv_writer`` (or ``safe_row``), which
+neutralises text cells a spreadsheet would run as a formula (CSV injection; docs/batches.md).
 """
 from __future__ import annotations
 
 import csv
 from dataclasses import dataclass, fields
 from pathlib import Path
-from typing import Iterator
+from typing import Any, Iterable, Iterator, Sequence
 
+from matcher.batches.columns import FORMULA_STARTS
 from matcher.matching.types import Account, Lead
 
 ACCOUNT_COLUMNS = ("id", "name", "domains", "country", "region", "city", "parent_id", "owner")
@@ -173,3 +177,40 @@ def _is_utf8(cells: list[str]) -> bool:
     except UnicodeEncodeError:
         return False
     return True
+
+
+def safe_row(row: Iterable[Any]) -> Sequence[Any]:
+    """``row`` with each text cell that starts like a formula given a leading ``'``
+    (``matcher.batches.columns.neutralise``). Cells that are not text (the numbers a report
+    computes) are written as they are: a negative count of ours is a number, not user text."""
+    cells = row if isinstance(row, (list, tuple)) else list(row)
+    # match-file writes a row per lead, 100,000 a second: the common row (no cell to change, all
+    # text) is answered by one set test and handed back as it is
+    try:
+        if FORMULA_STARTS.isdisjoint([c[:1] for c in cells]):
+            return cells
+    except TypeError:  # a cell that is not text
+        pass
+    return [("'" + c) if c.__class__ is str and c[:1] in FORMULA_STARTS else c for c in cells]
+
+
+class SafeWriter:
+    """A ``csv.writer`` whose rows go through ``safe_row``."""
+
+    __slots__ = ("_writer",)
+
+    def __init__(self, fh: Any, **kwargs: Any) -> None:
+        self._writer = csv.writer(fh, **kwargs)
+
+    def writerow(self, row: Iterable[Any]) -> Any:
+        return self._writer.writerow(safe_row(row))
+
+    def writerows(self, rows: Iterable[Iterable[Any]]) -> None:
+        writerow = self._writer.writerow
+        for row in rows:
+            writerow(safe_row(row))
+
+
+def csv_writer(fh: Any, **kwargs: Any) -> SafeWriter:
+    """``csv.writer(fh, **kwargs)`` for files people open in a spreadsheet: text cells neutralised."""
+    return SafeWriter(fh, **kwargs)

@@ -3,7 +3,6 @@ or restored from its snapshot), distinct leads only, in forked processes when th
 from __future__ import annotations
 
 import contextlib
-import csv
 import os
 import time
 from pathlib import Path
@@ -140,7 +139,7 @@ def match_file(
         memo: dict = {}  # answers so far, by answer key: the index does not change during a file
         with open(out, "w", newline="", encoding="utf-8") as fh, console.progress() as progress, \
                 _lead_answerer(source, workers) as answer_many:
-            writer = csv.writer(fh)
+            writer = csvio.csv_writer(fh)  # CSV injection: docs/batches.md
             writer.writerow(OUT_COLUMNS)
             task = progress.add_task("matching leads", total=total)
             for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK):

@@ -2,11 +2,11 @@
 API, the command line and the review pack all write."""
 from __future__ import annotations
 
-import csv
 import io
 from datetime import datetime
 from typing import Any
 
+from api.csvio import csv_writer
 from api.reports.store import Filters
 from matcher.reports.types import Report, Value
 
@@ -26,7 +26,9 @@ def as_csv(report: Report) -> str:
     """The report's tables one after the other, each headed by ``table`` and its columns and
     separated by an empty line; every row starts with its table's name."""
     out = io.StringIO()
-    writer = csv.writer(out, lineterminator="\n")
+    # text cells that start like a formula get a leading ' (CSV injection, docs/batches.md); the
+    # numbers a report computes are written as they are, a negative one included
+    writer = csv_writer(out, lineterminator="\n")
     for i, table in enumerate(report.tables):
         if i:
             writer.writerow([])
