@@ -116,7 +116,7 @@ def detect_encoding(sample: bytes) -> _Encoding:
             return _Encoding("utf-16-be", "utf-16-be", _BAD_BYTE)
     if len(sample) >= SAMPLE_BYTES and (cut := sample.rfind(b"\n")) > 0:
         sample = sample[:cut + 1]  # a cut sample may end inside a character: end it at a line end
-    non_ascii = len(sample) - len(sample.translate(None, _ASCII))
+    non_ascii = len(sample.translate(None, _ASCII))  # the bytes left once the ASCII ones are deleted
     if non_ascii == 0:
         return _Encoding("utf-8", "utf-8", _BAD_BYTE)
     well_formed = _UTF8_SEQUENCE.findall(sample)
