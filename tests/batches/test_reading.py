@@ -107,6 +107,8 @@ def test_delimiters_are_sniffed(tmp_path: Path, delimiter: str) -> None:
 def test_sniffing_counts_only_outside_quotes() -> None:
     # four quoted commas per row, one semicolon outside quotes: semicolons
     assert sniff_delimiter('Email;"Company, a, b"\nx@y.com;"A, B, C, D"\n') == ";"
+    # semicolons only inside quotes, more of them than commas outside: commas
+    assert sniff_delimiter('Email,"Company; Division; Unit"\na@b.com,"X; Y; Z"\nc@d.com,"P; Q; R"\n') == ","
     assert sniff_delimiter("Email\nx@y.com\n") == ","  # one column: no delimiter to find
     # a header line with both: the one the rows agree with
     assert sniff_delimiter("Email;Company, legal name\na@b.com;Acme\nc@d.com;Beta\n") == ";"
