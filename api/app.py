@@ -23,6 +23,8 @@ from api.middleware import RequestGuard
 from api.redis_guard import RedisGuard, connect as connect_redis
 from api.responses import JSONBytesResponse
 from api.accounts import routes as account_routes
+from api.batches import routes as batch_routes
+from api.batches.queue import BatchQueue, BatchRunner
 from api.closing import routes as closing_routes
 from api.closing import service as closing_service
 from api.pipeline import routes as pipeline_routes
@@ -115,6 +117,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
         if services.webhooks is not None:
             services.webhooks.start()
         queue = TaskQueue(services.redis) if services.redis is not None and settings.scheduler_queue else None
+        # batch jobs: on the same queue for `leadmatch worker`, else in this process (api/batches/queue.py)
+        services.batches = BatchRunner(services, BatchQueue(queue) if queue is not None else None)
         scheduler = Scheduler(services, queue=queue)
         scheduler.start()
         try:
@@ -142,6 +146,8 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
                                                "reminders, win/loss interviews, account dispositions"},
             {"name": "reports", "description": "The win/loss reports of the monthly review and the content "
                                                "catalogue they read"},
+            {"name": "batches", "description": "Uploaded lists (tradeshows, CRM reports) matched or routed as jobs "
+                                               "on workers, with progress, results.csv and errors.csv"},
             {"name": "ops", "description": "Health, readiness and metrics"},
         ],
     )
@@ -158,10 +164,12 @@ def create_app(settings: Settings | None = None, *, cache_prefix: str | None = N
     # the two hot paths first: routes are matched in order (/v1/match for web forms, the cached
     # account status for CRM page views)
     for routes in (matching_routes, qualification_routes, account_routes, lead_routes, routing_config_routes,
-                   closing_routes, pipeline_routes, webhook_routes, report_routes, ops_routes):
+                   closing_routes, pipeline_routes, webhook_routes, report_routes, batch_routes, ops_routes):
         app.include_router(routes.router)
     # added first = runs inside RequestGuard, so their answers are counted and size-checked too
     app.add_middleware(CachedStatusFastPath)
     app.add_middleware(MatchFastPath)
-    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics)
+    app.add_middleware(RequestGuard, max_body_bytes=settings.max_body_bytes, metrics=metrics,
+                       path_limits={"/v1/batches": (settings.batch_max_bytes + batch_routes.FRAMING_BYTES,
+                                                    "batch_max_bytes")})
     return app

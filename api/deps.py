@@ -29,6 +29,7 @@ from api.redis_guard import RedisGuard
 from config.settings import Settings
 
 if TYPE_CHECKING:
+    from api.batches.queue import BatchRunner
     from api.qualification.deferred import Requalifier
     from api.qualification.service import Qualifier
     from api.webhooks.delivery import Deliverer
@@ -60,6 +61,7 @@ class Services:
     webhooks: Deliverer | None = None  # sends the webhook outbox when a webhook secret is set
     redis_guard: RedisGuard | None = None  # its circuit breaker (api/redis_guard.py)
     requalifier: Requalifier | None = None  # re-qualifies after commit (lead intake)
+    batches: BatchRunner | None = None  # runs or sends batch jobs (api/batches/queue.py)
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
         """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop
@@ -91,6 +93,8 @@ class Services:
             db.after_commit(session, lambda: self.cache.delete(*(status_cache_key(i) for i in stale)))
 
     def close(self) -> None:
+        if self.batches is not None:
+            self.batches.close()
         if self.requalifier is not None:
             self.requalifier.close()
         if self.webhooks is not None:

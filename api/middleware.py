@@ -7,7 +7,8 @@ the helpers below; whatever they do not answer goes on to the real route, which 
 
 ``RequestGuard`` does two cheap things for every HTTP request:
 - refuses bodies over ``max_body_bytes`` with 413 before anything parses them: at once when
-  Content-Length says so, or as soon as a chunked body crosses the limit;
+  Content-Length says so, or as soon as a chunked body crosses the limit; a route with a limit
+  of its own (``path_limits``: the batch uploads' ``batch_max_bytes``) is held to that instead;
 - counts requests by method, route template and status for ``/metrics``.
 """
 from __future__ import annotations
@@ -20,13 +21,15 @@ from api.responses import JSONBytesResponse
 
 
 class RequestGuard:
-    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics) -> None:
+    def __init__(self, app: ASGIApp, *, max_body_bytes: int, metrics: Metrics,
+                 path_limits: dict[str, tuple[int, str]] | None = None) -> None:
         self.app = app
         self.max_body = max_body_bytes
         self.metrics = metrics
+        self.path_limits = path_limits or {}  # path -> (bytes, setting name)
 
-    def _too_large(self) -> str:
-        return f"request body is larger than the limit of {self.max_body} bytes (max_body_bytes)"
+    def _too_large(self, limit: int | None = None, setting: str = "max_body_bytes") -> str:
+        return f"request body is larger than the limit of {limit or self.max_body} bytes ({setting})"
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -34,11 +37,13 @@ class RequestGuard:
             return
         status = 500
         try:
+            limit, setting = self.path_limits.get(scope["path"], (self.max_body, "max_body_bytes"))
             declared = content_length(scope)
-            if declared is not None and declared > self.max_body:
+            if declared is not None and declared > limit:
                 status = 413
-                await JSONBytesResponse({"error": self._too_large(), "fields": [{"field": "body",
-                                         "message": self._too_large()}]}, status_code=413)(scope, receive, send)
+                too_large = self._too_large(limit, setting)
+                await JSONBytesResponse({"error": too_large, "fields": [{"field": "body",
+                                         "message": too_large}]}, status_code=413)(scope, receive, send)
                 return
 
             seen = 0
@@ -51,9 +56,9 @@ class RequestGuard:
                 message = await receive()
                 if message["type"] == "http.request":
                     seen += len(message.get("body", b""))
-                    if seen > self.max_body:
+                    if seen > limit:
                         # FastAPI re-raises HTTPException from body parsing; our handler renders it
-                        raise HTTPException(413, self._too_large())
+                        raise HTTPException(413, self._too_large(limit, setting))
                 return message
 
             async def observed_send(message: Message) -> None:

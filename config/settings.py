@@ -103,6 +103,22 @@ class Settings(BaseSettings):
     # with redis_url: the scheduler's tasks go on the Redis job queue (Dramatiq) for `leadmatch
     # worker`; false keeps them in the API processes. With Redis unreachable they run in process.
     scheduler_queue: bool = True
+    # Batch uploads (api/batches/, docs/batches.md). Largest upload in bytes (413 beyond it): the
+    # upload is streamed to the database, so this bounds storage, not memory. Its own limit, not
+    # max_body_bytes (which stays small for the JSON routes).
+    batch_max_bytes: int = Field(default=200 * 1024 * 1024, ge=1024)
+    # rows per chunk: the unit a worker claims, checkpoints and, if it dies, leaves to another
+    batch_chunk_rows: int = Field(default=5000, ge=1, le=1_000_000)
+    # how long a claimed chunk (or a prepare step) is a worker's without a heartbeat; the worker
+    # renews it every third of this while it works, so only a dead worker's lease runs out
+    batch_lease_seconds: float = Field(default=60.0, gt=0, le=3600)
+    # how often the scheduler's batches_sweep re-sends the work of jobs whose leases ran out
+    # (seconds; 0: never)
+    batch_sweep_seconds: float = Field(default=30.0, ge=0)
+    # jobs run at once by the in-process runner (no Redis, or Redis unreachable)
+    batch_threads: int = Field(default=1, ge=1, le=16)
+    # TEST ONLY: a pause after each chunk's matching, so a test can kill a worker mid-job
+    batch_test_chunk_delay_seconds: float = Field(default=0.0, ge=0, le=60)
 
     @property
     def future_tolerance(self) -> timedelta:

@@ -53,8 +53,9 @@ def run(task: Annotated[str, typer.Argument(help="the task's name (leadmatch sch
 
 def worker(threads: Annotated[int, typer.Option("--threads", min=1, max=64,
                                                 help="tasks this worker runs at once")] = 2) -> None:
-    """Consume the Redis job queue: run the scheduled tasks the API processes put on it, until
-    SIGINT or SIGTERM. Any number of workers on any number of machines may run."""
+    """Consume the Redis job queue: run the scheduled tasks the API processes put on it and the
+    chunks of batch jobs (docs/batches.md), until SIGINT or SIGTERM. Any number of workers on any
+    number of machines may run."""
     from api.app import build_services
     from api.metrics import Metrics
     from api.scheduling.queue import TaskQueue
@@ -73,6 +74,10 @@ def worker(threads: Annotated[int, typer.Option("--threads", min=1, max=64,
             console.err.print(f"{name}: {counts}")
 
     queue = TaskQueue(services.redis, run_task)  # type: ignore[arg-type] - redis_url is set
+    # batch jobs' prepare and chunk messages, on the same broker (api/batches/queue.py)
+    from api.batches.queue import BatchRunner, worker_actors
+
+    services.batches = BatchRunner(services, worker_actors(services, queue))
     w = queue.worker(threads)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

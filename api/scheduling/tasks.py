@@ -107,12 +107,24 @@ def check_sla(services: Services, now: datetime | None = None) -> dict[str, int]
     return sla_scheduler.check_sla(services, now=now)
 
 
+def batches_sweep(services: Services, now: datetime | None = None) -> dict[str, int]:
+    """Batch jobs whose work was lost (a worker killed: its chunk's lease ran out; a message
+    that never came) sent again, and jobs whose chunks are all done finished
+    (api/batches/jobs.py ``sweep``): through this process's batch runner (the queue, or its
+    threads), or run here when it has none (``leadmatch schedule run``)."""
+    from api.batches import jobs
+
+    runner = services.batches
+    return jobs.sweep(services, now, runner.send if runner is not None else None)
+
+
 def scheduled_tasks(settings: Settings) -> dict[str, Task]:
     """The tasks by name, with this deployment's intervals. The registration point."""
     tasks = [
         Task("requalify_due", settings.scheduler_seconds, requalify_due),
         Task("remind_unanswered", settings.scheduler_seconds, remind_unanswered),
         Task("gone_dark", settings.scheduler_seconds, gone_dark),
+        Task("batches_sweep", settings.batch_sweep_seconds, batches_sweep),
         # in every API process, as before the scheduler existed: a deployment with Redis and no
         # worker keeps its SLA checks
         Task("sla_check", settings.sla_check_seconds, check_sla, queued=False),
