@@ -13,6 +13,7 @@ import typer
 
 from api import console, demo
 from api.accounts import commands as account_commands
+from api.batches import commands as batch_commands
 from api.closing import commands as closing_commands
 from api.matching import commands as matching_commands
 from api.ops import commands as ops_commands
@@ -29,6 +30,7 @@ app.command("serve")(ops_commands.serve)
 app.command("import-accounts")(account_commands.import_accounts)
 app.command("import-contacts")(account_commands.import_contacts)
 app.command("match-file")(matching_commands.match_file)
+app.command("upload")(batch_commands.upload)
 app.command("demo")(demo.demo)
 app.add_typer(qualification_commands.rules_app, name="rules")
 app.command("recompute")(qualification_commands.recompute)

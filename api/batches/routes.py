@@ -11,7 +11,7 @@ from __future__ import annotations
 import hashlib
 import json
 from datetime import datetime
-from typing import Annotated, Any, Iterator
+from typing import Annotated, Any, BinaryIO, Iterator
 
 from fastapi import APIRouter, File, Form, Path, Query, UploadFile
 from fastapi.responses import StreamingResponse
@@ -115,16 +115,25 @@ def post_batch(file: Annotated[UploadFile, File(description="the CSV")], service
                route: Annotated[bool, Form(description="take in and route matched rows")] = False,
                force: Annotated[bool, Form(description="a new job even for a file already uploaded")] = False,
                ) -> Any:
+    batch_id = store_upload(services, file.file, file.filename, _mapping(mapping), route, force, size=file.size)
+    with session_scope(services.sessions) as session:
+        return view(store.get(session, batch_id), session)
+
+
+def store_upload(services: Services, fh: BinaryIO, filename: str | None, mapping: dict[str, str] | None,
+                 route: bool, force: bool, *, size: int | None = None) -> str:
+    """The upload in ``fh`` (a seekable binary file) checked and stored as a queued job, which is
+    then handed to the batch runner; its id. Used by the route and by ``leadmatch upload``
+    without a service. Raises 413 (over batch_max_bytes), 422 (no usable column, a bad mapping;
+    nothing stored), 409 (the same content is a job already, unless ``force``)."""
     limit = services.settings.batch_max_bytes
-    if file.size is not None and file.size > limit:
-        msg = f"the file is larger than the limit of {limit} bytes (batch_max_bytes)"
-        raise PayloadTooLarge(msg, [FieldError("file", msg)])
-    wanted = _mapping(mapping)
-    fh = file.file
+    too_large = f"the file is larger than the limit of {limit} bytes (batch_max_bytes)"
+    if size is not None and size > limit:
+        raise PayloadTooLarge(too_large, [FieldError("file", too_large)])
     try:
         # only the header is wanted here (the job reads the file again); the reader is kept
         # until the end, since closing it may close the file
-        header_check = jobs.reading.open_upload(fh, wanted)
+        header_check = jobs.reading.open_upload(fh, mapping)
     except (jobs.UploadRefused, ValueError, UnicodeError) as exc:
         raise _refused(exc) from None
     fh.seek(0)
@@ -133,17 +142,16 @@ def post_batch(file: Annotated[UploadFile, File(description="the CSV")], service
         digest.update(piece)
         size += len(piece)
     if size > limit:
-        msg = f"the file is larger than the limit of {limit} bytes (batch_max_bytes)"
-        raise PayloadTooLarge(msg, [FieldError("file", msg)])
+        raise PayloadTooLarge(too_large, [FieldError("file", too_large)])
     sha = digest.hexdigest()
     with session_scope(services.sessions) as session:
         if not force and (same := store.same_content(session, sha)) is not None:
             raise Conflict(f"this file was already uploaded as job {same.id} ({same.state}); send force=true "
                            "for a new job", [FieldError("file", f"same content as job {same.id}")],
                            id=same.id, url=url(same.id), state=same.state)
-        row = BatchRow(id=store.new_id(), filename=(file.filename or None) and file.filename[:300],
+        row = BatchRow(id=store.new_id(), filename=(filename or None) and filename[:300],
                        content_sha256=sha, size_bytes=size, state="queued", route=route,
-                       mapping_requested=wanted, rows_done=0, created_at=utc_now())
+                       mapping_requested=mapping, rows_done=0, created_at=utc_now())
         session.add(row)
         session.flush()
         batch_id = row.id
@@ -151,10 +159,8 @@ def post_batch(file: Annotated[UploadFile, File(description="the CSV")], service
         for number, piece in enumerate(iter(lambda: fh.read(store.PIECE_BYTES), b"")):
             store.add_piece(session, batch_id, number, piece)
         db.after_commit(session, lambda: _submit(services, batch_id))
-    with session_scope(services.sessions) as session:
-        answer = view(store.get(session, batch_id), session)
     del header_check
-    return answer
+    return batch_id
 
 
 def _submit(services: Services, batch_id: str) -> None:
