@@ -39,10 +39,12 @@ schemathesis.serializer.alias("application/toml", "text/plain")
 
 
 def _request_models(app: FastAPI) -> dict[tuple[str, str], Any]:
-    """(method, path template) -> the route's body field (FastAPI's ModelField of the body model)."""
+    """(method, path template) -> the route's JSON body field (FastAPI's ModelField of the body
+    model); a multipart body (POST /v1/batches) is not JSON, so not this check's."""
     out = {}
     for route in iter_route_contexts(app.routes):
-        if isinstance(route.original_route, APIRoute) and route.body_field is not None:
+        if isinstance(route.original_route, APIRoute) and route.body_field is not None \
+                and getattr(route.body_field.field_info, "media_type", "application/json") == "application/json":
             out.update(((method, route.path), route.body_field) for method in route.methods)
     return out
 
