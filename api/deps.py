@@ -29,7 +29,6 @@ from api.redis_guard import RedisGuard
 from config.settings import Settings
 
 if TYPE_CHECKING:
-    from api.batches.queue import BatchRunner
     from api.qualification.deferred import Requalifier
     from api.qualification.service import Qualifier
     from api.webhooks.delivery import Deliverer
@@ -61,7 +60,8 @@ class Services:
     webhooks: Deliverer | None = None  # sends the webhook outbox when a webhook secret is set
     redis_guard: RedisGuard | None = None  # its circuit breaker (api/redis_guard.py)
     requalifier: Requalifier | None = None  # re-qualifies after commit (lead intake)
-    batches: BatchRunner | None = None  # runs or sends batch jobs (api/batches/queue.py)
+    # api.batches.queue.BatchRunner: runs or sends batch jobs (not imported here: it imports this module)
+    batches: object | None = None
 
     def accounts_changed(self, ids: Iterable[str], removed: Iterable[str] = ()) -> None:
         """After a commit: bring the index up to date (here and, via Redis, everywhere) and drop
