@@ -16,6 +16,7 @@
 """
 from __future__ import annotations
 
+import io
 import json
 import logging
 import os
@@ -31,22 +32,28 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 
 from pydantic import ValidationError
 
+from api import csvio
 from api.batches import reading, store
 from api.db import session_scope
 from api.db.bulk import InvalidItems, utc_now
 from matcher.batches import output
+from matcher.batches.columns import UploadRefused
 from matcher.matching import distinct
 from matcher.matching.types import Lead
 
-try:  # the batch-reading branch's home for these; the stand-in reader has them meanwhile
-    from matcher.batches.columns import UploadRefused, neutralise
-except ImportError:  # pragma: no cover - until batch-reading is merged
-    from api.batches.reading import UploadRefused, neutralise
 
 if TYPE_CHECKING:
     from api.deps import Services
 
 log = logging.getLogger("leadmatch.batches")
+
+
+def csv_bytes(rows: Any) -> bytes:
+    """Rows as UTF-8 CSV (the ``csv`` module's dialect: quotes when needed, CRLF line ends) through
+    ``api/csvio.py``'s spreadsheet-safe writer, exactly as they appear in results.csv / errors.csv."""
+    buffer = io.StringIO()
+    csvio.csv_writer(buffer).writerows(rows)
+    return buffer.getvalue().encode("utf-8")
 LEAD_FIELDS = tuple(Lead.__dataclass_fields__)
 INDEX_WAIT_SECONDS = 600.0
 INTAKE_SOURCE = "batch"
@@ -65,11 +72,11 @@ def _decode(data: bytes) -> list[list]:
 
 
 def results_header(header: list[str]) -> bytes:
-    return output.csv_bytes([[*header, *output.ANSWER_COLUMNS]], neutralise)
+    return csv_bytes([[*header, *output.ANSWER_COLUMNS]])
 
 
 def errors_header() -> bytes:
-    return output.csv_bytes([output.ERROR_COLUMNS], neutralise)
+    return csv_bytes([output.ERROR_COLUMNS])
 
 
 # ---------------------------------------------------------------- leases
@@ -265,7 +272,7 @@ def answer_chunk(services: Services, records: list[list], route: bool) -> tuple[
             continue
         result_rows.append([*r[2], *got])
         counts[got[0]] += 1
-    return output.csv_bytes(result_rows, neutralise), output.csv_bytes(error_rows, neutralise), counts
+    return csv_bytes(result_rows), csv_bytes(error_rows), counts
 
 
 def _message(exc: Exception) -> str:

@@ -1,14 +1,12 @@
 """What a batch job writes, as plain data: the answer columns of results.csv, the columns of
-errors.csv, duplicate people within a list, and CSV bytes. No I/O (api/batches/jobs.py writes).
+errors.csv and duplicate people within a list. No I/O (api/batches/jobs.py writes).
 
 A chunk's rows are turned into bytes here exactly as they appear in the final files, so the
 files are the chunks' bytes in chunk order: the same bytes whichever worker did which chunk.
 """
 from __future__ import annotations
 
-import csv
-import io
-from typing import Callable, Iterable, Sequence
+from typing import Sequence
 
 ANSWER_COLUMNS = ("decision", "account_id", "account_name", "confidence", "owner", "queue", "reasons")
 ERROR_COLUMNS = ("line", "error", "raw")
@@ -47,13 +45,3 @@ class FirstSeen:
             return self._first[key]
         self._first[key] = value
         return None
-
-
-def csv_bytes(rows: Iterable[Sequence[str]], neutralise: Callable[[str], str]) -> bytes:
-    """Rows as UTF-8 CSV (``csv`` module's dialect: quotes when needed, CRLF line ends), every
-    cell neutralised against CSV injection."""
-    buffer = io.StringIO()
-    writer = csv.writer(buffer)
-    for row in rows:
-        writer.writerow([neutralise(cell) for cell in row])
-    return buffer.getvalue().encode("utf-8")

@@ -22,12 +22,12 @@ from tests.conftest import account, app_client, settings_for
 LIST = (b"email,company,country,note\r\n"
         b"jane@acme.com,Acme Corporation,US,first\r\n"
         b"bob@acme.com,Acme,US,=1+2\r\n"
-        b",,,\r\n"
+        b",,US,nobody\r\n"
         b"JANE@acme.com,Someone Else,US,dup\r\n"
         b"x@nowhere.example,Nowhere Ltd,US,\r\n"
         b"too,many,cells,here,extra\r\n")
 EXPECTED_ERRORS = (b"line,error,raw\r\n"
-                   b"4,a lead needs an email or a company,\",,,\"\r\n"
+                   b"4,neither email ('email') nor company ('company'): a lead needs one,\",,US,nobody\"\r\n"
                    b"7,\"row has 5 cells, the header has 4\",\"too,many,cells,here,extra\"\r\n")
 
 
@@ -125,7 +125,7 @@ def test_no_email_or_company_column_is_422_listing_the_columns(database_url: str
         r = client.post("/v1/batches", files={"file": ("x.csv", b"Name,Phone Number\r\nJane,123\r\n", "text/csv")})
         assert r.status_code == 422, r.text
         assert r.json()["fields"][0]["field"] == "file"
-        assert "Name, Phone Number" in r.json()["error"]
+        assert "the columns are 'Name', 'Phone Number'" in r.json()["error"]
         r = client.post("/v1/batches", files={"file": ("x.csv", LIST, "text/csv")}, data={"mapping": "{not json"})
         assert r.status_code == 422 and r.json()["fields"][0]["field"] == "mapping"
         r = client.post("/v1/batches", files={"file": ("x.csv", LIST, "text/csv")},
