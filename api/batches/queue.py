@@ -127,7 +127,7 @@ def worker_actors(services: Services, tasks: TaskQueue) -> BatchQueue:
                 queue.send("chunk", batch_id, n)
 
     def chunk(batch_id: str) -> None:
-        _start_index(services)
+        start_index(services)
         jobs.work_chunk(services, batch_id)
 
     queue = BatchQueue(tasks, prepare, chunk)
@@ -147,9 +147,9 @@ _index_lock = threading.Lock()
 _index_started: set[int] = set()
 
 
-def _start_index(services: Services) -> None:
+def start_index(services: Services) -> None:
     """A worker loads the account index when its first chunk comes (the scheduler's tasks alone
-    do not need it)."""
+    do not need it), or at start with ``leadmatch worker --load-index``; once either way."""
     with _index_lock:
         if id(services) not in _index_started:
             _index_started.add(id(services))

@@ -52,7 +52,11 @@ def run(task: Annotated[str, typer.Argument(help="the task's name (leadmatch sch
 
 
 def worker(threads: Annotated[int, typer.Option("--threads", min=1, max=64,
-                                                help="tasks this worker runs at once")] = 2) -> None:
+                                                help="tasks this worker runs at once")] = 2,
+           load_index: Annotated[bool, typer.Option(
+               "--load-index", help="load the account index at start, not when the first batch chunk "
+                                    "comes (a worker kept for uploads answers its first chunk at once)")] = False,
+           ) -> None:
     """Consume the Redis job queue: run the scheduled tasks the API processes put on it and the
     chunks of batch jobs (docs/batches.md), until SIGINT or SIGTERM. Any number of workers on any
     number of machines may run."""
@@ -75,9 +79,17 @@ def worker(threads: Annotated[int, typer.Option("--threads", min=1, max=64,
 
     queue = TaskQueue(services.redis, run_task)  # type: ignore[arg-type] - redis_url is set
     # batch jobs' prepare and chunk messages, on the same broker (api/batches/queue.py)
-    from api.batches.queue import BatchRunner, worker_actors
+    from api.batches.queue import BatchRunner, start_index, worker_actors
 
     services.batches = BatchRunner(services, worker_actors(services, queue))
+    if load_index:
+        start_index(services)
+
+        def say_loaded() -> None:  # the line scripts wait for before sending work (benchmarks/batches)
+            if services.index.wait_ready(None):
+                console.err.print(f"leadmatch worker: account index loaded ({len(services.index)} accounts)")
+
+        threading.Thread(target=say_loaded, name="leadmatch-index-ready", daemon=True).start()
     w = queue.worker(threads)
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):

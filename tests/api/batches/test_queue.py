@@ -55,3 +55,34 @@ def test_the_sweep_resends_lost_work(database_url: str) -> None:
             assert client.get(f"/v1/batches/{batch_id}").json()["state"] == "done"
         finally:
             services.batches = runner
+
+
+def test_a_worker_told_to_load_the_index_has_it_before_any_chunk(database_url: str, own_redis, tmp_path) -> None:  # noqa: ANN001
+    """``leadmatch worker --load-index`` loads the accounts at start and says so; without the flag
+    the index waits for the first chunk (nothing is said)."""
+    import os
+    import subprocess
+    import sys
+
+    from tests.conftest import account, app_client, settings_for, wait_for
+
+    with app_client(settings_for(database_url, scheduler_seconds=0, sla_check_seconds=0)) as client:
+        assert client.put("/v1/accounts", json=[account("A1", "Acme Corporation", domains=["acme.com"]),
+                                                account("A2", "Globex Inc", domains=["globex.com"])]).status_code == 200
+    env = {**os.environ, "DATABASE_URL": database_url, "REDIS_URL": own_redis.url, "LEADMATCH_SCHEDULER_SECONDS": "0",
+           "LEADMATCH_SLA_CHECK_SECONDS": "0"}
+    logs = {}
+    procs = []
+    try:
+        for name, flags in (("eager", ["--load-index"]), ("lazy", [])):
+            logs[name] = tmp_path / f"{name}.log"
+            procs.append(subprocess.Popen([sys.executable, "-c", "from api.cli import main; main()", "worker", *flags],
+                                          env=env, stdout=open(logs[name], "wb"), stderr=subprocess.STDOUT))
+        wait_for(lambda: "account index loaded (2 accounts)" in logs["eager"].read_text(), 60,
+                 "the eager worker to say its index is loaded")
+        wait_for(lambda: "consuming" in logs["lazy"].read_text(), 60, "the lazy worker to start")
+        assert "index loaded" not in logs["lazy"].read_text()
+    finally:
+        for p in procs:
+            p.terminate()
+            p.wait(20)
