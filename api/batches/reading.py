@@ -35,6 +35,8 @@ SNIFF_RECORDS = 50
 DELIMITERS = (",", ";", "\t", "|")
 RAW_MAX_CHARS = 1000  # a BadRow's raw text is cut here (errors.csv shows it; the file has the rest)
 TRAILER_ERROR = "trailer row (totals)"
+# how workbooks begin: XLSX is a ZIP archive, XLS an OLE2 compound file (never CSV text)
+_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
 
 
 @dataclass(frozen=True, slots=True)
@@ -354,6 +356,9 @@ def open_upload(stream: BinaryIO, mapping: dict[str, str] | None = None, *,
         rules = load_column_rules(get_settings().column_rules)
     stream.seek(0)
     sample = stream.read(SAMPLE_BYTES)
+    if sample.startswith(_WORKBOOKS):
+        raise UploadRefused("this is a spreadsheet workbook (XLSX/XLS), not CSV text: save the sheet as CSV "
+                            "and upload that (docs/batches.md, Formats)")
     encoding = detect_encoding(sample)
     delimiter = sniff_delimiter(_decoded_sample(sample, encoding))
     text = _open_text(stream, encoding)

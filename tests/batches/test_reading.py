@@ -247,6 +247,11 @@ def test_refused_uploads(tmp_path: Path) -> None:
     with pytest.raises(UploadRefused) as refused:
         _upload(tmp_path, b"Email,Company\n", {"company": "Firm"})
     assert refused.value.field == "mapping.company"
+    # a workbook is no CSV: said as much, not "no email or company column" over its binary bytes
+    for workbook in (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00"):
+        with pytest.raises(UploadRefused, match="spreadsheet workbook .XLSX/XLS., not CSV text") as refused:
+            _upload(tmp_path, workbook)
+        assert refused.value.field == "file"
 
 
 def test_the_stream_is_read_as_it_goes_and_left_open(tmp_path: Path) -> None:
