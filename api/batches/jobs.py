@@ -221,7 +221,7 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
     with heartbeat(services, lambda s: store.renew(s, claim, settings.batch_lease_seconds)) as lost:
         if not services.index.wait_ready(INDEX_WAIT_SECONDS):
             raise RuntimeError("the account index did not load")
-        results, errors, counts = answer_chunk(services, records, route)
+        results, errors, counts = answer_chunk(services, records, route, batch_id)
         if settings.batch_test_chunk_delay_seconds:
             time.sleep(settings.batch_test_chunk_delay_seconds)
     if lost.is_set():
@@ -234,12 +234,15 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
     return True
 
 
-def answer_chunk(services: Services, records: list[list], route: bool) -> tuple[bytes, bytes, dict[str, int]]:
-    """A chunk's rows of results.csv and errors.csv, and its counts."""
+def answer_chunk(services: Services, records: list[list], route: bool,
+                 batch_id: str | None = None) -> tuple[bytes, bytes, dict[str, int]]:
+    """A chunk's rows of results.csv and errors.csv, and its counts. With ``batch_id``, the
+    answers this process gave the job's earlier chunks are reused (``_answers_of``)."""
     counts = {"matched": 0, "review": 0, "no_match": 0, "error": 0}
     data = [r for r in records if r[0] == "d"]
     leads = [Lead(*r[3]) for r in data]
-    matches = distinct.match_distinct(leads, None, lambda todo: [services.index.match(x).to_dict() for x in todo])
+    matches = distinct.match_distinct(leads, _answers_of(batch_id, services.index.version),
+                                      lambda todo: [_kept(services.index.match(x).to_dict()) for x in todo])
     answered: dict[int, list[str] | tuple[str]] = {}  # line -> answer cells, or (why intake refused it,)
     taken: dict[str, dict] = {}  # intake id -> its answer in this chunk
     for r, match in zip(data, matches):
@@ -273,6 +276,39 @@ def answer_chunk(services: Services, records: list[list], route: bool) -> tuple[
         result_rows.append([*r[2], *got])
         counts[got[0]] += 1
     return csv_bytes(result_rows), csv_bytes(error_rows), counts
+
+
+# Answers by answer key (matcher/matching/distinct.py) of the jobs whose chunks this process
+# answered last, each while the index stays at one version: colleagues spread over many chunks
+# (a tradeshow list) are matched once per worker, not once per chunk. The same index gives the
+# same answer, so what a chunk writes does not depend on which chunks this process did before.
+_ANSWERS_KEPT = 2  # jobs; each holds at most distinct.MEMO_LIMIT answers
+_answers: dict[tuple[str, int], dict] = {}
+_answers_lock = threading.Lock()
+
+
+def _answers_of(batch_id: str | None, version: int) -> dict | None:
+    if batch_id is None:
+        return None
+    key = (batch_id, version)
+    with _answers_lock:
+        memo = _answers.get(key)
+        if memo is None:
+            for stale in [k for k in _answers if k[0] == batch_id]:
+                del _answers[stale]  # the index moved on: those answers may be wrong now
+            while len(_answers) >= _ANSWERS_KEPT:
+                del _answers[next(iter(_answers))]
+            memo = _answers[key] = {}
+        return memo
+
+
+def _kept(match: dict) -> dict:
+    """What results.csv and the routing read of a /v1/match answer (output.answer_cells): kept
+    small, since up to MEMO_LIMIT of them are kept."""
+    account_id = match.get("account_id")
+    return {"decision": match["decision"], "account_id": account_id, "confidence": match["confidence"],
+            "reasons": match.get("reasons", ()), "route": match.get("route"),
+            "candidates": [c for c in match.get("candidates", ()) if account_id and c["account_id"] == account_id][:1]}
 
 
 def _message(exc: Exception) -> str:

@@ -99,12 +99,19 @@ class IndexSync:
         self._owed: set[str] = set()  # ids whose publication failed (case 2)
         self._owe_reload = False
         self._owed_lock = threading.Lock()
+        self._changes = 0  # moves on with every reload and every applied change (``version``)
 
     # ------------------------------------------------------------------ reading
 
     @property
     def ready(self) -> bool:
         return self._ready.is_set()
+
+    @property
+    def version(self) -> int:
+        """Moves on whenever the accounts behind the answers may have changed (a reload, an applied
+        change): answers kept under one version are the answers the index gives while it holds."""
+        return self._changes
 
     def wait_ready(self, timeout: float | None = None) -> bool:
         return self._ready.wait(timeout)
@@ -148,6 +155,7 @@ class IndexSync:
             raise
         with self._lock:
             self._index = fresh
+            self._changes += 1
             self._loading = False
             pending, self._pending = self._pending, set()
             if generation is not None and not self._is_covered(generation):
@@ -181,6 +189,7 @@ class IndexSync:
                     self._index.remove(account_id)
                 else:
                     self._index.upsert(account)
+            self._changes += 1
         self._size_changed()
 
     def _size_changed(self) -> None:

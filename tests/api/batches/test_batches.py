@@ -256,3 +256,36 @@ def test_rows_that_do_not_add_up_fail_the_job(database_url: str) -> None:
             assert job["error"] == "results rows + error rows = 6, chunks' records = 6, but the file has 7 data rows"
         finally:
             services.batches = runner
+
+
+def test_colleagues_in_different_chunks_are_matched_once_per_process(database_url: str) -> None:
+    """Six people at one company, two per chunk (three chunks): the process that answers the chunks
+    matches the company once and reuses the answer for the other chunks."""
+    people = b"email,company,country\r\n" + b"".join(
+        f"p{i}@acme.com,Acme Corporation,US\r\n".encode() for i in range(6))
+    with batch_client(database_url) as client:
+        index = client.app.state.services.index
+        calls: list[str] = []
+        real = index.match
+
+        def counted(lead):  # noqa: ANN001, ANN202
+            calls.append(lead.email)
+            return real(lead)
+
+        index.match = counted
+        job = wait_done(client, upload(client, people)["id"])
+        got = rows(client.get(job["links"]["results"]).text)
+    assert job["state"] == "done" and job["counts"]["matched"] == 6
+    assert calls == ["p0@acme.com"]  # one answer key, three chunks
+    assert [r[3:6] + [r[7]] for r in got[1:]] == [["matched", "A1", "Acme Corporation", "Dana"]] * 6
+
+
+def test_kept_answers_end_when_the_index_moves_on() -> None:
+    from api.batches import jobs
+
+    kept = jobs._answers_of("b_test1", 7)
+    kept["key"] = {"decision": "matched"}
+    assert jobs._answers_of("b_test1", 7) is kept  # the same job, the same index: reused
+    assert jobs._answers_of("b_test1", 8) == {}  # the index moved on: answered anew
+    assert ("b_test1", 7) not in jobs._answers
+    assert jobs._answers_of(None, 8) is None  # no job: nothing kept
