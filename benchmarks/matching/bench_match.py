@@ -1,6 +1,7 @@
 """Speed of leadmatch, measured beside a baseline in the same run.
 
-    .venv/bin/python benchmarks/bench_match.py batch      [--rows 20000] [--repeats 3]
+    .venv/bin/python benchmarks/bench_match.py batch      [--rows 20000] [--repeats 3] [--case perturbed|distinct]
+                                                          [--accounts N] [--no-cold] [--workdir DIR]
     .venv/bin/python benchmarks/bench_match.py latency    [--accounts 1000000] [--passes 5]
     .venv/bin/python benchmarks/bench_match.py index-load [--accounts 1000000] [--db postgres|sqlite|both] [--snapshot]
     .venv/bin/python benchmarks/bench_match.py http       [--duration 10] [--rounds 3] [--connections 32]
@@ -11,6 +12,10 @@ batch       ``leadmatch match-file`` as a whole process (accounts imported befor
             string_grouper pipeline as a whole process (peers venv), same lead list, alternating
             runs; leads/s medians and their ratio (target >= 3x). Ours twice: with the index
             snapshot a first (uncounted) run saved, and cold (--no-snapshot).
+            --case perturbed (default): dev leads repeated with colleagues, many rows share an answer.
+            --case distinct: one lead per account, every row a different company (``distinct_leads``).
+            --accounts N: against N scale accounts (benchmarks/_common.py), written to a CSV that
+            both import-accounts and the peer read; the distinct leads are drawn from those N.
 latency     in-process: AccountIndex build time and memory at N scale accounts (see benchmarks/_common.py),
             then per-lead latency p50/p99 over the dev leads (target p99 <= 2 ms).
 index-load  N scale accounts written with the project's storage (api.accounts.store.upsert_accounts) into
@@ -26,6 +31,7 @@ Everything binds to 127.0.0.1 and is bounded in time. Exit status is non-zero on
 from __future__ import annotations
 
 import argparse
+import contextlib
 import csv
 import gc
 import json
@@ -68,6 +74,81 @@ def perturbed_leads(data: Path, rows: int, seed: int = 7) -> list[dict]:
     return out
 
 
+FREE_MAIL = ("gmail.com", "yahoo.com", "hotmail.com", "outlook.com", "gmx.de", "yahoo.co.uk", "icloud.com")
+LEGAL_SWAPS = {"inc": "LLC", "llc": "Inc.", "ltd": "Limited", "limited": "Ltd", "gmbh": "AG", "corp": "Corporation",
+               "corporation": "Corp", "co": "Company", "plc": "Ltd", "ag": "GmbH", "sa": "S.A.", "bv": "B.V."}
+
+
+def _retyped(name: str, rng: random.Random) -> str:
+    """A company name as a person types it: the legal form dropped, changed or added, the case
+    changed, '&' written 'and' (and back), a leading 'The' dropped; sometimes as it is."""
+    words = name.split()
+    last = words[-1].lower().strip(".,") .replace(".", "") if words else ""
+    c = rng.random()
+    if c < 0.25 and len(words) > 1 and last in LEGAL_SWAPS:
+        words = words[:-1]  # legal form dropped
+        if words[-1].endswith(","):
+            words[-1] = words[-1][:-1]
+    elif c < 0.35 and len(words) > 1 and last in LEGAL_SWAPS:
+        words[-1] = LEGAL_SWAPS[last]  # legal form changed
+    elif c < 0.45 and (not words or last not in LEGAL_SWAPS):
+        words.append(rng.choice(("Inc.", "LLC", "Ltd", "GmbH", "Corp.")))  # legal form added
+    text = " ".join(words)
+    if "&" in text and rng.random() < 0.7:
+        text = text.replace("&", "and")
+    elif " and " in text and rng.random() < 0.7:
+        text = text.replace(" and ", " & ")
+    if text.lower().startswith("the ") and rng.random() < 0.5:
+        text = text[4:]
+    c = rng.random()
+    if c < 0.2:
+        text = text.upper()
+    elif c < 0.4:
+        text = text.lower()
+    return text or name
+
+
+def distinct_leads(accounts: list, rows: int, seed: int = 11) -> list[dict]:
+    """One lead per account for ``rows`` accounts drawn without repetition (seeded), so every row
+    is a different company, as on a tradeshow list of distinct firms: 55 % write from an email at
+    one of the account's domains, 30 % from a free-mail address (only the name can match them),
+    15 % give no email; the company as a person retypes it (``_retyped``); the account's country,
+    left out one time in ten. Accounts without a domain get a free-mail or no email."""
+    rng = random.Random(seed)
+    picked = rng.sample(range(len(accounts)), min(rows, len(accounts)))
+    firsts = ("alex", "sam", "maria", "chen", "olga", "raj", "lena", "tom", "ana", "yuki", "omar", "eva")
+    out = []
+    for n, i in enumerate(picked):
+        a = accounts[i]
+        first = firsts[rng.randrange(len(firsts))]
+        c = rng.random()
+        domains = [d for d in a.domains if d]
+        if c < 0.55 and domains:
+            d = domains[rng.randrange(len(domains))].lower().removeprefix("www.")
+            email = f"{first}.{rng.randrange(1000)}@{d}"
+        elif c < 0.85:
+            email = f"{first}{rng.randrange(10000)}@{FREE_MAIL[rng.randrange(len(FREE_MAIL))]}"
+        else:
+            email = ""
+        out.append({"lead_id": f"D{n + 1:07d}", "email": email, "company": _retyped(a.name, rng),
+                    "country": "" if rng.random() < 0.1 else (a.country or ""), "region": "", "city": "",
+                    "phone": "", "website": "", "first_name": first.title(), "last_name": "", "title": ""})
+    return out
+
+
+def write_accounts(path: Path, accounts) -> int:
+    """Accounts as the CSV both ``leadmatch import-accounts`` and peers.py read."""
+    n = 0
+    with open(path, "w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(("id", "name", "domains", "country", "region", "city", "parent_id", "owner"))
+        for a in accounts:
+            w.writerow((a.id, a.name, ";".join(a.domains), a.country or "", a.region or "", a.city or "",
+                        a.parent_id or "", a.owner or ""))
+            n += 1
+    return n
+
+
 def write_leads(path: Path, rows: list[dict]) -> None:
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.DictWriter(fh, fieldnames=C.LEAD_COLUMNS)
@@ -86,37 +167,69 @@ def cmd_batch(args) -> int:
     data = C.data_dir(args.data)
     peers_py = C.peers_python(setup=True)
     lm = C.leadmatch_cmd()
-    with tempfile.TemporaryDirectory(prefix="leadmatch-batch-") as tmp:
-        tmp = Path(tmp)
-        leads = tmp / "leads.csv"
-        write_leads(leads, perturbed_leads(data, args.rows))
+    with contextlib.ExitStack() as stack:
+        if args.workdir:  # kept between runs: the accounts are imported once
+            tmp = Path(args.workdir).resolve()
+            tmp.mkdir(parents=True, exist_ok=True)
+        else:
+            tmp = Path(stack.enter_context(tempfile.TemporaryDirectory(prefix="leadmatch-batch-")))
+        leads = tmp / f"leads-{args.case}-{args.rows}.csv"
         env = dict(os.environ, DATABASE_URL=f"sqlite:///{tmp / 'bench.db'}", LEADMATCH_CACHE_DIR=str(tmp / "cache"))
         env.pop("REDIS_URL", None)
         C.say(C.setup_line())
-        C.say(f"lead list: {args.rows} rows ({leads}), dev leads repeated with new people and retyped companies")
+        if args.accounts:
+            from _common import read_real_accounts, scale_accounts
+
+            accounts_csv = tmp / f"accounts-{args.accounts}.csv"
+            accounts = list(scale_accounts(read_real_accounts(data / "accounts.csv"), args.accounts))
+            if not accounts_csv.exists():
+                write_accounts(accounts_csv, accounts)
+            C.say(f"accounts: {len(accounts):,} scale accounts (benchmarks/_common.py scale_accounts) in {accounts_csv}")
+        else:
+            accounts_csv = data / "accounts.csv"
+            accounts = None
+        if args.case == "distinct":
+            from _common import read_real_accounts
+
+            rows = distinct_leads(accounts or read_real_accounts(accounts_csv), args.rows)
+            C.say(f"lead list: {len(rows)} rows ({leads}), case distinct: one lead per account, every row "
+                  f"a different company (benchmarks/matching/bench_match.py distinct_leads)")
+        else:
+            rows = perturbed_leads(data, args.rows)
+            C.say(f"lead list: {args.rows} rows ({leads}), dev leads repeated with new people and retyped companies")
+        write_leads(leads, rows)
+        n_rows = len(rows)
         distinct = len({(r["email"].rpartition("@")[2].lower(), r["company"], r["country"], r["region"], r["city"],
-                         r["phone"], r["website"]) for r in perturbed_leads(data, args.rows)})
+                         r["phone"], r["website"]) for r in rows})
         C.say(f"  about {distinct} distinct (email domain, company, place) combinations: colleagues share an answer")
-        t = time.perf_counter()
-        subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
-        subprocess.run([*lm, "import-accounts", str(data / "accounts.csv")], env=env, check=True,
-                       stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        C.say(f"accounts imported into scratch SQLite with `leadmatch import-accounts` in {time.perf_counter() - t:.1f} s")
+        del accounts
+        stamp = tmp / "bench.db.accounts"
+        if stamp.exists() and stamp.read_text() == str(accounts_csv):
+            C.say(f"accounts already imported into {tmp / 'bench.db'} (--workdir)")
+        else:
+            (tmp / "bench.db").unlink(missing_ok=True)
+            t = time.perf_counter()
+            subprocess.run([*lm, "migrate"], env=env, check=True, stdout=subprocess.DEVNULL)
+            subprocess.run([*lm, "import-accounts", str(accounts_csv)], env=env, check=True,
+                           stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            stamp.write_text(str(accounts_csv))
+            C.say(f"accounts imported into scratch SQLite with `leadmatch import-accounts` in {time.perf_counter() - t:.1f} s")
         ours_cmd = [*lm, "match-file", str(leads), "--out", str(tmp / "ours.csv")]
         cold_cmd = [*ours_cmd, "--no-snapshot"]
-        peer_cmd = [str(peers_py), str(C.BENCH_DIR / "matching" / "peers.py"), "--accounts", str(data / "accounts.csv"),
+        peer_cmd = [str(peers_py), str(C.BENCH_DIR / "matching" / "peers.py"), "--accounts", str(accounts_csv),
                     "--leads", str(leads), "--method", "domain_sg", "--out", str(tmp / "peer.csv")]
         C.say("ours: " + " ".join(ours_cmd[-4:]) + "   (DATABASE_URL=sqlite:///<tmp>/bench.db)")
         C.say("  ours     = with the index snapshot an earlier run saved (the accounts have not changed since)")
         C.say("  ours-cold = --no-snapshot: the index built from the database in the run")
         C.say("peer: peers.py --method domain_sg (pandas + tldextract domain join, then string_grouper "
-            "match_most_similar(min_similarity=0.8) on the rest), reading accounts.csv")
+            f"match_most_similar(min_similarity=0.8) on the rest), reading {accounts_csv.name}")
         t = time.perf_counter()
         subprocess.run(ours_cmd, env=env, check=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         C.say(f"first run (builds the index and saves the snapshot, not counted): {time.perf_counter() - t:.2f} s")
         times = {"ours": [], "ours-cold": [], "peer": []}
         for rep in range(args.repeats):
-            for name, cmd in (("ours", ours_cmd), ("peer", peer_cmd), ("ours-cold", cold_cmd)):
+            runs = (("ours", ours_cmd), ("peer", peer_cmd)) + (() if args.no_cold else (("ours-cold", cold_cmd),))
+            for name, cmd in runs:
                 t = time.perf_counter()
                 p = subprocess.run(cmd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                                    text=True, timeout=args.timeout)
@@ -125,17 +238,19 @@ def cmd_batch(args) -> int:
                     C.say(f"{name} run {rep + 1} failed (exit {p.returncode}): {p.stderr[-1500:]}")
                     return 1
                 times[name].append(dt)
-                C.say(f"  run {rep + 1} {name}: {dt:.2f} s = {args.rows / dt:,.0f} leads/s")
+                C.say(f"  run {rep + 1} {name}: {dt:.2f} s = {n_rows / dt:,.0f} leads/s")
         n_ours, n_peer = count_rows(tmp / "ours.csv"), count_rows(tmp / "peer.csv")
-        mo, mc, mp = C.median(times["ours"]), C.median(times["ours-cold"]), C.median(times["peer"])
-        C.say(f"output rows: ours {n_ours}, peer {n_peer} (input {args.rows})")
-        C.say(f"RESULT batch: leadmatch match-file {args.rows / mo:,.0f} leads/s (median {mo:.2f} s; "
-            f"cold {args.rows / mc:,.0f} leads/s, {mc:.2f} s), domain join + string_grouper "
-            f"{args.rows / mp:,.0f} leads/s (median {mp:.2f} s), ratio {mp / mo:.2f}x (cold {mp / mc:.2f}x; "
+        mo, mp = C.median(times["ours"]), C.median(times["peer"])
+        mc = C.median(times["ours-cold"]) if times["ours-cold"] else float("nan")
+        C.say(f"output rows: ours {n_ours}, peer {n_peer} (input {n_rows})")
+        against = f"{args.accounts:,} scale accounts" if args.accounts else "the dev accounts"
+        C.say(f"RESULT batch --case {args.case} ({against}): leadmatch match-file {n_rows / mo:,.0f} leads/s "
+            f"(median {mo:.2f} s; cold {n_rows / mc:,.0f} leads/s, {mc:.2f} s), domain join + string_grouper "
+            f"{n_rows / mp:,.0f} leads/s (median {mp:.2f} s), ratio {mp / mo:.2f}x (cold {mp / mc:.2f}x; "
             f"target >= 3x), {args.repeats} alternating runs each")
-        C.emit_json(args, {"bench": "batch", "rows": args.rows, "ours_s": times["ours"],
-                          "ours_cold_s": times["ours-cold"], "peer_s": times["peer"],
-                          "ours_leads_per_s": args.rows / mo, "peer_leads_per_s": args.rows / mp,
+        C.emit_json(args, {"bench": "batch", "case": args.case, "accounts": args.accounts or None, "rows": n_rows,
+                          "ours_s": times["ours"], "ours_cold_s": times["ours-cold"], "peer_s": times["peer"],
+                          "ours_leads_per_s": n_rows / mo, "peer_leads_per_s": n_rows / mp,
                           "ratio": mp / mo, "ratio_cold": mp / mc})
     return 0
 
@@ -533,6 +648,13 @@ def main(argv=None) -> int:
     sp.add_argument("--rows", type=int, default=20_000)
     sp.add_argument("--repeats", type=int, default=3)
     sp.add_argument("--timeout", type=float, default=900, help="seconds per run")
+    sp.add_argument("--case", choices=("perturbed", "distinct"), default="perturbed",
+                    help="perturbed: dev leads repeated with colleagues (many rows share a company); "
+                         "distinct: one lead per account, every row a different company")
+    sp.add_argument("--accounts", type=int, default=0,
+                    help="match against N scale accounts (benchmarks/_common.py) instead of the dev accounts")
+    sp.add_argument("--no-cold", action="store_true", help="leave out the --no-snapshot runs")
+    sp.add_argument("--workdir", help="keep the scratch database here and reuse it (imports once)")
     sp = common(sub.add_parser("latency", help="in-process index build, memory and per-lead latency"))
     sp.add_argument("--accounts", type=int, default=1_000_000)
     sp.add_argument("--passes", type=int, default=5)
