@@ -80,10 +80,12 @@ def pick_regional(chosen: AccountFeatures, lead: LeadFeatures, lookup: Lookup, c
     """
     if not lead.country:
         return chosen, None
+    # before the children are looked up: a parent with many children is common, and each
+    # child is unpacked on first use (``AccountIndex.restore``)
+    if chosen.country == lead.country and (not lead.region or chosen.region in (None, lead.region)):
+        return chosen, None
     kids = [f for f in (lookup(c) for c in children(chosen.account.id)) if f is not None]
     if not kids:
-        return chosen, None
-    if chosen.country == lead.country and (not lead.region or chosen.region in (None, lead.region)):
         return chosen, None
     same_country = [k for k in kids if k.country == lead.country]
     if lead.region:

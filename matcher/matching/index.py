@@ -287,7 +287,12 @@ class AccountIndex:
             if len(word_scores) >= 2 * limit:
                 break  # enough candidates from the rarer words
         reachable = [(aid, w) for aid, w in word_scores.items() if w >= floor]
-        if reachable:
+        if 0 < len(reachable) <= limit:
+            # all of them are taken: their order does not matter (the ids come back sorted), so
+            # they are not ranked (ranking reads every account's names)
+            for aid, w in reachable:
+                found.setdefault(aid, w)
+        elif reachable:
             # closest names first: shared weight, less a little per extra word in the account's
             # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
             lookup = self._lookup
