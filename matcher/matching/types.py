@@ -79,6 +79,13 @@ class Lead:
     last_name: str | None = None
     title: str | None = None
 
+    def __reduce__(self) -> tuple:
+        # pickled as its values: the slotted dataclass's own state functions run in Python and
+        # cost several times as much, on both sides, for every lead ``match-file`` sends to a
+        # matching process (``api/matching/commands.py``)
+        return (Lead, (self.email, self.company, self.country, self.region, self.city, self.phone,
+                       self.website, self.first_name, self.last_name, self.title))
+
 
 @dataclass(frozen=True, slots=True)
 class Candidate:
