@@ -93,11 +93,20 @@ class AccountIndex:
         ``filing()`` these were, without filing every account again; an account is unpacked
         when first used, so a batch that meets a few thousand accounts does not unpack a
         million. Only for what an index with the same rules and code produced."""
+        return cls.restore_encoded(rules, {keys.packed_account_id(p): p for p in packed_accounts}, filing)
+
+    @classmethod
+    def restore_encoded(cls, rules: MatchingRules, accounts: dict, filing: tuple[dict, dict],
+                        decode: Callable[[bytes], tuple] | None = None) -> AccountIndex:
+        """``restore`` from the accounts by id, each a ``keys.pack_features`` tuple or, with
+        ``decode``, bytes that ``decode`` turns into one (the snapshot keeps each account
+        serialised on its own, so that restoring makes one object an account, not dozens:
+        ``api/matching/index_snapshot.py``). The dict becomes the index's own."""
         index = cls(rules)
         postings, children = filing
         if set(postings) != set(index._postings):
             raise ValueError("the filing has other key kinds than this index")
-        features: dict = {keys.packed_account_id(p): p for p in packed_accounts}
+        features = accounts
         index._features, index._postings, index._children = features, postings, children
         get, unpack = features.get, keys.unpack_features
 
@@ -105,6 +114,8 @@ class AccountIndex:
             f = get(account_id)
             if f.__class__ is tuple:
                 f = features[account_id] = unpack(f)
+            elif f.__class__ is bytes:
+                f = features[account_id] = unpack(decode(f))  # type: ignore[misc]
             return f
 
         index._lookup = lookup
