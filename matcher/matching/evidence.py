@@ -193,9 +193,9 @@ def _best_name(lead: LeadFeatures, acc: AccountFeatures, weight: Weight, core_mi
         # one name is the other plus words that weigh little: 'Admera Health' / 'Admera'
         best = (best[0], "name_core", best[2], best[3])
     if best[1] != "name_exact":
-        labels = acc.labels  # derived on each use: once here, not once a name
         for ln in lead.names:
-            if len(ln.key) >= 4 and ln.key in labels and best[0] < 0.95:
+            key = ln.key
+            if len(key) >= 4 and best[0] < 0.95 and acc.has_label(key):
                 # the name of a brand whose domain the account owns ('Stackdriver' -> Google)
                 best = (0.95, "name_domain_label", ln, None)
     for ln in lead.alias_names:
@@ -321,7 +321,7 @@ def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], ru
         return Scored(acc, min(1.0, s), level, sim, reasons)
 
     lead_label = normalize.domain_label(lead.email_domain) if lead.email_domain and not lead.email_is_free else None
-    if lead_label is not None and lead_label in acc.labels:
+    if lead_label is not None and acc.has_label(lead_label):
         level = levels["cctld_variant"]
         owned = ", ".join(sorted(d for d in acc.domains if normalize.domain_label(d) == lead_label))
         reasons.append(level.reason(domain=lead.email_domain, owned=owned, account_id=a.id, account_name=a.name))

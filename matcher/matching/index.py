@@ -63,6 +63,9 @@ class AccountIndex:
         self._features: dict[str, AccountFeatures] = {}
         # the accounts' features by id; a restored index swaps in one that unpacks on first use
         self._lookup: Callable[[str], AccountFeatures | None] = self._features.get
+        # words in an account's first name (0 without one): what ranking word candidates reads;
+        # a restored index answers it without unpacking the account
+        self._first_name_words: Callable[[str], int] = self._first_name_words_built
         self._postings: dict[str, dict[str, _Posting]] = {k: {} for k in keys.KINDS}
         self._children: dict[str, _Posting] = {}  # parent id -> its children's ids
         self._weight_cache: dict[str, float] = {}
@@ -118,8 +121,20 @@ class AccountIndex:
                 f = features[account_id] = unpack(decode(f))  # type: ignore[misc]
             return f
 
+        def first_name_words(account_id: str) -> int:
+            f = get(account_id)
+            if f.__class__ is bytes:
+                f = features[account_id] = decode(f)  # type: ignore[misc]
+            names = f[1] if f.__class__ is tuple else f.names if f is not None else ()
+            return len(names[0]) if names else 0
+
         index._lookup = lookup
+        index._first_name_words = first_name_words
         return index
+
+    def _first_name_words_built(self, account_id: str) -> int:
+        acc = self._features.get(account_id)
+        return len(acc.names[0]) if acc is not None and acc.names else 0
 
     def known(self) -> review.Known:
         """What this index knows about its accounts, as the lookups learning from a review asks
@@ -306,12 +321,10 @@ class AccountIndex:
         elif reachable:
             # closest names first: shared weight, less a little per extra word in the account's
             # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
-            lookup = self._lookup
+            words = self._first_name_words
 
             def rank(kv: tuple[str, float]) -> tuple[float, str]:
-                acc = lookup(kv[0])
-                extra = len(acc.names[0]) if acc is not None and acc.names else 0
-                return (-(kv[1] - 0.01 * extra), kv[0])
+                return (-(kv[1] - 0.01 * words(kv[0])), kv[0])
 
             for aid, w in sorted(reachable, key=rank)[:limit]:
                 found.setdefault(aid, w)

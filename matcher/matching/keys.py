@@ -52,6 +52,15 @@ class AccountFeatures:
         found = tuple(dict.fromkeys(d.partition(".")[0] for d in self.domains))
         return tuple(lbl for lbl in found if len(lbl) >= 3)
 
+    def has_label(self, label: str) -> bool:
+        """``label in self.labels``, without making the tuple (asked for every candidate scored)."""
+        if len(label) < 3:
+            return False
+        for d in self.domains:
+            if d.partition(".")[0] == label:
+                return True
+        return False
+
 
 @fast_init
 @dataclass(frozen=True, slots=True)

@@ -47,13 +47,14 @@ def name_similarity(x: NormalizedName, y: NormalizedName, weight: Weight) -> flo
         for a in a_tokens:
             w = weight(a)
             total += w
+            if a in b_tokens:  # the same word: nothing scores higher, so nothing else is compared
+                matched += w
+                continue
             best = 0.0
             for b in b_tokens:
                 s = _token_similarity(a, b)
                 if s > best:
                     best = s
-                    if s == 1.0:
-                        break
             matched += w * best
     token_sim = matched / total if total else 0.0
     kx, ky = x.key, y.key
@@ -81,7 +82,7 @@ def domain_resembles_name(domain: str | None, acc: AccountFeatures) -> bool:
     if not label or len(label) < 3:
         return False
     label = label.replace("-", "")
-    if label in acc.labels:
+    if acc.has_label(label):
         return True
     joined = domain.replace(".", "").replace("-", "")  # openf.in reads as OpenFin
     for n in acc.names:
