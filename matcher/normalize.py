@@ -118,12 +118,25 @@ def _suffix_variants(domain: str) -> tuple[str, ...]:
     return tuple(".".join(parts[i:]) for i in range(len(parts) - 1))
 
 
+def _listed(domain: str | None, listed: frozenset[str] | set[str]) -> bool:
+    """Is the domain or one of its ``_suffix_variants`` in ``listed``? (Walks them without making
+    the tuple: asked twice for every lead.)"""
+    if not domain:
+        return False
+    d = domain
+    while "." in d:
+        if d in listed:
+            return True
+        d = d.partition(".")[2]
+    return False
+
+
 def is_free_mail(domain: str | None) -> bool:
-    return bool(domain) and any(d in _FREE_MAIL for d in _suffix_variants(domain))
+    return _listed(domain, _FREE_MAIL)
 
 
 def is_disposable(domain: str | None) -> bool:
-    return bool(domain) and any(d in _DISPOSABLE for d in _suffix_variants(domain))
+    return _listed(domain, _DISPOSABLE)
 
 
 # ---------------------------------------------------------------- countries and phones
@@ -273,7 +286,7 @@ class NameNormalizer:
             tokens = tokens[1:]
         kept = [t for t in tokens if t not in _STOPWORDS]
         # interned: the same word in a million names is stored once
-        return NormalizedName(tuple(sys.intern(t) for t in (kept or tokens)))
+        return NormalizedName(map(sys.intern, kept or tokens))
 
     def _strip_legal_forms(self, tokens: list[str]) -> list[str]:
         """Remove legal forms from the end (repeatedly: 'Acme Holdings Co., Ltd.') and a

@@ -288,7 +288,7 @@ def _domain_reason(level: Level, domain: str, a: Account) -> str:
 
 
 def _is_generic(name: NormalizedName, generic: frozenset[str]) -> bool:
-    return all(t in generic for t in name)
+    return generic.issuperset(name)  # every word of the name is a generic one
 
 
 def score(lead: LeadFeatures, acc: AccountFeatures, levels: dict[str, Level], rules: MatchingRules,

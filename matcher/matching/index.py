@@ -264,34 +264,49 @@ class AccountIndex:
         the word candidates are capped at ``limit`` (rules.names.max_candidates) by weight."""
         limit = self.rules.names.max_candidates if limit is None else limit
         max_postings = self.rules.names.max_postings
-        found: dict[str, float] = {}
+        postings = self._postings
+        found: set[str] = set()
         for kind, value in keys.lead_domain_keys(f):
-            for aid in self.posting(kind, value):
-                found[aid] = float("inf")
+            cur = postings[kind].get(value)
+            if cur is not None:
+                if isinstance(cur, str):
+                    found.add(cur)
+                else:
+                    found.update(cur)
         token_keys = []
         for kind, value in keys.lead_name_keys(f):
             if kind == keys.TOKEN:
                 token_keys.append(value)
                 continue
-            for aid in self.posting(kind, value):
-                found[aid] = float("inf")
+            cur = postings[kind].get(value)
+            if cur is not None:
+                if isinstance(cur, str):
+                    found.add(cur)
+                else:
+                    found.update(cur)
         # an account sharing less than this share of the lead's word weight cannot reach the
         # name threshold: do not pay for scoring it. Distinct words: a repeated word ('Acme
         # Acme') is no more evidence than one.
-        lead_weight = max((sum(self.weight(t) for t in set(n)) for n in (*f.names, *f.alias_names)), default=0.0)
+        weight = self.weight
+        lead_weight = max([sum([weight(t) for t in set(n)]) for n in (*f.names, *f.alias_names)], default=0.0)
         share = self.rules.names.min_shared_weight if min_shared_weight is None else min_shared_weight
         floor = share * lead_weight
         usable = []
+        token_postings = postings[keys.TOKEN]
         for token in set(token_keys):
-            size = self._posting_size(keys.TOKEN, token)
+            cur = token_postings.get(token)
+            if cur is None:
+                continue
+            if isinstance(cur, str):
+                cur = (cur,)
+            size = len(cur)
             if 0 < size <= max_postings:
-                usable.append((size, token))
+                usable.append((size, token, cur))  # tokens are distinct: the sort never compares cur
         usable.sort()  # rarest first
-        weights = [self.weight(t) for _, t in usable]
+        weights = [weight(t) for _, t, _ in usable]
         still_possible = sum(weights)  # the most weight an account not yet seen can still gather
         word_scores: dict[str, float] = {}
-        for (size, token), w in zip(usable, weights):
-            posting = self.posting(keys.TOKEN, token)
+        for (size, token, posting), w in zip(usable, weights):
             if still_possible < floor:
                 # from here on only accounts already seen can reach the floor: add this word's
                 # weight to them without walking a long posting of common-word accounts
@@ -316,8 +331,7 @@ class AccountIndex:
         if 0 < len(reachable) <= limit:
             # all of them are taken: their order does not matter (the ids come back sorted), so
             # they are not ranked (ranking reads every account's names)
-            for aid, w in reachable:
-                found.setdefault(aid, w)
+            found.update(aid for aid, _ in reachable)
         elif reachable:
             # closest names first: shared weight, less a little per extra word in the account's
             # name ('Admera' before 'Admera North Labs 7'); ties by id so every process agrees
@@ -326,8 +340,7 @@ class AccountIndex:
             def rank(kv: tuple[str, float]) -> tuple[float, str]:
                 return (-(kv[1] - 0.01 * words(kv[0])), kv[0])
 
-            for aid, w in sorted(reachable, key=rank)[:limit]:
-                found.setdefault(aid, w)
+            found.update(aid for aid, _ in sorted(reachable, key=rank)[:limit])
         return sorted(found)
 
     def name_similarity(self, a: AccountFeatures, b: AccountFeatures) -> float:

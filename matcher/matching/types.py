@@ -87,6 +87,7 @@ class Lead:
                        self.website, self.first_name, self.last_name, self.title))
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Candidate:
     account_id: str
@@ -96,6 +97,7 @@ class Candidate:
     reasons: tuple[str, ...] = ()
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class Route:
     owner: str | None  # the seller who gets the lead, or None when a queue does
@@ -104,6 +106,7 @@ class Route:
     queue: str | None = None
 
 
+@fast_init
 @dataclass(frozen=True, slots=True)
 class MatchResult:
     decision: Decision
