@@ -18,7 +18,8 @@ the built index and answer parts of a list of leads, in order).
   ``work(state, task)`` for the tasks it takes from one queue, and ``finalizer(state)`` when told
   to stop. ``as_completed(tasks)``: ``work`` is a generator and every item it yields comes back as
   soon as it is made, in whatever order the workers make them. ``map(tasks)``: one result per
-  task, in the tasks' order. ``results_backlog`` bounds the results waiting for this process (back-pressure:
+  task, in the tasks' order; ``submit(tasks)`` then ``collect(...)`` the same without waiting in
+  between. ``results_backlog`` bounds the results waiting for this process (back-pressure:
   the workers wait while it is busy).
 - A worker that fails is never waited for: its exception (or its initializer's) is raised here as
   ``WorkerFailed`` with the worker's traceback; a worker that dies without a word (killed, out of
@@ -90,6 +91,7 @@ class Pool:
         self._name = name
         self._next_seq = 0
         self._broken = False
+        self._arrived: dict[int, Any] = {}  # results of submitted tasks not yet collected
 
     def __enter__(self) -> Pool:
         for p in self._processes:
@@ -132,6 +134,25 @@ class Pool:
             self._broken = True
             raise
         return out
+
+    def submit(self, tasks: Iterable) -> list[int]:
+        """Hand tasks to the workers without waiting for them; ``collect`` returns their results.
+        The caller may prepare (and submit) more work meanwhile, so the workers need not wait
+        for it between batches. Not to be mixed with ``map`` while submitted tasks are pending."""
+        return sorted(self._submit(tasks, streamed=False))
+
+    def collect(self, submitted: list[int]) -> list:
+        """The results of tasks ``submit`` handed over, in their order; results of other
+        submitted tasks that arrive meanwhile are kept for their own ``collect``."""
+        arrived = self._arrived
+        try:
+            while any(seq not in arrived for seq in submitted):
+                seq, _, value = self._receive()
+                arrived[seq] = value
+        except BaseException:
+            self._broken = True
+            raise
+        return [arrived.pop(seq) for seq in submitted]
 
     def _submit(self, tasks: Iterable, *, streamed: bool) -> set[int]:
         if self._broken:

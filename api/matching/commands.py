@@ -12,7 +12,10 @@ import typer
 
 from api import console, procs
 
-MATCH_CHUNK = 20000  # leads read per step; their distinct answers are matched together
+# leads read per step; their distinct answers are matched together, one step ahead of the
+# writing (``distinct.match_distinct_ahead``): small enough that the matching processes start
+# soon after the file is opened and the last step's writing is short
+MATCH_CHUNK = 4000
 OUT_COLUMNS = ("lead_id", "decision", "account_id", "confidence", "owner", "reasons")
 
 
@@ -138,13 +141,15 @@ def match_file(
         counts: dict[str, int] = {}
         memo: dict = {}  # answers so far, by answer key: the index does not change during a file
         with open(out, "w", newline="", encoding="utf-8") as fh, console.progress() as progress, \
-                _lead_answerer(source, workers) as answer_many:
+                _lead_answerer(source, workers) as (submit, collect):
             writer = csvio.csv_writer(fh)  # CSV injection: docs/batches.md
             writer.writerow(OUT_COLUMNS)
             task = progress.add_task("matching leads", total=total)
-            for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK):
-                readable = [it.lead for it in items if not isinstance(it, csvio.RowError)]
-                answers = distinct.match_distinct(readable, memo, answer_many)
+            chunks = ((items, [it.lead for it in items if not isinstance(it, csvio.RowError)])
+                      for items in _chunks(csvio.iter_leads(leads), MATCH_CHUNK))
+            # the next chunk is read and handed to the matching processes before this one's
+            # answers are waited for and written: they need not wait for this process
+            for items, answers in distinct.match_distinct_ahead(chunks, memo, submit, collect):
                 for row in _result_rows(items, answers):
                     writer.writerow(row)
                     counts[row[1]] = counts.get(row[1], 0) + 1
@@ -207,13 +212,14 @@ def _answer_in_fork(index, leads: list) -> list[tuple]:  # noqa: ANN001 - Accoun
 
 
 @contextlib.contextmanager
-def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountIndex | Snapshot
-    """A function from distinct leads to their output columns, in order: in this process, or
-    spread over ``workers`` forked processes (``api.procs``) that share the built index
-    (inherited copy-on-write: built once, never pickled) or restore it from the snapshot
-    ``source``. Only distinct leads are sent (``distinct.match_distinct`` leaves out the ones
-    answered before), so the processes carry the matching and this one the reading,
-    deduplicating and writing."""
+def _lead_answerer(source, workers: int) -> Iterator[tuple]:  # noqa: ANN001 - AccountIndex | Snapshot
+    """``(submit, collect)``: ``submit(leads)`` hands distinct leads over and returns a handle,
+    ``collect(handle)`` their output columns, in order. Answered in this process, or spread
+    over ``workers`` forked processes (``api.procs``) that share the built index (inherited
+    copy-on-write: built once, never pickled) or restore it from the snapshot ``source``;
+    there ``submit`` does not wait, so the next leads can be read meanwhile. Only distinct
+    leads are sent (``distinct.match_distinct_ahead`` leaves out the ones answered before), so
+    the processes carry the matching and this one the reading, deduplicating and writing."""
     from api.matching import index_snapshot
 
     index = None if isinstance(source, index_snapshot.Snapshot) else source
@@ -224,7 +230,7 @@ def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountI
     if not _can_fork(workers):
         if index is None:
             raise RuntimeError("a snapshot is handed to matching processes only when they can be forked")
-        yield here
+        yield here, _answered
         return
     if index is not None:
         initializer, initargs = (lambda: index), ()  # forked: the child's is this one, shared copy-on-write
@@ -235,14 +241,23 @@ def _lead_answerer(source, workers: int) -> Iterator:  # noqa: ANN001 - AccountI
     with procs.Pool(_answer_in_fork, processes=workers, start_method="fork", initializer=initializer,
                     initargs=initargs, name="a matching process") as pool:
 
-        def spread(leads: list) -> list[tuple]:
+        def submit(leads: list) -> tuple:
             if index is not None and len(leads) < FORK_MIN_LEADS:
-                return here(leads)
-            size = -(-len(leads) // (workers * 4))  # a few parts each, so a slow part does not hold the rest
-            parts = pool.map([leads[i:i + size] for i in range(0, len(leads), size)])
-            return [columns for part in parts for columns in part]
+                return (here(leads),)
+            size = -(-len(leads) // (workers * 2))  # a few parts each, so a slow part does not hold the rest
+            return pool.submit([leads[i:i + size] for i in range(0, len(leads), size)])
 
-        yield spread
+        def collect(handle) -> list[tuple]:  # noqa: ANN001 - what submit returned
+            if handle.__class__ is tuple:
+                return handle[0]
+            return [columns for part in pool.collect(handle) for columns in part]
+
+        yield submit, collect
+
+
+def _answered(answers: list) -> list:
+    """``collect`` where ``submit`` answers at once."""
+    return answers
 
 
 def _count_lines(path: Path) -> int:

@@ -4,7 +4,7 @@ send only distinct leads to the processes that match them (``api/matching/comman
 """
 from __future__ import annotations
 
-from typing import Callable, Iterable
+from typing import Callable, Iterable, Iterator
 
 from matcher import normalize
 from matcher.matching.types import Lead
@@ -52,3 +52,56 @@ def match_distinct(leads: Iterable[Lead], memo: dict | None, answer_many: Callab
             memo.clear()
         memo.update(fresh)
     return [here[key] for key in keys]
+
+
+def match_distinct_ahead(chunks: Iterable[tuple[object, list[Lead]]], memo: dict | None,
+                         submit: Callable[[list[Lead]], object],
+                         collect: Callable[[object], list]) -> Iterator[tuple[object, list]]:
+    """``match_distinct`` over a stream of ``(tag, leads)`` chunks, one chunk ahead: the distinct
+    leads of a chunk are handed to ``submit`` before the answers of the chunk before it are
+    taken with ``collect(handle)``, so whoever answers (other processes) has the next chunk while
+    the caller writes out one and reads the next. Yields ``(tag, answers)`` in chunk order,
+    the same answers ``match_distinct`` gives with the same memo: a lead whose key the chunk
+    before sent is not sent again, but answered from it."""
+    memo = {} if memo is None else memo
+    pending = None  # the chunk submitted and not yet collected
+    earlier: dict = {}  # the answers the last collected chunk sent for
+    for tag, leads in chunks:
+        leads = list(leads)
+        keys = [answer_key(lead) for lead in leads]
+        sent_before = pending["missing"] if pending is not None else {}
+        here: dict = {}
+        missing: dict = {}
+        for key, lead in zip(keys, leads):
+            if key in here or key in missing or key in sent_before:
+                continue
+            answer = memo.get(key)
+            if answer is None:
+                missing[key] = lead
+            else:
+                here[key] = answer
+        current = {"tag": tag, "keys": keys, "here": here, "missing": missing,
+                   "handle": submit(list(missing.values())) if missing else None}
+        if pending is not None:
+            answers, earlier = _collected(pending, earlier, memo, collect)
+            yield pending["tag"], answers
+        pending = current
+    if pending is not None:
+        answers, _ = _collected(pending, earlier, memo, collect)
+        yield pending["tag"], answers
+
+
+def _collected(chunk: dict, earlier: dict, memo: dict, collect: Callable[[object], list]) -> tuple[list, dict]:
+    """A submitted chunk's answers in order, and the fresh answers it was sent for (by key)."""
+    missing = chunk["missing"]
+    answers = collect(chunk["handle"]) if chunk["handle"] is not None else []
+    if len(answers) != len(missing):
+        raise ValueError(f"collect gave {len(answers)} answers for {len(missing)} leads")
+    fresh = dict(zip(missing, answers))
+    here = chunk["here"]
+    here.update(fresh)
+    out = [here[key] if key in here else earlier[key] for key in chunk["keys"]]
+    if len(memo) + len(fresh) > MEMO_LIMIT:
+        memo.clear()
+    memo.update(fresh)
+    return out, fresh

@@ -82,6 +82,15 @@ def test_map_answers_in_the_order_of_the_tasks_and_the_pool_serves_several_calls
         assert pool.map([]) == []
 
 
+def test_submitted_tasks_are_collected_in_their_order_whichever_finishes_first() -> None:
+    with procs.Pool(_square_slowly, processes=2, start_method="fork") as pool:
+        first = pool.submit([0, 2])  # 0 finishes last
+        second = pool.submit([3, 4])
+        assert pool.collect(second) == [9, 16]  # arrives while the first is still running
+        assert pool.collect(first) == [0, 4]
+        assert pool.map([5]) == [25]  # nothing left over for the next caller
+
+
 def test_a_fork_shares_what_this_process_built() -> None:
     if not procs.can_fork():
         pytest.skip("no fork")
