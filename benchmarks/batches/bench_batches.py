@@ -7,9 +7,10 @@ The accounts: ``--accounts`` scale accounts (the development accounts first, the
 benchmarks/_common.py ``scale_accounts``) written into a PostgreSQL database of their own
 (``leadmatch_batch_bench_<n>``) with the project's storage, once, and reused. The leads:
 ``perturbed`` = the development leads repeated to ``--rows`` with new people at the same companies
-(``bench_match.perturbed_leads``: colleagues share an answer); ``distinct`` = one lead per
-development account, every row a different company (``bench_match.distinct_leads``, when it
-exists). The first rows are the labelled development leads, so accuracy is scored on them.
+(``bench_match.perturbed_leads``: colleagues share an answer; its first copy is the labelled
+development leads, so accuracy is scored on them); ``distinct`` = one lead per development
+account, every row a different company (``bench_match.distinct_leads``; at most 55,811 rows, no
+labels: speed only).
 
 For each worker count: a fresh ``leadmatch serve`` (PostgreSQL, a Redis server this script starts
 on a free port) and that many ``leadmatch worker --load-index`` processes, waited for until each
@@ -200,10 +201,10 @@ def _run_peer(accounts_csv: Path, leads: Path, out: Path, timeout: float) -> dic
 
 
 def _lead_rows(case: str, data: Path, rows: int) -> list[dict]:
-    if case == "distinct":
-        if not hasattr(M, "distinct_leads"):
-            raise SystemExit("this checkout's bench_match.py has no distinct_leads")
-        return M.distinct_leads(data, rows)
+    if case == "distinct":  # one lead per development account (they head the scale set): at most 55,811 rows
+        from _common import read_real_accounts
+
+        return M.distinct_leads(read_real_accounts(data / "accounts.csv"), rows)
     return M.perturbed_leads(data, rows)
 
 
