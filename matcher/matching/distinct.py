@@ -29,18 +29,7 @@ def match_distinct(leads: Iterable[Lead], memo: dict | None, answer_many: Callab
     it is emptied when it would pass MEMO_LIMIT answers. Needs no index itself, so the
     answering may happen in other processes."""
     memo = {} if memo is None else memo
-    leads = list(leads)
-    keys = [answer_key(lead) for lead in leads]
-    here: dict = {}
-    missing: dict = {}
-    for key, lead in zip(keys, leads):
-        if key in here or key in missing:
-            continue
-        answer = memo.get(key)
-        if answer is None:
-            missing[key] = lead
-        else:
-            here[key] = answer
+    keys, here, missing = _split(list(leads), memo, {})
     if missing:
         todo = list(missing.values())
         answers = answer_many(todo)
@@ -67,19 +56,7 @@ def match_distinct_ahead(chunks: Iterable[tuple[object, list[Lead]]], memo: dict
     pending = None  # the chunk submitted and not yet collected
     earlier: dict = {}  # the answers the last collected chunk sent for
     for tag, leads in chunks:
-        leads = list(leads)
-        keys = [answer_key(lead) for lead in leads]
-        sent_before = pending["missing"] if pending is not None else {}
-        here: dict = {}
-        missing: dict = {}
-        for key, lead in zip(keys, leads):
-            if key in here or key in missing or key in sent_before:
-                continue
-            answer = memo.get(key)
-            if answer is None:
-                missing[key] = lead
-            else:
-                here[key] = answer
+        keys, here, missing = _split(list(leads), memo, pending["missing"] if pending is not None else {})
         current = {"tag": tag, "keys": keys, "here": here, "missing": missing,
                    "handle": submit(list(missing.values())) if missing else None}
         if pending is not None:
@@ -89,6 +66,23 @@ def match_distinct_ahead(chunks: Iterable[tuple[object, list[Lead]]], memo: dict
     if pending is not None:
         answers, _ = _collected(pending, earlier, memo, collect)
         yield pending["tag"], answers
+
+
+def _split(leads: list[Lead], memo: dict, sent_before: dict) -> tuple[list, dict, dict]:
+    """The leads' answer keys, in order; the answers ``memo`` has (by key); and one lead for each
+    key that still needs answering, leaving out keys in ``sent_before`` (already on their way)."""
+    keys = [answer_key(lead) for lead in leads]
+    here: dict = {}
+    missing: dict = {}
+    for key, lead in zip(keys, leads):
+        if key in here or key in missing or key in sent_before:
+            continue
+        answer = memo.get(key)
+        if answer is None:
+            missing[key] = lead
+        else:
+            here[key] = answer
+    return keys, here, missing
 
 
 def _collected(chunk: dict, earlier: dict, memo: dict, collect: Callable[[object], list]) -> tuple[list, dict]:
