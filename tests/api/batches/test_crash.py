@@ -71,11 +71,20 @@ def test_a_worker_killed_mid_job_leaves_nothing_missing_or_twice(database_url: s
             job = upload(client, data)
             batch_id = job["id"]
 
-            def progressed() -> bool:
-                seen = client.get(f"/v1/batches/{batch_id}").json()
-                return seen["rows_done"] >= 2 * CHUNK_ROWS
+            engine = create_engine(database_url)
 
-            wait_for(progressed, timeout=60, what="the first worker to finish two chunks")
+            def progressed() -> bool:
+                # two chunks done and one in the worker's hands (its two threads may finish theirs
+                # together: a kill just then would leave nothing to take over)
+                seen = client.get(f"/v1/batches/{batch_id}").json()
+                if seen["rows_done"] < 2 * CHUNK_ROWS:
+                    return False
+                with engine.connect() as conn:
+                    return conn.execute(select(BatchChunkRow.number).where(
+                        BatchChunkRow.batch_id == batch_id, BatchChunkRow.state == "running")).first() is not None
+
+            wait_for(progressed, timeout=60, what="the first worker to finish two chunks and hold a third")
+            engine.dispose()
             os.kill(first.pid, signal.SIGKILL)
             first.wait(10)
             killed_at = client.get(f"/v1/batches/{batch_id}").json()
