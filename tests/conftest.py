@@ -16,7 +16,7 @@ import threading
 import time
 import uuid
 from contextlib import contextmanager
-from typing import Callable, Iterator
+from typing import Any, Callable, Iterator
 
 import pytest
 from fastapi.testclient import TestClient
@@ -211,6 +211,29 @@ def wait_for(check: Callable[[], bool], timeout: float = 30.0, what: str = "the 
             return
         time.sleep(0.05)
     pytest.fail(f"timed out after {timeout} s waiting for {what}")
+
+
+def at_once(items: list, work: Callable[[Any], Any], timeout: float = 60.0) -> list:
+    """``work(item)`` for every item, each in a thread of its own, all started at the same instant
+    (two schedulers side by side, say); the results in the order they came back. An exception
+    in any of them fails the test."""
+    go = threading.Barrier(len(items))
+    errors: list[BaseException] = []
+    done: list = []
+
+    def run(item: Any) -> None:
+        go.wait()
+        try:
+            done.append(work(item))
+        except BaseException as e:  # noqa: BLE001 - reported below
+            errors.append(e)
+    threads = [threading.Thread(target=run, args=(item,)) for item in items]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(timeout)
+    assert errors == []
+    return done
 
 
 def post_at_once(clients, path: str, bodies: list[dict]) -> list:  # noqa: ANN001 - TestClients; their responses

@@ -7,7 +7,6 @@ sales_working 21; cadence call 2 d, email 3 d, social 3 d, call 3 d; second limi
 flag; opportunities dark after 21 days (config/gone_dark.toml, config/pipeline.toml)."""
 from __future__ import annotations
 
-import threading
 from typing import Callable
 
 import pytest
@@ -22,7 +21,7 @@ from api.qualification import store as ledger_store
 from api.scheduling import tasks
 from matcher.qualification import ledger as L
 from tests.api.pipeline.test_gone_dark_task import HOOKS, _services, day
-from tests.conftest import settings_for
+from tests.conftest import at_once, settings_for
 
 NAMES = ("B1", "B2", "B3", "B4", "B5")
 OWNERS = {"B1": "ana", "B2": "bo", "B3": "ana", "B4": "bo", "B5": "ana"}
@@ -182,22 +181,7 @@ def test_two_schedulers_at_once_move_each_account_once(database_url: str) -> Non
         for before, at, expected in RUNS:
             for step in before:
                 step(database_url)
-            go = threading.Barrier(2)
-            errors: list[BaseException] = []
-            done: list[dict[str, int]] = []
-
-            def run(services, at=at, go=go, errors=errors, done=done) -> None:  # noqa: ANN001
-                go.wait()
-                try:
-                    done.append(tasks.gone_dark(services, day(at), batch=1))
-                except BaseException as e:  # noqa: BLE001 - reported below
-                    errors.append(e)
-            threads = [threading.Thread(target=run, args=(s,)) for s in (first, second)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            assert errors == []
+            done = at_once([first, second], lambda services, at=at: tasks.gone_dark(services, day(at), batch=1))
             # what the two did adds up to what one does: nothing was done twice
             assert {k: sum(d.get(k, 0) for d in done) for k in expected} == expected, f"run at T0 + {at}"
     finally:

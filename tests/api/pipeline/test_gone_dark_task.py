@@ -6,7 +6,6 @@ closed lost 21 days after the flag (config/pipeline.toml, config/gone_dark.toml)
 from __future__ import annotations
 
 import dataclasses
-import threading
 from datetime import datetime, timedelta, timezone
 
 import pytest
@@ -22,7 +21,7 @@ from api.metrics import Metrics
 from api.qualification import store as ledger_store
 from api.scheduling import tasks
 from matcher.qualification import ledger as L
-from tests.conftest import settings_for
+from tests.conftest import at_once, settings_for
 
 T0 = datetime(2026, 11, 2, 12, 0, tzinfo=timezone.utc)
 HOOKS = {"webhook_urls": ["http://127.0.0.1:9/hooks"], "webhook_secret": "whsec_gone_dark_test",
@@ -209,22 +208,7 @@ def test_two_schedulers_at_once_move_each_opportunity_once(database_url: str) ->
     first, second = _services(database_url), _services(database_url)
     try:
         for at, expected in RUNS:
-            go = threading.Barrier(2)
-            errors: list[BaseException] = []
-            done: list[dict[str, int]] = []
-
-            def run(services, at=at, go=go, errors=errors, done=done) -> None:  # noqa: ANN001
-                go.wait()
-                try:
-                    done.append(tasks.gone_dark(services, day(at), batch=1))
-                except BaseException as e:  # noqa: BLE001 - reported below
-                    errors.append(e)
-            threads = [threading.Thread(target=run, args=(s,)) for s in (first, second)]
-            for t in threads:
-                t.start()
-            for t in threads:
-                t.join(60)
-            assert errors == []
+            done = at_once([first, second], lambda services, at=at: tasks.gone_dark(services, day(at), batch=1))
             # what the two did adds up to what one does: nothing was done twice
             assert {k: sum(d.get(k, 0) for d in done) for k in expected} == expected, f"run at T0 + {at}"
     finally:
