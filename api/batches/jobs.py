@@ -9,7 +9,8 @@
 2. ``work_chunk``: a chunk claimed (api/batches/store.py), its lease renewed by a heartbeat
    while its rows are matched (colleagues answered once: matcher/matching/distinct.py) or, with
    ``route``, matched rows taken in through lead intake (api/routing/routes.py ``take_in``,
-   idempotent on the lead id, so a chunk done twice routes nobody twice); then its part of
+   idempotent on the lead id, so a chunk done twice routes nobody twice; a cancel stops the
+   routing within CANCEL_CHECK_SECONDS and the chunk is then not checkpointed); then its part of
    results.csv and errors.csv, its counts and state done written in one transaction.
 3. ``finish_if_complete``: when every chunk is done, the job is done, after checking that result
    rows + error rows = the file's records (else it fails, saying so).
@@ -56,6 +57,9 @@ def csv_bytes(rows: Any) -> bytes:
     return buffer.getvalue().encode("utf-8")
 LEAD_FIELDS = tuple(Lead.__dataclass_fields__)
 INDEX_WAIT_SECONDS = 600.0
+# how often a chunk that routes its rows asks whether its job was cancelled meanwhile: routing
+# has effects (leads taken in, owners told), so a cancel must stop it within about this long
+CANCEL_CHECK_SECONDS = 1.0
 INTAKE_SOURCE = "batch"
 
 
@@ -221,7 +225,13 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
     with heartbeat(services, lambda s: store.renew(s, claim, settings.batch_lease_seconds)) as lost:
         if not services.index.wait_ready(INDEX_WAIT_SECONDS):
             raise RuntimeError("the account index did not load")
-        results, errors, counts = answer_chunk(services, records, route, batch_id)
+        try:
+            results, errors, counts = answer_chunk(services, records, route, batch_id,
+                                                   still_running=_still_running(services, batch_id))
+        except JobCancelled:
+            log.info("batch %s was cancelled during chunk %d: its routing stopped, nothing is checkpointed",
+                     batch_id, claim.number)
+            return True
         if settings.batch_test_chunk_delay_seconds:
             time.sleep(settings.batch_test_chunk_delay_seconds)
     if lost.is_set():
@@ -234,10 +244,30 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
     return True
 
 
-def answer_chunk(services: Services, records: list[list], route: bool,
-                 batch_id: str | None = None) -> tuple[bytes, bytes, dict[str, int]]:
+class JobCancelled(Exception):
+    """The job was cancelled while one of its chunks was being routed."""
+
+
+def _still_running(services: Services, batch_id: str) -> Callable[[], bool]:
+    """Is the job still running? Asked of the database at most every CANCEL_CHECK_SECONDS."""
+    asked = [time.monotonic(), True]  # when last asked, and the answer
+
+    def still_running() -> bool:
+        now = time.monotonic()
+        if now - asked[0] >= CANCEL_CHECK_SECONDS:
+            with session_scope(services.sessions) as session:
+                row = store.get(session, batch_id)
+                asked[:] = [now, row is not None and row.state == "running"]
+        return asked[1]
+
+    return still_running
+
+
+def answer_chunk(services: Services, records: list[list], route: bool, batch_id: str | None = None,
+                 still_running: Callable[[], bool] | None = None) -> tuple[bytes, bytes, dict[str, int]]:
     """A chunk's rows of results.csv and errors.csv, and its counts. With ``batch_id``, the
-    answers this process gave the job's earlier chunks are reused (``_answers_of``)."""
+    answers this process gave the job's earlier chunks are reused (``_answers_of``). With
+    ``route``, ``still_running()`` is asked before each row is taken in: JobCancelled when not."""
     counts = {"matched": 0, "review": 0, "no_match": 0, "error": 0}
     data = [r for r in records if r[0] == "d"]
     leads = [Lead(*r[3]) for r in data]
@@ -249,6 +279,8 @@ def answer_chunk(services: Services, records: list[list], route: bool,
         line, lead, intake_id, dup_of = r[1], r[3], r[4], r[5]
         extra = [output.duplicate_reason(dup_of)] if dup_of else []
         if route and match["decision"] == "matched":
+            if intake_id not in taken and still_running is not None and not still_running():
+                raise JobCancelled(batch_id)
             try:
                 answer = taken.get(intake_id) or _take_in(services, intake_id, lead)
             except (ValidationError, InvalidItems) as exc:

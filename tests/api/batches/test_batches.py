@@ -193,6 +193,36 @@ def test_cancel_stops_at_the_next_chunk(database_url: str) -> None:
         assert client.get("/v1/batches/not-an-id").status_code == 422
 
 
+def test_cancel_stops_routing_within_a_chunk(database_url: str, monkeypatch) -> None:  # noqa: ANN001
+    # one chunk of six people at Acme, route=true; the user cancels while the second is being
+    # taken in: the rest of the chunk is not routed, and nothing of it is checkpointed
+    monkeypatch.setattr(jobs, "CANCEL_CHECK_SECONDS", 0.0)
+    people = b"email,company\r\n" + b"".join(f"p{i}@acme.com,Acme\r\n".encode() for i in range(6))
+    with batch_client(database_url, batch_chunk_rows=100) as client:
+        services = _services(client)
+        runner, services.batches = services.batches, None  # nothing runs the job but this test
+        try:
+            batch_id = upload(client, people, route=True)["id"]
+            assert jobs.prepare(services, batch_id)
+            real_take_in, taken = jobs._take_in, []
+
+            def take_in_while_cancelled(services_, intake_id: str, lead: list) -> dict:  # noqa: ANN001
+                taken.append(intake_id)
+                answer = real_take_in(services_, intake_id, lead)
+                if len(taken) == 2:
+                    assert client.delete(f"/v1/batches/{batch_id}").status_code == 200
+                return answer
+
+            monkeypatch.setattr(jobs, "_take_in", take_in_while_cancelled)
+            assert jobs.run_batch(services, batch_id) == "cancelled"
+            assert taken == [f"{batch_id}-2", f"{batch_id}-3"]
+            assert _count(database_url, LeadRow) == 2
+            job = client.get(f"/v1/batches/{batch_id}").json()
+            assert (job["state"], job["rows_done"]) == ("cancelled", 0)
+        finally:
+            services.batches = runner
+
+
 def test_results_are_409_until_done(database_url: str) -> None:
     with batch_client(database_url) as client:
         services = _services(client)
