@@ -1,4 +1,4 @@
-"""``leadmatch upload``: a CSV as a batch job (docs/batches.md), with a progress bar.
+"""``leadmatch upload``: a CSV or XLSX file as a batch job (docs/batches.md), with a progress bar.
 
 With ``--url`` (or LEADMATCH_URL) the file goes to that running service (POST /v1/batches) and
 the job is polled; without one, the job runs in this process on the configured database (the
@@ -36,7 +36,7 @@ def _mapping(value: str | None) -> str | None:
 
 
 def upload(
-    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the CSV to upload")],
+    file: Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="the CSV or XLSX file to upload")],
     mapping: Annotated[Optional[str], typer.Option(  # noqa: UP007 - typer needs Optional
         help='JSON (our field -> your column, e.g. \'{"email": "Work Email"}\') or @file holding it')] = None,
     route: Annotated[bool, typer.Option("--route", help="take in and route the matched rows (POST /v1/leads)")] = False,
@@ -48,7 +48,7 @@ def upload(
     out: Annotated[Optional[Path], typer.Option(  # noqa: UP007
         "--out", "-o", help="where results.csv goes (errors.csv beside it); default FILE.results.csv")] = None,
 ) -> None:
-    """Upload a CSV of leads as a batch job and follow it with a progress bar. The job's id is
+    """Upload a CSV or XLSX list of leads as a batch job and follow it with a progress bar. The job's id is
     printed on stdout. With --wait the result files are written when it is done."""
     mapping_json = _mapping(mapping)
     results_path = out or file.with_name(file.stem + ".results.csv")
@@ -81,12 +81,16 @@ def _summary(job: dict) -> None:
 
 def _remote(base: str, file: Path, mapping: str | None, route: bool, force: bool, wait: bool,
             results_path: Path, errors_path: Path) -> str:
+    import mimetypes
+
     import httpx
 
     data = {"route": str(route).lower(), "force": str(force).lower(), **({"mapping": mapping} if mapping else {})}
     with httpx.Client(base_url=base, timeout=httpx.Timeout(30.0, read=600.0)) as client:
         with open(file, "rb") as fh:  # httpx streams a file part from the open file
-            r = client.post("/v1/batches", files={"file": (file.name, fh, "text/csv")}, data=data)
+            # the service reads the format from the bytes; the type is for proxies and logs
+            kind = mimetypes.guess_type(file.name)[0] or "text/csv"
+            r = client.post("/v1/batches", files={"file": (file.name, fh, kind)}, data=data)
         if r.status_code == 409 and "id" in r.json():
             console.err.print(f"[yellow]{r.json()['error']}[/]")
             batch_id = r.json()["id"]

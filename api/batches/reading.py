@@ -9,16 +9,20 @@ for users in docs/batches.md, "Reading uploads"; each is written where it is app
 file of the upload), works out its encoding, delimiter and header, recognises the columns (refusing
 an upload without email or company column at once, ``UploadRefused``), and returns an ``Upload``
 whose ``rows()`` streams ``DataRow`` / ``BadRow`` in file order: every non-blank record after the
-header is exactly one of them.
+header is exactly one of them. An XLSX workbook (known by its first bytes) is read the same way
+from its first sheet, streamed by openpyxl's read-only mode (``_sheet_records``).
 """
 from __future__ import annotations
 
 import codecs
+import contextlib
 import csv
+import datetime as dt
 import io
 import re
+import zipfile
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
@@ -36,7 +40,12 @@ DELIMITERS = (",", ";", "\t", "|")
 RAW_MAX_CHARS = 1000  # a BadRow's raw text is cut here (errors.csv shows it; the file has the rest)
 TRAILER_ERROR = "trailer row (totals)"
 # how workbooks begin: XLSX is a ZIP archive, XLS an OLE2 compound file (never CSV text)
-_WORKBOOKS = (b"PK\x03\x04", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1")
+_XLSX = b"PK\x03\x04"
+_XLS = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"
+XLSX_ENCODING = "xlsx"  # what Upload.encoding says of a workbook (it has no delimiter)
+# a workbook whose parts unpack to more than this is refused before it is read (a ZIP bomb: the
+# upload limit counts compressed bytes, and openpyxl holds a sheet's shared strings in memory)
+XLSX_MAX_UNPACKED_BYTES = 2 << 30
 
 
 @dataclass(frozen=True, slots=True)
@@ -251,15 +260,19 @@ def _blank(cells: list[str]) -> bool:
 
 # -- the upload ----------------------------------------------------------------------------------
 
-class Upload:
-    """An opened upload: how it is encoded and delimited, its header and columns; ``rows()`` reads
-    it (again, from the start, each time it is called)."""
+# (first line, cells or None, raw text, error or None) of every record of a file, header included
+Records = Iterator[tuple[int, list[str] | None, str, str | None]]
 
-    def __init__(self, stream: BinaryIO, encoding: _Encoding, delimiter: str, header: list[str],
+
+class Upload:
+    """An opened upload: how it is encoded and delimited (a workbook: ``encoding`` "xlsx", no
+    delimiter), its header and columns; ``rows()`` reads it (again, from the start, each time it
+    is called) from ``records()``."""
+
+    def __init__(self, records: Callable[[], Records], encoding: str, delimiter: str | None, header: list[str],
                  header_line: int, columns: ColumnMap, rules: ColumnRules) -> None:
-        self._stream = stream
-        self._encoding = encoding
-        self.encoding = encoding.name
+        self._records = records
+        self.encoding = encoding
         self.delimiter = delimiter
         self.header = header
         self.columns = columns
@@ -272,15 +285,9 @@ class Upload:
         Blank records (no line, or only empty cells: ``,,,``) are skipped. Totals rows at the end
         of the file (``RowReader.is_trailer``, followed by nothing but blank lines) are error rows
         "trailer row (totals)"; one in the middle is read like any other row."""
-        width = len(self.header)
-        text = _open_text(self._stream, self._encoding)
-        try:
-            lines = _Lines(text)
-            # a row of cells of MAX_FIELD_CHARS, each quoted with every quote doubled, is the longest
-            # readable one: a record past that has an unclosed quote (or is an error anyway)
-            lines.limit = max(1 << 16, (2 * MAX_FIELD_CHARS + 3) * (width + 1))
+        with contextlib.closing(self._records()) as records:
             held: list[tuple[int, list[str], str]] = []  # possible totals rows, until the end shows they are
-            for start, cells, raw, error in _records(lines, self.delimiter):
+            for start, cells, raw, error in records:
                 if start <= self._header_line:
                     continue
                 if cells is None:
@@ -299,8 +306,6 @@ class Upload:
                 yield self._row(start, cells, raw)
             for start, _, raw in held:
                 yield BadRow(start, TRAILER_ERROR, _raw(raw))
-        finally:
-            text.detach()  # the stream is the caller's: leave it open
 
     def _row(self, line: int, cells: list[str], raw: str) -> DataRow | BadRow:
         width = len(self.header)
@@ -332,6 +337,19 @@ class Upload:
         return repr(name) if name else f"column {at + 1}"
 
 
+def _text_records(stream: BinaryIO, encoding: _Encoding, delimiter: str, width: int) -> Records:
+    """The records of a CSV upload, from its start."""
+    text = _open_text(stream, encoding)
+    try:
+        lines = _Lines(text)
+        # a row of cells of MAX_FIELD_CHARS, each quoted with every quote doubled, is the longest
+        # readable one: a record past that has an unclosed quote (or is an error anyway)
+        lines.limit = max(1 << 16, (2 * MAX_FIELD_CHARS + 3) * (width + 1))
+        yield from _records(lines, delimiter)
+    finally:
+        text.detach()  # the stream is the caller's: leave it open
+
+
 def _open_text(stream: BinaryIO, encoding: _Encoding) -> io.TextIOWrapper:
     stream.seek(0)
     # newline="": line ends are left to csv (a quoted field may hold one); universal line splitting
@@ -356,23 +374,98 @@ def open_upload(stream: BinaryIO, mapping: dict[str, str] | None = None, *,
         rules = load_column_rules(get_settings().column_rules)
     stream.seek(0)
     sample = stream.read(SAMPLE_BYTES)
-    if sample.startswith(_WORKBOOKS):
-        raise UploadRefused("this is a spreadsheet workbook (XLSX/XLS), not CSV text: save the sheet as CSV "
-                            "and upload that (docs/batches.md, Formats)")
-    encoding = detect_encoding(sample)
-    delimiter = sniff_delimiter(_decoded_sample(sample, encoding))
-    text = _open_text(stream, encoding)
-    try:
-        header, header_line = None, 0
-        for start, cells, _, error in _records(_Lines(text), delimiter):
+    if sample.startswith(_XLS):
+        raise UploadRefused("this is an XLS workbook (Excel 97-2003), which is not read: save the sheet as CSV "
+                            "or XLSX and upload that (docs/batches.md, Formats)")
+    if sample.startswith(_XLSX):
+        _check_workbook(stream)
+        records: Callable[[int], Records] = lambda width: _sheet_records(stream)  # noqa: E731
+        encoding, delimiter = XLSX_ENCODING, None
+        where = "row"
+    else:
+        text_encoding = detect_encoding(sample)
+        delimiter = sniff_delimiter(_decoded_sample(sample, text_encoding))
+        records = lambda width: _text_records(stream, text_encoding, delimiter, width)  # noqa: E731
+        encoding, where = text_encoding.name, "line"
+    header, header_line = None, 0
+    with contextlib.closing(records(0)) as found:
+        for start, cells, _, error in found:
             if cells is None:
-                raise UploadRefused(f"line {start}: the header line cannot be read ({error})")
+                raise UploadRefused(f"{where} {start}: the header {where} cannot be read ({error})")
             if not _blank(cells):
                 header, header_line = cells, start
                 break
-    finally:
-        text.detach()
     if header is None:
         raise UploadRefused("the file is empty: no header line")
     columns = recognise(header, mapping, rules=rules)
-    return Upload(stream, encoding, delimiter, header, header_line, columns, rules)
+    width = len(header)
+    return Upload(lambda: records(width), encoding, delimiter, header, header_line, columns, rules)
+
+
+# -- workbooks -----------------------------------------------------------------------------------
+
+def _check_workbook(stream: BinaryIO) -> None:
+    """Refuse, before reading it, a ZIP that is no workbook or that unpacks to too much."""
+    stream.seek(0)
+    try:
+        with zipfile.ZipFile(stream) as archive:
+            names = archive.namelist()
+            unpacked = sum(info.file_size for info in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as exc:
+        raise UploadRefused(f"the file starts like an XLSX workbook but is not a readable one ({exc})") from None
+    if "xl/workbook.xml" not in names:
+        raise UploadRefused("the file is a ZIP archive but not an XLSX workbook (no xl/workbook.xml): "
+                            "upload the list as CSV or XLSX")
+    if unpacked > XLSX_MAX_UNPACKED_BYTES:
+        raise UploadRefused(f"the workbook unpacks to {unpacked:,} bytes, more than the "
+                            f"{XLSX_MAX_UNPACKED_BYTES:,} read: save the sheet as CSV and upload that")
+
+
+def _sheet_records(stream: BinaryIO) -> Records:
+    """The records of a workbook's first sheet, a record a row (row numbers are lines), streamed:
+    openpyxl's read-only mode parses the sheet as it goes. Formulas give the value the workbook
+    last computed. The sheet's stated size is not trusted (exporters get it wrong, and read-only
+    mode would stop there): every row is read, as long as it is."""
+    from openpyxl import load_workbook  # only uploads of workbooks pay for importing it
+
+    stream.seek(0)
+    try:
+        book = load_workbook(stream, read_only=True, data_only=True)
+    except Exception as exc:  # noqa: BLE001 - openpyxl raises many kinds for a damaged file
+        raise UploadRefused(f"the XLSX workbook cannot be read ({type(exc).__name__}: {exc})") from None
+    try:
+        if not book.worksheets:
+            raise UploadRefused("the XLSX workbook has no sheet")
+        sheet = book.worksheets[0]
+        sheet.reset_dimensions()
+        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+            cells = [cell_text(v) for v in values]
+            yield number, cells, _csv_text(cells), None
+    finally:
+        book.close()
+
+
+def cell_text(value: object) -> str:
+    """A workbook cell as the text a CSV export of it would hold: empty for an empty cell, whole
+    numbers without ``.0`` (phone numbers and ids are often stored as numbers), dates as ISO
+    dates, a date with a time as ISO date and time, TRUE/FALSE."""
+    if value is None:
+        return ""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, bool):
+        return "TRUE" if value else "FALSE"
+    if isinstance(value, float):
+        return str(int(value)) if value.is_integer() and abs(value) < 1e15 else repr(value)
+    if isinstance(value, dt.datetime):
+        return value.date().isoformat() if value.time() == dt.time() else value.isoformat(sep=" ")
+    if isinstance(value, (dt.date, dt.time)):
+        return value.isoformat()
+    return str(value)
+
+
+def _csv_text(cells: list[str]) -> str:
+    """A row's cells as one CSV line: the raw text errors.csv shows for a workbook row."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="").writerow(cells)
+    return out.getvalue()

@@ -90,9 +90,10 @@ def _refused(exc: Exception) -> ValidationFailed:
     responses={409: {"model": BatchExistsOut, "description": "The same file is already a job "
                                   "(queued, running or done): its `id` and `url`; send `force=true` for a new job"},
                **error_responses(413, 422)},
-    summary="Upload a CSV of leads as a batch job",
+    summary="Upload a CSV or XLSX list of leads as a batch job",
     description=(
-        "Multipart: `file` (CSV), optional `mapping` (JSON object: our field -> your column, e.g. "
+        "Multipart: `file` (CSV, or an XLSX workbook whose first sheet is read; told apart by its "
+        "bytes, not its name or type; XLS is a 422), optional `mapping` (JSON object: our field -> your column, e.g. "
         "`{\"email\": \"Work Email\"}`; wins over header recognition), optional `route=true` (each "
         "matched row is taken in and routed as by `POST /v1/leads`; duplicates of a person are not "
         "routed twice), optional `force=true` (a new job even if the same file is already one). "
@@ -102,7 +103,7 @@ def _refused(exc: Exception) -> ValidationFailed:
         "and `url`. Otherwise 202 with the job; follow `links.self` for its progress."
     ),
 )
-def post_batch(file: Annotated[UploadFile, File(description="the CSV")], services: ServicesDep,
+def post_batch(file: Annotated[UploadFile, File(description="the CSV or XLSX file")], services: ServicesDep,
                mapping: Annotated[str | None, Form(description="JSON: our field -> your column")] = None,
                route: Annotated[bool, Form(description="take in and route matched rows")] = False,
                force: Annotated[bool, Form(description="a new job even for a file already uploaded")] = False,

@@ -4,12 +4,15 @@ header is line 1). Every non-blank record after the header comes back exactly on
 as an error."""
 from __future__ import annotations
 
+import datetime as dt
 import io
 import tempfile
+import zipfile
 from pathlib import Path
 
 import pytest
 
+from api.batches import reading
 from api.batches.reading import BadRow, DataRow, UploadRefused, detect_encoding, open_upload, sniff_delimiter
 from api.csvio import MAX_FIELD_CHARS
 from config import get_settings
@@ -247,11 +250,17 @@ def test_refused_uploads(tmp_path: Path) -> None:
     with pytest.raises(UploadRefused) as refused:
         _upload(tmp_path, b"Email,Company\n", {"company": "Firm"})
     assert refused.value.field == "mapping.company"
-    # a workbook is no CSV: said as much, not "no email or company column" over its binary bytes
-    for workbook in (b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml", b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00"):
-        with pytest.raises(UploadRefused, match="spreadsheet workbook .XLSX/XLS., not CSV text") as refused:
-            _upload(tmp_path, workbook)
-        assert refused.value.field == "file"
+    # binary files are said to be what they are, not "no email or company column" over their bytes
+    with pytest.raises(UploadRefused, match=r"an XLS workbook \(Excel 97-2003\), which is not read") as refused:
+        _upload(tmp_path, b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1\x00\x00")
+    assert refused.value.field == "file"
+    with pytest.raises(UploadRefused, match="starts like an XLSX workbook but is not a readable one"):
+        _upload(tmp_path, b"PK\x03\x04\x14\x00\x06\x00[Content_Types].xml")
+    archive = io.BytesIO()
+    with zipfile.ZipFile(archive, "w") as z:
+        z.writestr("list.csv", "email,company\n")
+    with pytest.raises(UploadRefused, match="a ZIP archive but not an XLSX workbook"):
+        _upload(tmp_path, archive.getvalue())
 
 
 def test_the_stream_is_read_as_it_goes_and_left_open(tmp_path: Path) -> None:
@@ -298,3 +307,84 @@ def test_detect_encoding(sample: bytes, name: str) -> None:
 def test_bytes_io_works_too() -> None:
     up = open_upload(io.BytesIO(b"email\na@b.com\n"))
     assert [r.lead for r in up.rows()] == [Lead(email="a@b.com")]
+
+
+# -- XLSX workbooks: written by the test with openpyxl, read back through the same rules --------
+
+def _workbook(*sheets: list[list]) -> bytes:
+    """An XLSX file whose sheets hold these rows (None: an empty cell; a row of None: a row with
+    nothing in it, which the file leaves out)."""
+    from openpyxl import Workbook
+
+    book = Workbook()
+    book.remove(book.active)
+    for n, rows in enumerate(sheets):
+        sheet = book.create_sheet(f"Sheet{n + 1}")
+        for r, row in enumerate(rows, start=1):
+            for c, value in enumerate(row, start=1):
+                if value is not None:
+                    sheet.cell(row=r, column=c, value=value)
+    out = io.BytesIO()
+    book.save(out)
+    return out.getvalue()
+
+
+def test_an_xlsx_workbook_is_read_like_a_csv(tmp_path: Path) -> None:
+    data = _workbook([
+        [None],  # row 1 empty: the header is row 2
+        ["E-mail", "Company Name", "Country", "Phone", "Signed up", "Badge"],
+        ["jo@acme.com", "Acme", "US", 4155550100, dt.datetime(2026, 11, 3), True],
+        [None],  # row 4: blank, skipped
+        ["al@beta.io", "Beta GmbH", "DE", 49.5, dt.datetime(2026, 11, 3, 9, 30), None],
+        [None, None, "FR", 33123456789],  # row 6: neither email nor company
+        ["x@y.com", "Gamma", None, None, None, None, "extra"],  # row 7: a cell past the header
+        ["Total", 3],  # row 8: totals at the end
+    ], [["email", "company"], ["not@read.com", "Second sheet"]])
+    up = _upload(tmp_path, data)
+    assert (up.encoding, up.delimiter) == ("xlsx", None)
+    assert up.header == ["E-mail", "Company Name", "Country", "Phone", "Signed up", "Badge"]
+    assert up.columns.used == {"email": "E-mail", "company": "Company Name", "country": "Country", "phone": "Phone"}
+    assert list(up.rows()) == [
+        DataRow(3, ["jo@acme.com", "Acme", "US", "4155550100", "2026-11-03", "TRUE"],
+                Lead(email="jo@acme.com", company="Acme", country="US", phone="4155550100"), None),
+        DataRow(5, ["al@beta.io", "Beta GmbH", "DE", "49.5", "2026-11-03 09:30:00", ""],
+                Lead(email="al@beta.io", company="Beta GmbH", country="DE", phone="49.5"), None),
+        BadRow(6, "neither email ('E-mail') nor company ('Company Name'): a lead needs one", ",,FR,33123456789"),
+        BadRow(7, "row has 7 cells, the header has 6", "x@y.com,Gamma,,,,,extra"),
+        BadRow(8, "trailer row (totals)", "Total,3"),  # a row is as long as its last cell
+    ]
+
+
+def test_xlsx_header_refusals_and_cell_text(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with pytest.raises(UploadRefused) as refused:
+        _upload(tmp_path, _workbook([["Name", "Phone"], ["Jo", 1]]))
+    assert "no email or company column: the columns are 'Name', 'Phone'" in refused.value.message
+    with pytest.raises(UploadRefused, match="the file is empty"):
+        _upload(tmp_path, _workbook([]))
+    monkeypatch.setattr(reading, "XLSX_MAX_UNPACKED_BYTES", 1000)
+    with pytest.raises(UploadRefused, match=r"the workbook unpacks to [\d,]+ bytes, more than the 1,000 read"):
+        _upload(tmp_path, _workbook([["email"], ["jo@acme.com"]]))
+    assert [reading.cell_text(v) for v in (None, "x", 0.1, 1e20, -3.0, 7, False, dt.date(2026, 1, 2))] == [
+        "", "x", "0.1", "1e+20", "-3", "7", "FALSE", "2026-01-02"]
+
+
+def test_a_big_workbook_reads_every_row_once(tmp_path: Path) -> None:
+    n = 30_000
+    up = _upload(tmp_path, _workbook([["email", "company"], *([f"p{i}@d{i % 97}.com", f"Company {i}"] for i in range(n))]))
+    seen = [(r.line, r.lead.email) for r in up.rows()]
+    assert seen == [(i + 2, f"p{i}@d{i % 97}.com") for i in range(n)]
+
+
+def test_a_workbook_whose_stated_size_is_wrong_is_read_whole(tmp_path: Path) -> None:
+    # exporters write <dimension ref="A1"/> for sheets of any size; read-only openpyxl would
+    # believe it and stop after the first row
+    data = _workbook([["email", "company"], ["jo@acme.com", "Acme"], ["al@beta.io", "Beta"]])
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            body = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                assert b'<dimension ref="A1:B3" />' in body
+                body = body.replace(b'<dimension ref="A1:B3" />', b'<dimension ref="A1" />')
+            target.writestr(item, body)
+    assert [(r.line, r.lead.company) for r in _upload(tmp_path, out.getvalue()).rows()] == [(2, "Acme"), (3, "Beta")]

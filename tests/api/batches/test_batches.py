@@ -93,6 +93,33 @@ def test_upload_to_done_exact_results_and_errors(database_url: str) -> None:
     assert errors.content == EXPECTED_ERRORS
 
 
+def test_an_xlsx_upload_to_done(database_url: str) -> None:
+    from tests.batches.test_reading import _workbook
+
+    data = _workbook([["Work Email", "Organisation", "Phone"],
+                      ["jane@acme.com", "Acme Corporation", 4155550100],
+                      [None, None, 5],  # row 3: neither email nor company
+                      # a text cell a spreadsheet would run; a formula never computed (no value saved)
+                      ["@SUM(1)", "Nowhere Ltd", "=1+2"]])
+    with batch_client(database_url) as client:
+        r = client.post("/v1/batches", files={"file": ("list.xlsx", data, "application/vnd.openxmlformats-"
+                                                                          "officedocument.spreadsheetml.sheet")})
+        assert r.status_code == 202, r.text
+        job = wait_done(client, r.json()["id"])
+        assert (job["state"], job["encoding"], job["delimiter"]) == ("done", "xlsx", None)
+        assert job["mapping"] == {"email": "Work Email", "company": "Organisation", "phone": "Phone"}
+        assert job["counts"] == {"matched": 1, "review": 0, "no_match": 1, "error": 1}
+        got = rows(client.get(job["links"]["results"]).text)
+        errors = client.get(job["links"]["errors"]).content
+    assert [r[:9] for r in got] == [
+        ["Work Email", "Organisation", "Phone", "decision", "account_id", "account_name", "confidence", "owner", "queue"],
+        ["jane@acme.com", "Acme Corporation", "4155550100", "matched", "A1", "Acme Corporation", "0.9900", "Dana", ""],
+        ["'@SUM(1)", "Nowhere Ltd", "", "no_match", "", "", "0.0000", "", got[2][8]],
+    ]
+    assert errors == (b"line,error,raw\r\n"
+                      b"3,neither email ('Work Email') nor company ('Organisation'): a lead needs one,\",,5\"\r\n")
+
+
 def test_the_upload_is_stored_in_pieces_and_cut_in_chunks(database_url: str) -> None:
     with batch_client(database_url) as client:
         job = wait_done(client, upload(client, LIST)["id"])
