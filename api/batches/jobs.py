@@ -34,7 +34,7 @@ from typing import TYPE_CHECKING, Any, Callable, Iterator
 from pydantic import ValidationError
 
 from api import csvio
-from api.batches import reading, store
+from api.batches import reading, spill, store
 from api.db import session_scope
 from api.db.bulk import InvalidItems, utc_now
 from matcher.batches import output
@@ -168,7 +168,11 @@ def _cut(batch_id: str, upload: Any, chunk_rows: int) -> tuple[list[dict], int]:
     intake id, duplicate of line or 0]``; a duplicate carries its first row's lead and intake id,
     so it gets the first row's answer and is never taken in twice. A bad row is
     ``["e", line, error, raw]``."""
-    first = output.FirstSeen()
+    with spill.DiskMap() as remembered:
+        return _cut_rows(batch_id, upload, chunk_rows, output.FirstSeen(remembered))
+
+
+def _cut_rows(batch_id: str, upload: Any, chunk_rows: int, first: output.FirstSeen) -> tuple[list[dict], int]:
     width = len(upload.header)
     chunks: list[dict] = []
     records: list[list] = []

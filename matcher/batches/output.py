@@ -6,7 +6,8 @@ files are the chunks' bytes in chunk order: the same bytes whichever worker did 
 """
 from __future__ import annotations
 
-from typing import Sequence
+from collections.abc import MutableMapping
+from typing import Any, Sequence
 
 ANSWER_COLUMNS = ("decision", "account_id", "account_name", "confidence", "owner", "queue", "reasons")
 ERROR_COLUMNS = ("line", "error", "raw")
@@ -30,18 +31,19 @@ def duplicate_reason(first_line: int) -> str:
 
 class FirstSeen:
     """Duplicate people in a list: the same email, case-insensitive (surrounding space ignored);
-    the first line wins. Rows without an email are never duplicates (a company alone is not a person)."""
+    the first line wins. Rows without an email are never duplicates (a company alone is not a person).
 
-    def __init__(self) -> None:
-        self._first: dict[str, object] = {}
+    ``remembered`` holds what the first line of each email left (a dict by default); a list of
+    millions of people can hand it a mapping kept on disk instead (``api/batches/spill.py``),
+    since what it holds grows with every new email."""
+
+    def __init__(self, remembered: MutableMapping[str, Any] | None = None) -> None:
+        self._first: MutableMapping[str, Any] = {} if remembered is None else remembered
 
     def see(self, email: str | None, value: object) -> object | None:
         """``None`` the first time an email is seen (``value`` is remembered for it), else the
         value remembered for its first line."""
         if not email or not email.strip():
             return None
-        key = email.strip().casefold()
-        if key in self._first:
-            return self._first[key]
-        self._first[key] = value
-        return None
+        earlier = self._first.setdefault(email.strip().casefold(), value)
+        return None if earlier is value else earlier
