@@ -180,7 +180,10 @@ def test_concurrent_writers_neither_wait_nor_lose_a_change(_pg_session_url: str)
     assert not errors, errors
     with engine.connect() as conn:
         assert index_snapshot.read_generation(conn) == (start[0], start[1] + 4 * 40 * 3)
-        assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() <= 100
+        # the log stays short: after the last fold (every 100th change), at most 99 more rows,
+        # the rows the other writers' open transactions held then (invisible to the fold: 3
+        # writers x 3 statements) and the fold's own row; 102 was seen once
+        assert conn.execute(text("SELECT count(*) FROM index_changes")).scalar_one() <= 99 + 3 * 3 + 1
     with engine.begin() as conn:
         conn.execute(text("DELETE FROM owners WHERE name LIKE 'Writer %'"))
     engine.dispose()
