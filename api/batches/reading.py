@@ -438,9 +438,14 @@ def _sheet_records(stream: BinaryIO) -> Records:
             raise UploadRefused("the XLSX workbook has no sheet")
         sheet = book.worksheets[0]
         sheet.reset_dimensions()
-        for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
-            cells = [cell_text(v) for v in values]
-            yield number, cells, _csv_text(cells), None
+        number = 0
+        try:
+            for number, values in enumerate(sheet.iter_rows(values_only=True), start=1):
+                cells = [cell_text(v) for v in values]
+                yield number, cells, _csv_text(cells), None
+        except Exception as exc:  # noqa: BLE001 - a damaged sheet: a clear refusal, not a crash retried forever
+            raise UploadRefused(f"the XLSX sheet cannot be read after row {number} "
+                                f"({type(exc).__name__}: {exc})") from None
     finally:
         book.close()
 

@@ -388,3 +388,19 @@ def test_a_workbook_whose_stated_size_is_wrong_is_read_whole(tmp_path: Path) -> 
                 body = body.replace(b'<dimension ref="A1:B3" />', b'<dimension ref="A1" />')
             target.writestr(item, body)
     assert [(r.line, r.lead.company) for r in _upload(tmp_path, out.getvalue()).rows()] == [(2, "Acme"), (3, "Beta")]
+
+
+def test_a_damaged_sheet_is_refused_saying_where(tmp_path: Path) -> None:
+    data = _workbook([["email", "company"], ["jo@acme.com", "Acme"], ["al@beta.io", "Beta"]])
+    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            body = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = body[:body.index(b'<row r="3"')] + b'<row r="3"><c r="A3" t="inlineStr"><is><t>al@'
+            target.writestr(item, body)
+    up = _upload(tmp_path, out.getvalue())  # the header is readable
+    rows = up.rows()
+    assert next(rows).lead.email == "jo@acme.com"
+    with pytest.raises(UploadRefused, match=r"the XLSX sheet cannot be read after row 2 \(ParseError"):
+        next(rows)

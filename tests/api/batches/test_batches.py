@@ -7,6 +7,7 @@ import csv
 import io
 import json
 import time
+import zipfile
 from contextlib import contextmanager
 from typing import Iterator
 
@@ -118,6 +119,23 @@ def test_an_xlsx_upload_to_done(database_url: str) -> None:
     ]
     assert errors == (b"line,error,raw\r\n"
                       b"3,neither email ('Work Email') nor company ('Organisation'): a lead needs one,\",,5\"\r\n")
+
+
+def test_a_damaged_xlsx_sheet_fails_the_job_saying_why(database_url: str) -> None:
+    from tests.batches.test_reading import _workbook
+
+    data = _workbook([["email", "company"], ["jo@acme.com", "Acme"]])
+    source, damaged = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
+    with zipfile.ZipFile(damaged, "w") as target:
+        for item in source.infolist():
+            body = source.read(item)
+            if item.filename == "xl/worksheets/sheet1.xml":
+                body = body[:body.index(b'<row r="2"')] + b'<row r="2"><c r="A2"'  # cut off mid-row
+            target.writestr(item, body)
+    with batch_client(database_url) as client:
+        job = wait_done(client, upload(client, damaged.getvalue())["id"])
+    assert job["state"] == "failed"
+    assert job["error"].startswith("the file could not be read: the XLSX sheet cannot be read after row 1 (")
 
 
 def test_the_upload_is_stored_in_pieces_and_cut_in_chunks(database_url: str) -> None:
