@@ -60,6 +60,9 @@ INDEX_WAIT_SECONDS = 600.0
 # how often a chunk that routes its rows asks whether its job was cancelled meanwhile: routing
 # has effects (leads taken in, owners told), so a cancel must stop it within about this long
 CANCEL_CHECK_SECONDS = 1.0
+# a chunk taken this many times without finishing fails its job: a row that crashes the matching
+# every time, or kills its worker, would otherwise be retried by the sweep for ever
+MAX_CHUNK_ATTEMPTS = 5
 INTAKE_SOURCE = "batch"
 
 
@@ -226,6 +229,10 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
             return False
         route = store.get(session, batch_id).route
         records = _decode(store.chunk_input(session, batch_id, claim.number))
+    if claim.attempt > MAX_CHUNK_ATTEMPTS:
+        _fail(services, batch_id, f"chunk {claim.number} (lines {records[0][1]}-{records[-1][1]}) was taken "
+                                  f"{MAX_CHUNK_ATTEMPTS} times and never finished: its worker died each time")
+        return True
     with heartbeat(services, lambda s: store.renew(s, claim, settings.batch_lease_seconds)) as lost:
         if not services.index.wait_ready(INDEX_WAIT_SECONDS):
             raise RuntimeError("the account index did not load")
@@ -235,6 +242,12 @@ def work_chunk(services: Services, batch_id: str, worker: str | None = None) -> 
         except JobCancelled:
             log.info("batch %s was cancelled during chunk %d: its routing stopped, nothing is checkpointed",
                      batch_id, claim.number)
+            return True
+        except Exception as exc:
+            if claim.attempt < MAX_CHUNK_ATTEMPTS:
+                raise  # its lease runs out and the sweep sends it again (a passing outage, say)
+            _fail(services, batch_id, f"chunk {claim.number} (lines {records[0][1]}-{records[-1][1]}) failed "
+                                      f"{claim.attempt} times; the last time: {type(exc).__name__}: {exc}")
             return True
         if settings.batch_test_chunk_delay_seconds:
             time.sleep(settings.batch_test_chunk_delay_seconds)

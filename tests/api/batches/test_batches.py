@@ -9,8 +9,10 @@ import json
 import time
 import zipfile
 from contextlib import contextmanager
+from datetime import datetime, timezone
 from typing import Iterator
 
+import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import create_engine, func, select, update
 
@@ -264,6 +266,65 @@ def test_cancel_stops_routing_within_a_chunk(database_url: str, monkeypatch) -> 
             assert _count(database_url, LeadRow) == 2
             job = client.get(f"/v1/batches/{batch_id}").json()
             assert (job["state"], job["rows_done"]) == ("cancelled", 0)
+        finally:
+            services.batches = runner
+
+
+def _expire_leases(database_url: str, batch_id: str) -> None:
+    engine = create_engine(database_url)
+    with engine.begin() as conn:
+        conn.execute(update(BatchChunkRow).where(BatchChunkRow.batch_id == batch_id)
+                     .values(lease_until=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+    engine.dispose()
+
+
+def test_a_chunk_that_fails_every_time_fails_its_job(database_url: str, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(jobs, "MAX_CHUNK_ATTEMPTS", 3)
+
+    def crash(*args, **kwargs):  # noqa: ANN002, ANN003, ANN202
+        raise RuntimeError("a row the matcher cannot take")
+
+    with batch_client(database_url) as client:
+        services = _services(client)
+        runner, services.batches = services.batches, None  # nothing runs the job but this test
+        try:
+            batch_id = upload(client, LIST)["id"]
+            assert jobs.prepare(services, batch_id)
+            monkeypatch.setattr(jobs, "answer_chunk", crash)
+            for _ in range(2):  # attempts 1 and 2 raise: the sweep will send the chunk again
+                with pytest.raises(RuntimeError, match="cannot take"):
+                    jobs.work_chunk(services, batch_id)
+                assert client.get(f"/v1/batches/{batch_id}").json()["state"] == "running"
+                _expire_leases(database_url, batch_id)
+            assert jobs.work_chunk(services, batch_id)  # attempt 3: the job fails, saying why
+            job = client.get(f"/v1/batches/{batch_id}").json()
+            assert job["state"] == "failed"
+            assert job["error"] == ("chunk 0 (lines 2-3) failed 3 times; the last time: "
+                                    "RuntimeError: a row the matcher cannot take")
+            assert not jobs.work_chunk(services, batch_id)  # a failed job gives nothing more to claim
+        finally:
+            services.batches = runner
+
+
+def test_a_chunk_whose_worker_dies_every_time_fails_its_job(database_url: str, monkeypatch) -> None:  # noqa: ANN001
+    monkeypatch.setattr(jobs, "MAX_CHUNK_ATTEMPTS", 2)
+    with batch_client(database_url) as client:
+        services = _services(client)
+        runner, services.batches = services.batches, None
+        try:
+            batch_id = upload(client, LIST)["id"]
+            assert jobs.prepare(services, batch_id)
+            engine = create_engine(database_url)
+            with engine.begin() as conn:  # the first chunk was taken twice by workers that died
+                conn.execute(update(BatchChunkRow).where(BatchChunkRow.batch_id == batch_id,
+                                                         BatchChunkRow.number == 0)
+                             .values(state="running", attempts=2, worker="dead",
+                                     lease_until=datetime(2000, 1, 1, tzinfo=timezone.utc)))
+            engine.dispose()
+            assert jobs.work_chunk(services, batch_id)
+            job = client.get(f"/v1/batches/{batch_id}").json()
+            assert (job["state"], job["error"]) == (
+                "failed", "chunk 0 (lines 2-3) was taken 2 times and never finished: its worker died each time")
         finally:
             services.batches = runner
 
