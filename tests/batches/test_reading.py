@@ -329,6 +329,16 @@ def _workbook(*sheets: list[list]) -> bytes:
     return out.getvalue()
 
 
+def sheet_rewritten(workbook: bytes, rewrite) -> bytes:  # noqa: ANN001 - bytes -> bytes
+    """The workbook with its first sheet's XML passed through ``rewrite``."""
+    source, out = zipfile.ZipFile(io.BytesIO(workbook)), io.BytesIO()
+    with zipfile.ZipFile(out, "w") as target:
+        for item in source.infolist():
+            body = source.read(item)
+            target.writestr(item, rewrite(body) if item.filename == "xl/worksheets/sheet1.xml" else body)
+    return out.getvalue()
+
+
 def test_an_xlsx_workbook_is_read_like_a_csv(tmp_path: Path) -> None:
     data = _workbook([
         [None],  # row 1 empty: the header is row 2
@@ -379,27 +389,19 @@ def test_a_workbook_whose_stated_size_is_wrong_is_read_whole(tmp_path: Path) -> 
     # exporters write <dimension ref="A1"/> for sheets of any size; read-only openpyxl would
     # believe it and stop after the first row
     data = _workbook([["email", "company"], ["jo@acme.com", "Acme"], ["al@beta.io", "Beta"]])
-    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            body = source.read(item)
-            if item.filename == "xl/worksheets/sheet1.xml":
-                assert b'<dimension ref="A1:B3" />' in body
-                body = body.replace(b'<dimension ref="A1:B3" />', b'<dimension ref="A1" />')
-            target.writestr(item, body)
-    assert [(r.line, r.lead.company) for r in _upload(tmp_path, out.getvalue()).rows()] == [(2, "Acme"), (3, "Beta")]
+
+    def state_one_cell(sheet: bytes) -> bytes:
+        assert b'<dimension ref="A1:B3" />' in sheet
+        return sheet.replace(b'<dimension ref="A1:B3" />', b'<dimension ref="A1" />')
+
+    rows = _upload(tmp_path, sheet_rewritten(data, state_one_cell)).rows()
+    assert [(r.line, r.lead.company) for r in rows] == [(2, "Acme"), (3, "Beta")]
 
 
 def test_a_damaged_sheet_is_refused_saying_where(tmp_path: Path) -> None:
     data = _workbook([["email", "company"], ["jo@acme.com", "Acme"], ["al@beta.io", "Beta"]])
-    source, out = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
-    with zipfile.ZipFile(out, "w") as target:
-        for item in source.infolist():
-            body = source.read(item)
-            if item.filename == "xl/worksheets/sheet1.xml":
-                body = body[:body.index(b'<row r="3"')] + b'<row r="3"><c r="A3" t="inlineStr"><is><t>al@'
-            target.writestr(item, body)
-    up = _upload(tmp_path, out.getvalue())  # the header is readable
+    cut = sheet_rewritten(data, lambda sheet: sheet[:sheet.index(b'<row r="3"')] + b'<row r="3"><c r="A3" t="inl')
+    up = _upload(tmp_path, cut)  # the header is readable
     rows = up.rows()
     assert next(rows).lead.email == "jo@acme.com"
     with pytest.raises(UploadRefused, match=r"the XLSX sheet cannot be read after row 2 \(ParseError"):

@@ -7,7 +7,6 @@ import csv
 import io
 import json
 import time
-import zipfile
 from contextlib import contextmanager
 from datetime import datetime, timezone
 from typing import Iterator
@@ -124,18 +123,12 @@ def test_an_xlsx_upload_to_done(database_url: str) -> None:
 
 
 def test_a_damaged_xlsx_sheet_fails_the_job_saying_why(database_url: str) -> None:
-    from tests.batches.test_reading import _workbook
+    from tests.batches.test_reading import _workbook, sheet_rewritten
 
     data = _workbook([["email", "company"], ["jo@acme.com", "Acme"]])
-    source, damaged = zipfile.ZipFile(io.BytesIO(data)), io.BytesIO()
-    with zipfile.ZipFile(damaged, "w") as target:
-        for item in source.infolist():
-            body = source.read(item)
-            if item.filename == "xl/worksheets/sheet1.xml":
-                body = body[:body.index(b'<row r="2"')] + b'<row r="2"><c r="A2"'  # cut off mid-row
-            target.writestr(item, body)
+    damaged = sheet_rewritten(data, lambda sheet: sheet[:sheet.index(b'<row r="2"')] + b'<row r="2"><c r="A2"')
     with batch_client(database_url) as client:
-        job = wait_done(client, upload(client, damaged.getvalue())["id"])
+        job = wait_done(client, upload(client, damaged)["id"])
     assert job["state"] == "failed"
     assert job["error"].startswith("the file could not be read: the XLSX sheet cannot be read after row 1 (")
 
@@ -215,13 +208,24 @@ def _services(client: TestClient):  # noqa: ANN202 - Services
     return client.app.state.services
 
 
+@contextmanager
+def held_job(client: TestClient, data: bytes, *, prepare: bool = True, **fields) -> Iterator[tuple]:
+    """(services, batch_id) of an uploaded job that nothing runs but the test (prepared, unless
+    ``prepare=False``)."""
+    services = _services(client)
+    runner, services.batches = services.batches, None
+    try:
+        batch_id = upload(client, data, **fields)["id"]
+        if prepare:
+            assert jobs.prepare(services, batch_id)
+        yield services, batch_id
+    finally:
+        services.batches = runner
+
+
 def test_cancel_stops_at_the_next_chunk(database_url: str) -> None:
     with batch_client(database_url) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None  # nothing runs the job but this test
-        try:
-            batch_id = upload(client, LIST)["id"]
-            assert jobs.prepare(services, batch_id)
+        with held_job(client, LIST) as (services, batch_id):
             assert jobs.work_chunk(services, batch_id)  # lines 2-3
             r = client.delete(f"/v1/batches/{batch_id}")
             assert r.status_code == 200 and r.json()["state"] == "cancelled"
@@ -231,8 +235,6 @@ def test_cancel_stops_at_the_next_chunk(database_url: str) -> None:
             assert (job["state"], job["rows_done"]) == ("cancelled", 2)
             assert client.get(f"/v1/batches/{batch_id}/results.csv").status_code == 409
             assert client.delete(f"/v1/batches/{batch_id}").status_code == 200  # again: nothing changes
-        finally:
-            services.batches = runner
         done = wait_done(client, upload(client, LIST, force=True)["id"])
         r = client.delete(f"/v1/batches/{done['id']}")
         assert r.status_code == 409 and r.json()["state"] == "done"
@@ -246,11 +248,7 @@ def test_cancel_stops_routing_within_a_chunk(database_url: str, monkeypatch) -> 
     monkeypatch.setattr(jobs, "CANCEL_CHECK_SECONDS", 0.0)
     people = b"email,company\r\n" + b"".join(f"p{i}@acme.com,Acme\r\n".encode() for i in range(6))
     with batch_client(database_url, batch_chunk_rows=100) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None  # nothing runs the job but this test
-        try:
-            batch_id = upload(client, people, route=True)["id"]
-            assert jobs.prepare(services, batch_id)
+        with held_job(client, people, route=True) as (services, batch_id):
             real_take_in, taken = jobs._take_in, []
 
             def take_in_while_cancelled(services_, intake_id: str, lead: list) -> dict:  # noqa: ANN001
@@ -266,8 +264,6 @@ def test_cancel_stops_routing_within_a_chunk(database_url: str, monkeypatch) -> 
             assert _count(database_url, LeadRow) == 2
             job = client.get(f"/v1/batches/{batch_id}").json()
             assert (job["state"], job["rows_done"]) == ("cancelled", 0)
-        finally:
-            services.batches = runner
 
 
 def _expire_leases(database_url: str, batch_id: str) -> None:
@@ -285,11 +281,7 @@ def test_a_chunk_that_fails_every_time_fails_its_job(database_url: str, monkeypa
         raise RuntimeError("a row the matcher cannot take")
 
     with batch_client(database_url) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None  # nothing runs the job but this test
-        try:
-            batch_id = upload(client, LIST)["id"]
-            assert jobs.prepare(services, batch_id)
+        with held_job(client, LIST) as (services, batch_id):
             monkeypatch.setattr(jobs, "answer_chunk", crash)
             for _ in range(2):  # attempts 1 and 2 raise: the sweep will send the chunk again
                 with pytest.raises(RuntimeError, match="cannot take"):
@@ -302,18 +294,12 @@ def test_a_chunk_that_fails_every_time_fails_its_job(database_url: str, monkeypa
             assert job["error"] == ("chunk 0 (lines 2-3) failed 3 times; the last time: "
                                     "RuntimeError: a row the matcher cannot take")
             assert not jobs.work_chunk(services, batch_id)  # a failed job gives nothing more to claim
-        finally:
-            services.batches = runner
 
 
 def test_a_chunk_whose_worker_dies_every_time_fails_its_job(database_url: str, monkeypatch) -> None:  # noqa: ANN001
     monkeypatch.setattr(jobs, "MAX_CHUNK_ATTEMPTS", 2)
     with batch_client(database_url) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None
-        try:
-            batch_id = upload(client, LIST)["id"]
-            assert jobs.prepare(services, batch_id)
+        with held_job(client, LIST) as (services, batch_id):
             engine = create_engine(database_url)
             with engine.begin() as conn:  # the first chunk was taken twice by workers that died
                 conn.execute(update(BatchChunkRow).where(BatchChunkRow.batch_id == batch_id,
@@ -325,20 +311,13 @@ def test_a_chunk_whose_worker_dies_every_time_fails_its_job(database_url: str, m
             job = client.get(f"/v1/batches/{batch_id}").json()
             assert (job["state"], job["error"]) == (
                 "failed", "chunk 0 (lines 2-3) was taken 2 times and never finished: its worker died each time")
-        finally:
-            services.batches = runner
 
 
 def test_results_are_409_until_done(database_url: str) -> None:
     with batch_client(database_url) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None
-        try:
-            batch_id = upload(client, LIST)["id"]
+        with held_job(client, LIST, prepare=False) as (_, batch_id):
             r = client.get(f"/v1/batches/{batch_id}/errors.csv")
             assert r.status_code == 409 and r.json()["state"] == "queued"
-        finally:
-            services.batches = runner
 
 
 def _count(database_url: str, row) -> int:  # noqa: ANN001
@@ -378,11 +357,7 @@ def test_route_true_routes_each_matched_person_once(database_url: str) -> None:
 
 def test_rows_that_do_not_add_up_fail_the_job(database_url: str) -> None:
     with batch_client(database_url) as client:
-        services = _services(client)
-        runner, services.batches = services.batches, None
-        try:
-            batch_id = upload(client, LIST)["id"]
-            assert jobs.prepare(services, batch_id)
+        with held_job(client, LIST) as (services, batch_id):
             engine = create_engine(database_url)
             with engine.begin() as conn:  # a record lost between the file and the chunks
                 conn.execute(update(BatchRow).where(BatchRow.id == batch_id).values(rows_total=7))
@@ -390,8 +365,6 @@ def test_rows_that_do_not_add_up_fail_the_job(database_url: str) -> None:
             assert jobs.run_batch(services, batch_id) == "failed"
             job = client.get(f"/v1/batches/{batch_id}").json()
             assert job["error"] == "results rows + error rows = 6, chunks' records = 6, but the file has 7 data rows"
-        finally:
-            services.batches = runner
 
 
 def test_colleagues_in_different_chunks_are_matched_once_per_process(database_url: str) -> None:
