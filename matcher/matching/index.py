@@ -266,15 +266,9 @@ class AccountIndex:
         max_postings = self.rules.names.max_postings
         postings = self._postings
         found: set[str] = set()
-        for kind, value in keys.lead_domain_keys(f):
-            cur = postings[kind].get(value)
-            if cur is not None:
-                if isinstance(cur, str):
-                    found.add(cur)
-                else:
-                    found.update(cur)
         token_keys = []
-        for kind, value in keys.lead_name_keys(f):
+        # lead_domain_keys gives no word keys, so one walk looks up the whole keys of both lists
+        for kind, value in (*keys.lead_domain_keys(f), *keys.lead_name_keys(f)):
             if kind == keys.TOKEN:
                 token_keys.append(value)
                 continue
