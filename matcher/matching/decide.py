@@ -114,7 +114,9 @@ def decide(lead: LeadFeatures, scored: list[Scored], rules: MatchingRules, looku
     # one entry per family: its best-scoring member stands for it
     best_per_family: dict[str, Scored] = {}
     for s in scored:
-        root = family_root(s.account_id, lookup)
+        a = s.features.account
+        # most accounts have no parent: they are their own family, without a lookup
+        root = family_root(a.id, lookup) if a.parent_id else a.id
         cur = best_per_family.get(root)
         if cur is None or (s.score, -s.level.rank) > (cur.score, -cur.level.rank):
             best_per_family[root] = s
