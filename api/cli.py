@@ -1,57 +1,87 @@
 """The ``leadmatch`` command line: the root command and the list of its subcommands, each defined in
 its domain's ``commands.py``. Every command honours DATABASE_URL and REDIS_URL.
 
-Heavy imports (FastAPI, uvicorn, SQLAlchemy) happen inside the commands that need them, so that
-``match-file`` and the importers start fast: they are run as whole processes in benchmarks.
+A run imports only the module of the command it runs (``COMMANDS``), and heavy imports (FastAPI,
+uvicorn, SQLAlchemy) happen inside the commands that need them, so that ``match-file`` and the
+importers start fast: they are run as whole processes, in batch scripts and benchmarks.
 """
 from __future__ import annotations
 
 import os
 import sys
 
+import importlib
+
 import typer
 
-from api import console, demo
-from api.accounts import commands as account_commands
-from api.batches import commands as batch_commands
-from api.closing import commands as closing_commands
-from api.matching import commands as matching_commands
-from api.ops import commands as ops_commands
-from api.qualification import commands as qualification_commands
-from api.reports import commands as report_commands
-from api.routing import commands as routing_commands
-from api.scheduling import commands as scheduling_commands
-from api.webhooks import commands as webhook_commands
+from api import console
 
-app = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
-                  no_args_is_help=True, add_completion=False)
-app.command("migrate")(ops_commands.migrate)
-app.command("serve")(ops_commands.serve)
-app.command("import-accounts")(account_commands.import_accounts)
-app.command("import-contacts")(account_commands.import_contacts)
-app.command("match-file")(matching_commands.match_file)
-app.command("upload")(batch_commands.upload)
-app.command("demo")(demo.demo)
-app.add_typer(qualification_commands.rules_app, name="rules")
-app.command("recompute")(qualification_commands.recompute)
-app.add_typer(routing_commands.routing_app, name="routing")
-app.add_typer(webhook_commands.webhooks_app, name="webhooks")
-app.add_typer(closing_commands.closing_app, name="closing")
-app.add_typer(scheduling_commands.schedule_app, name="schedule")
-app.command("worker")(scheduling_commands.worker)
-app.add_typer(report_commands.report_app, name="report")
+# Every subcommand, where it lives: (name, module, attribute, a group of subcommands?). A run
+# imports only the module of the command it runs (``main``): match-file and the importers are
+# run as whole processes, many times a day, and every other command's imports cost them a
+# tenth of a second.
+COMMANDS = (
+    ("migrate", "api.ops.commands", "migrate", False),
+    ("serve", "api.ops.commands", "serve", False),
+    ("import-accounts", "api.accounts.commands", "import_accounts", False),
+    ("import-contacts", "api.accounts.commands", "import_contacts", False),
+    ("match-file", "api.matching.commands", "match_file", False),
+    ("upload", "api.batches.commands", "upload", False),
+    ("demo", "api.demo", "demo", False),
+    ("rules", "api.qualification.commands", "rules_app", True),
+    ("recompute", "api.qualification.commands", "recompute", False),
+    ("routing", "api.routing.commands", "routing_app", True),
+    ("webhooks", "api.webhooks.commands", "webhooks_app", True),
+    ("closing", "api.closing.commands", "closing_app", True),
+    ("schedule", "api.scheduling.commands", "schedule_app", True),
+    ("worker", "api.scheduling.commands", "worker", False),
+    ("report", "api.reports.commands", "report_app", True),
+)
+
+
+def build_app(only: str | None = None) -> typer.Typer:
+    """The ``leadmatch`` command with every subcommand, or with the one named ``only`` alone."""
+    root = typer.Typer(help="Lead-to-account matching: serve the API, import accounts, match files.",
+                       no_args_is_help=True, add_completion=False)
+
+    @root.callback()
+    def _root() -> None:
+        # a group even with one subcommand: ``leadmatch match-file FILE`` keeps its name
+        pass
+
+    for name, module, attribute, group in COMMANDS:
+        if only is not None and name != only:
+            continue
+        target = getattr(importlib.import_module(module), attribute)
+        if group:
+            root.add_typer(target, name=name)
+        else:
+            root.command(name)(target)
+    return root
+
+
+def __getattr__(name: str) -> typer.Typer:
+    """``api.cli.app``, the whole command (tests and help), built on first use."""
+    if name == "app":
+        global app
+        app = build_app()
+        return app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def main() -> None:
     """The ``leadmatch`` console script. After match-file, freeing the index object by object
     only to exit costs 0.6 s at a million accounts: its output is written and closed, so the
     process ends at once instead. Every other command exits the ordinary way."""
+    asked = sys.argv[1] if len(sys.argv) > 1 else None
+    command = build_app(asked if asked in {c[0] for c in COMMANDS} else None)
     try:
-        app()
+        command()
         code = 0
     except SystemExit as exc:
         code = exc.code
-    if matching_commands.left_for_exit is not None:
+    matching_commands = sys.modules.get("api.matching.commands")
+    if matching_commands is not None and matching_commands.left_for_exit is not None:
         if code is not None and not isinstance(code, int):
             console.err.print(str(code))
             code = 1

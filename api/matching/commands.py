@@ -3,6 +3,7 @@ or restored from its snapshot), distinct leads only, in forked processes when th
 from __future__ import annotations
 
 import contextlib
+import gc
 import os
 import time
 from pathlib import Path
@@ -202,6 +203,15 @@ def _restore_in_fork(snapshot, rules):  # noqa: ANN001, ANN202 - index_snapshot.
         index = index_snapshot.restore(snapshot, rules)
     if index is not None:
         index.settle(collect=False)
+    return _without_cycle_collection(index)
+
+
+def _without_cycle_collection(index):  # noqa: ANN001, ANN202 - AccountIndex | None
+    """A matching process only matches leads, and matching makes no reference cycles
+    (``tests/matcher/matching/test_index.py`` checks): the cyclic collector would only walk the
+    accounts it unpacks and the answers it makes, again and again, for nothing to free.
+    Reference counting still frees everything, and the process ends with the run."""
+    gc.disable()
     return index
 
 
@@ -233,7 +243,8 @@ def _lead_answerer(source, workers: int) -> Iterator[tuple]:  # noqa: ANN001 - A
         yield here, _answered
         return
     if index is not None:
-        initializer, initargs = (lambda: index), ()  # forked: the child's is this one, shared copy-on-write
+        # forked: the child's is this one, shared copy-on-write
+        initializer, initargs = _without_cycle_collection, (index,)
     else:
         from config import load_matching_rules
 

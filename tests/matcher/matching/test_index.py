@@ -341,3 +341,21 @@ def test_settled_index_answers_as_before_and_keeps_changing():
     fresh.upsert_many(final + [account("S200", "Acme Group Holdings", ["acme-group.example"], country="US"),
                                account("S003", "Renamed Co", ["renamed.example"], country="US")])
     assert [idx.match(lead) for lead in leads] == [fresh.match(lead) for lead in leads]
+
+
+def test_matching_makes_no_reference_cycles(index):
+    """match-file's matching processes run without the cyclic collector
+    (``api/matching/commands.py`` ``_without_cycle_collection``): every answer, of every kind,
+    must be freed by reference counting alone."""
+    import gc
+
+    leads = [lead for _, lead, *_ in CASES] * 3
+    gc.collect()
+    gc.disable()
+    try:
+        answers = [index.match(lead) for lead in leads]
+        assert {a.decision for a in answers} == {"matched", "review", "no_match"}
+        del answers
+        assert gc.collect() == 0
+    finally:
+        gc.enable()
