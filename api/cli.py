@@ -7,10 +7,9 @@ importers start fast: they are run as whole processes, in batch scripts and benc
 """
 from __future__ import annotations
 
+import importlib
 import os
 import sys
-
-import importlib
 
 import typer
 

@@ -15,14 +15,18 @@ Lookup = Callable[[str], AccountFeatures | None]
 Children = Callable[[str], tuple[str, ...]]
 
 
-def family_root(account_id: str, lookup: Lookup, max_depth: int = 10) -> str:
-    """Topmost known ancestor; stops on a missing parent or a cycle."""
-    seen = {account_id}
-    current = account_id
+def family_root(start: AccountFeatures, lookup: Lookup, max_depth: int = 10) -> str:
+    """Topmost known ancestor of an account; stops on a missing parent or a cycle. Most accounts
+    have no parent: they are their own root, without a lookup."""
+    current = start.account.id
+    f: AccountFeatures | None = start
+    seen = {current}
     for _ in range(max_depth):
-        f = lookup(current)
         parent = f.account.parent_id if f else None
-        if not parent or parent in seen or lookup(parent) is None:
+        if not parent or parent in seen:
+            break
+        f = lookup(parent)
+        if f is None:
             break
         seen.add(parent)
         current = parent
@@ -114,9 +118,7 @@ def decide(lead: LeadFeatures, scored: list[Scored], rules: MatchingRules, looku
     # one entry per family: its best-scoring member stands for it
     best_per_family: dict[str, Scored] = {}
     for s in scored:
-        a = s.features.account
-        # most accounts have no parent: they are their own family, without a lookup
-        root = family_root(a.id, lookup) if a.parent_id else a.id
+        root = family_root(s.features, lookup)
         cur = best_per_family.get(root)
         if cur is None or (s.score, -s.level.rank) > (cur.score, -cur.level.rank):
             best_per_family[root] = s
